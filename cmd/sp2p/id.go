@@ -1,0 +1,59 @@
+package main
+
+import (
+	"strings"
+
+	qrcode "github.com/skip2/go-qrcode"
+	"github.com/spf13/cobra"
+
+	"github.com/sp2p/sp2p/identity"
+)
+
+func (a *app) idCmd() *cobra.Command {
+	var showQR, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "id",
+		Short: "Print your ID and fingerprint (no passphrase needed)",
+		Long: `Print your public ID, which you give to the people you talk to, and its
+fingerprint, which two people can compare by eye or read to each other to
+make sure the ID was not swapped on its way.`,
+		Example: `  sp2p id
+  sp2p id --qr
+  sp2p id --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path, err := a.idPath()
+			if err != nil {
+				return err
+			}
+			id, prot, err := identity.ReadPublic(path)
+			if err != nil {
+				return err
+			}
+			if prot == identity.Unprotected && !asJSON {
+				a.warnf("the key in %s is not encrypted", path)
+			}
+			if err := a.printID(id, path, prot, asJSON); err != nil {
+				return err
+			}
+			if showQR && !asJSON {
+				return a.printQR(strings.ToUpper(id.String()))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&showQR, "qr", false, "also draw the ID as a QR code")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON: id, fingerprint, path, protection")
+	return cmd
+}
+
+// printQR draws text as a QR code with Unicode half blocks. Upper-case IDs
+// use QR's denser alphanumeric mode.
+func (a *app) printQR(text string) error {
+	q, err := qrcode.New(text, qrcode.Medium)
+	if err != nil {
+		return err
+	}
+	_, err = a.stdout.Write([]byte(q.ToSmallString(false)))
+	return err
+}
