@@ -1,0 +1,69 @@
+package seal
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"testing"
+	"time"
+)
+
+type fakeClock struct{ t time.Time }
+
+func (c *fakeClock) Now() time.Time          { return c.t }
+func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
+func newClock() *fakeClock                   { return &fakeClock{time.Unix(1_800_000_000, 0)} }
+func cfgWith(c *fakeClock, mod func(*Config)) Config {
+	cfg := Config{Now: c.Now}
+	if mod != nil {
+		mod(&cfg)
+	}
+	return cfg
+}
+
+// pair derives both sides' keys and returns the offerer's sealer and the
+// answerer's opener (plus the reverse direction).
+type testPair struct {
+	offerer, answerer *Keys
+	oSeal             *Sealer
+	oOpen             *Opener
+	aSeal             *Sealer
+	aOpen             *Opener
+}
+
+func newPair(t testing.TB, cfg Config) *testPair {
+	t.Helper()
+	shared := bytes.Repeat([]byte{7}, 32)
+	tr := sha256.Sum256([]byte("offer||answer"))
+	ko, err := DeriveKeys(shared, tr, Offerer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka, err := DeriveKeys(shared, tr, Answerer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &testPair{offerer: ko, answerer: ka}
+	p.oSeal, p.oOpen = New(ko, cfg)
+	p.aSeal, p.aOpen = New(ka, cfg)
+	return p
+}
+
+func mustSeal(t testing.TB, s *Sealer, typ Type, payload []byte) []byte {
+	t.Helper()
+	rec, err := s.Seal(nil, typ, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+// countingReader yields 0, 1, 2, ... as "random" bytes (tests only).
+type countingReader struct{ n byte }
+
+func (r *countingReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = r.n
+		r.n++
+	}
+	return len(p), nil
+}
