@@ -1,0 +1,542 @@
+package invite
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/sp2p/sp2p/identity"
+)
+
+// Token format, version 1 (SECURITY.md, "Invitation tokens"). Integers are
+// big-endian; every field has a fixed place; variable fields are
+// length-prefixed; the signature covers every byte before it.
+const (
+	Version = 1
+
+	kindOffer  = 1
+	kindAnswer = 2
+
+	IDSize        = 32
+	EphemeralSize = 32 // X25519 public key
+	InviteIDSize  = 16
+	HashSize      = sha256.Size
+	SignatureSize = 64
+
+	// MaxTokenSize bounds a token's canonical bytes.
+	MaxTokenSize = 1024
+	// DefaultLifetime is how long an invitation stays valid by default.
+	DefaultLifetime = 5 * time.Minute
+	// MaxLifetime is the longest lifetime an invitation may have.
+	MaxLifetime = 24 * time.Hour
+	// MinLifetime is the shortest.
+	MinLifetime = 10 * time.Second
+	// DefaultClockSkew is how far in the future a token's creation time may
+	// be, to allow for clocks that disagree a little.
+	DefaultClockSkew = 2 * time.Minute
+
+	offerFixedSize  = 2 + IDSize + EphemeralSize + InviteIDSize + 8 + 4 + 1
+	answerFixedSize = 2 + IDSize + EphemeralSize + HashSize + 8
+)
+
+// Kind says whether a token is an offer or an answer.
+type Kind uint8
+
+// Token kinds.
+const (
+	KindOffer  Kind = kindOffer
+	KindAnswer Kind = kindAnswer
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindOffer:
+		return "offer"
+	case KindAnswer:
+		return "answer"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// ChannelOptions are the data channel's delivery settings, chosen by the
+// inviter. The zero value is reliable and ordered.
+type ChannelOptions struct {
+	// Unordered delivers messages as they arrive; the record layer's replay
+	// window handles the reordering.
+	Unordered bool
+	// MaxRetransmits, when PartialReliability is set, bounds how often
+	// SCTP resends a lost message (0 means never).
+	PartialReliability bool
+	MaxRetransmits     uint8
+}
+
+func (o ChannelOptions) bytes() [2]byte {
+	var flags byte
+	if o.Unordered {
+		flags |= 1
+	}
+	if o.PartialReliability {
+		flags |= 2
+	}
+	return [2]byte{flags, o.MaxRetransmits}
+}
+
+// Offer is a decoded, signature-checked invitation.
+type Offer struct {
+	Inviter   identity.ID
+	Ephemeral [EphemeralSize]byte
+	InviteID  [InviteIDSize]byte
+	Created   time.Time // whole seconds
+	Lifetime  time.Duration
+	Recipient identity.ID // zero: anyone may answer
+	Options   ChannelOptions
+	Conn      ConnDesc
+
+	raw []byte // canonical bytes, signature included
+}
+
+// Answer is a decoded, signature-checked answer to an offer.
+type Answer struct {
+	Answerer  identity.ID
+	Ephemeral [EphemeralSize]byte
+	OfferHash [HashSize]byte
+	Created   time.Time
+	Conn      ConnDesc
+
+	raw []byte
+}
+
+// Bytes returns the token's canonical bytes (signature included). The
+// caller must not modify them.
+func (o *Offer) Bytes() []byte { return o.raw }
+
+// Bytes returns the token's canonical bytes (signature included).
+func (a *Answer) Bytes() []byte { return a.raw }
+
+// Hash returns SHA-256 of the offer's canonical bytes: what an answer
+// commits to.
+func (o *Offer) Hash() [HashSize]byte { return sha256.Sum256(o.raw) }
+
+// Hash returns SHA-256 of the answer's canonical bytes.
+func (a *Answer) Hash() [HashSize]byte { return sha256.Sum256(a.raw) }
+
+// Expires returns the end of the offer's validity.
+func (o *Offer) Expires() time.Time { return o.Created.Add(o.Lifetime) }
+
+// OfferParams are the inputs of NewOffer.
+type OfferParams struct {
+	Ephemeral [EphemeralSize]byte // the inviter's X25519 public key
+	Conn      ConnDesc            // must have the DTLS role actpass
+	Options   ChannelOptions
+	Lifetime  time.Duration // 0: DefaultLifetime
+	Recipient identity.ID   // zero: anyone may answer
+	Now       time.Time     // zero: time.Now()
+}
+
+// NewOffer creates and signs an invitation with a fresh random invite id.
+func NewOffer(id *identity.Identity, p OfferParams) (*Offer, error) {
+	o := &Offer{
+		Inviter: id.ID(), Ephemeral: p.Ephemeral, Lifetime: p.Lifetime,
+		Recipient: p.Recipient, Options: p.Options, Conn: p.Conn,
+		Created: p.Now,
+	}
+	if o.Lifetime == 0 {
+		o.Lifetime = DefaultLifetime
+	}
+	if o.Created.IsZero() {
+		o.Created = time.Now()
+	}
+	o.Created = time.Unix(o.Created.Unix(), 0)
+	if _, err := rand.Read(o.InviteID[:]); err != nil {
+		return nil, err
+	}
+	body, err := o.encodeBody()
+	if err != nil {
+		return nil, err
+	}
+	o.raw = append(body, id.Sign(identity.ContextOffer, body)...)
+	return o, nil
+}
+
+// AnswerParams are the inputs of NewAnswer.
+type AnswerParams struct {
+	Ephemeral [EphemeralSize]byte // the answerer's X25519 public key
+	Conn      ConnDesc            // DTLS role active or passive
+	Now       time.Time           // zero: time.Now()
+}
+
+// NewAnswer creates and signs the answer to offer.
+func NewAnswer(id *identity.Identity, offer *Offer, p AnswerParams) (*Answer, error) {
+	a := &Answer{Answerer: id.ID(), Ephemeral: p.Ephemeral, OfferHash: offer.Hash(), Created: p.Now, Conn: p.Conn}
+	if a.Created.IsZero() {
+		a.Created = time.Now()
+	}
+	a.Created = time.Unix(a.Created.Unix(), 0)
+	body, err := a.encodeBody()
+	if err != nil {
+		return nil, err
+	}
+	a.raw = append(body, id.Sign(identity.ContextAnswer, body)...)
+	return a, nil
+}
+
+func (o *Offer) encodeBody() ([]byte, error) {
+	if o.Lifetime < MinLifetime || o.Lifetime > MaxLifetime || o.Lifetime%time.Second != 0 {
+		return nil, fmt.Errorf("%w: lifetime %v must be whole seconds from %v to %v", ErrLimit, o.Lifetime, MinLifetime, MaxLifetime)
+	}
+	if o.Conn.Role != RoleActPass {
+		return nil, fmt.Errorf("%w: an offer's DTLS role must be actpass", ErrMalformed)
+	}
+	if o.Options.MaxRetransmits != 0 && !o.Options.PartialReliability {
+		return nil, fmt.Errorf("%w: MaxRetransmits without PartialReliability", ErrMalformed)
+	}
+	if o.Created.Unix() < 0 {
+		return nil, fmt.Errorf("%w: creation time before 1970", ErrMalformed)
+	}
+	b := make([]byte, 0, 512)
+	b = append(b, Version, kindOffer)
+	b = append(b, o.Inviter[:]...)
+	b = append(b, o.Ephemeral[:]...)
+	b = append(b, o.InviteID[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(o.Created.Unix()))
+	b = binary.BigEndian.AppendUint32(b, uint32(o.Lifetime/time.Second))
+	if o.Recipient.IsZero() {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = append(b, o.Recipient[:]...)
+	}
+	opts := o.Options.bytes()
+	b = append(b, opts[:]...)
+	b, err := o.Conn.appendTo(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(b)+SignatureSize > MaxTokenSize {
+		return nil, fmt.Errorf("%w: token of %d bytes, at most %d", ErrLimit, len(b)+SignatureSize, MaxTokenSize)
+	}
+	return b, nil
+}
+
+func (a *Answer) encodeBody() ([]byte, error) {
+	if a.Conn.Role != RoleActive && a.Conn.Role != RolePassive {
+		return nil, fmt.Errorf("%w: an answer's DTLS role must be active or passive", ErrMalformed)
+	}
+	if a.Created.Unix() < 0 {
+		return nil, fmt.Errorf("%w: creation time before 1970", ErrMalformed)
+	}
+	b := make([]byte, 0, 512)
+	b = append(b, Version, kindAnswer)
+	b = append(b, a.Answerer[:]...)
+	b = append(b, a.Ephemeral[:]...)
+	b = append(b, a.OfferHash[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(a.Created.Unix()))
+	b, err := a.Conn.appendTo(b)
+	if err != nil {
+		return nil, err
+	}
+	if len(b)+SignatureSize > MaxTokenSize {
+		return nil, fmt.Errorf("%w: token of %d bytes, at most %d", ErrLimit, len(b)+SignatureSize, MaxTokenSize)
+	}
+	return b, nil
+}
+
+// appendTo appends the compact binary connection description:
+//
+//	ufrag length (1) ufrag, password length (1) password,
+//	fingerprint (32), DTLS role (1), candidate count (1),
+//	candidates: flags (1), address (4 or 16), port (2)
+//
+// with flags = type | tcp<<2 | ipv6<<3 | tcptype<<4.
+func (d *ConnDesc) appendTo(b []byte) ([]byte, error) {
+	if err := d.check(); err != nil {
+		return nil, err
+	}
+	b = append(b, byte(len(d.ICEUfrag)))
+	b = append(b, d.ICEUfrag...)
+	b = append(b, byte(len(d.ICEPwd)))
+	b = append(b, d.ICEPwd...)
+	b = append(b, d.Fingerprint[:]...)
+	b = append(b, byte(d.Role), byte(len(d.Candidates)))
+	for _, c := range d.Candidates {
+		flags := byte(c.Type) | byte(c.TCPType)<<4
+		if c.TCP {
+			flags |= 1 << 2
+		}
+		if c.Addr.Addr().Is6() {
+			flags |= 1 << 3
+		}
+		b = append(b, flags)
+		b = append(b, c.Addr.Addr().AsSlice()...)
+		b = binary.BigEndian.AppendUint16(b, c.Addr.Port())
+	}
+	return b, nil
+}
+
+// reader is a bounds-checked cursor over token bytes.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) take(n int, what string) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > len(r.b) {
+		r.err = fmt.Errorf("%w: truncated at %s", ErrMalformed, what)
+		return nil
+	}
+	out := r.b[:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) u8(what string) byte {
+	if v := r.take(1, what); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (r *reader) u16(what string) uint16 {
+	if v := r.take(2, what); v != nil {
+		return binary.BigEndian.Uint16(v)
+	}
+	return 0
+}
+
+func (r *reader) u32(what string) uint32 {
+	if v := r.take(4, what); v != nil {
+		return binary.BigEndian.Uint32(v)
+	}
+	return 0
+}
+
+func (r *reader) u64(what string) uint64 {
+	if v := r.take(8, what); v != nil {
+		return binary.BigEndian.Uint64(v)
+	}
+	return 0
+}
+
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func (r *reader) connDesc() ConnDesc {
+	var d ConnDesc
+	n := int(r.u8("ufrag length"))
+	if r.err == nil && (n < MinUfragLen || n > MaxUfragLen) {
+		r.fail(fmt.Errorf("%w: ICE ufrag of %d characters, want %d to %d", ErrLimit, n, MinUfragLen, MaxUfragLen))
+	}
+	d.ICEUfrag = string(r.take(n, "ufrag"))
+	n = int(r.u8("password length"))
+	if r.err == nil && (n < MinPwdLen || n > MaxPwdLen) {
+		r.fail(fmt.Errorf("%w: ICE password of %d characters, want %d to %d", ErrLimit, n, MinPwdLen, MaxPwdLen))
+	}
+	d.ICEPwd = string(r.take(n, "password"))
+	copy(d.Fingerprint[:], r.take(32, "fingerprint"))
+	d.Role = DTLSRole(r.u8("DTLS role"))
+	count := int(r.u8("candidate count"))
+	if r.err == nil && count > MaxCandidates {
+		r.fail(fmt.Errorf("%w: %d candidates, at most %d", ErrLimit, count, MaxCandidates))
+	}
+	for i := 0; i < count && r.err == nil; i++ {
+		flags := r.u8("candidate flags")
+		if flags&0xc0 != 0 {
+			r.fail(fmt.Errorf("%w: candidate %d has unknown flags %#x", ErrMalformed, i, flags))
+			break
+		}
+		c := Candidate{Type: CandidateType(flags & 3), TCP: flags&4 != 0, TCPType: TCPType(flags >> 4 & 3)}
+		size := 4
+		if flags&8 != 0 {
+			size = 16
+		}
+		addr, _ := netip.AddrFromSlice(r.take(size, "candidate address"))
+		c.Addr = netip.AddrPortFrom(addr, r.u16("candidate port"))
+		d.Candidates = append(d.Candidates, c)
+	}
+	if r.err == nil {
+		if err := d.check(); err != nil {
+			r.fail(err)
+		}
+	}
+	return d
+}
+
+// splitToken checks the common framing (size, version, kind) and splits
+// off the signature.
+func splitToken(raw []byte, want Kind) (body, sig []byte, err error) {
+	switch {
+	case len(raw) > MaxTokenSize:
+		return nil, nil, fmt.Errorf("%w: token of %d bytes, at most %d", ErrLimit, len(raw), MaxTokenSize)
+	case len(raw) < 2+SignatureSize:
+		return nil, nil, fmt.Errorf("%w: token of %d bytes is too short", ErrMalformed, len(raw))
+	case raw[0] != Version:
+		return nil, nil, fmt.Errorf("%w: version %d (this program reads version %d)", ErrUnsupportedVersion, raw[0], Version)
+	case Kind(raw[1]) != KindOffer && Kind(raw[1]) != KindAnswer:
+		return nil, nil, fmt.Errorf("%w: unknown token kind %d", ErrMalformed, raw[1])
+	case Kind(raw[1]) != want:
+		return nil, nil, fmt.Errorf("%w: this is an %s token, expected an %s", ErrWrongKind, Kind(raw[1]), want)
+	}
+	n := len(raw) - SignatureSize
+	return raw[:n], raw[n:], nil
+}
+
+// DecodeOffer decodes an offer's canonical bytes and checks its signature.
+// It rejects anything not in canonical form, trailing bytes, and values
+// outside the limits. It does not check time, recipient or pinning: see
+// [Offer.Verify].
+func DecodeOffer(raw []byte) (*Offer, error) {
+	body, sig, err := splitToken(raw, KindOffer)
+	if err != nil {
+		return nil, err
+	}
+	r := &reader{b: body[2:]}
+	o := &Offer{}
+	copy(o.Inviter[:], r.take(IDSize, "inviter ID"))
+	copy(o.Ephemeral[:], r.take(EphemeralSize, "ephemeral key"))
+	copy(o.InviteID[:], r.take(InviteIDSize, "invite id"))
+	created := r.u64("created")
+	lifetime := r.u32("lifetime")
+	switch flags := r.u8("flags"); {
+	case r.err != nil:
+	case flags == 1:
+		copy(o.Recipient[:], r.take(IDSize, "recipient"))
+		if r.err == nil && o.Recipient.IsZero() {
+			r.fail(fmt.Errorf("%w: zero recipient ID", ErrMalformed))
+		}
+	case flags != 0:
+		r.fail(fmt.Errorf("%w: unknown offer flags %#x", ErrMalformed, flags))
+	}
+	optFlags, maxRetransmits := r.u8("channel options"), r.u8("max retransmits")
+	o.Options = ChannelOptions{Unordered: optFlags&1 != 0, PartialReliability: optFlags&2 != 0, MaxRetransmits: maxRetransmits}
+	if r.err == nil && (optFlags&^3 != 0 || (maxRetransmits != 0 && optFlags&2 == 0)) {
+		r.fail(fmt.Errorf("%w: invalid channel options", ErrMalformed))
+	}
+	o.Conn = r.connDesc()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r.b))
+	}
+	if created > 1<<62 {
+		return nil, fmt.Errorf("%w: creation time out of range", ErrMalformed)
+	}
+	o.Created = time.Unix(int64(created), 0)
+	o.Lifetime = time.Duration(lifetime) * time.Second
+	if o.Lifetime < MinLifetime || o.Lifetime > MaxLifetime {
+		return nil, fmt.Errorf("%w: lifetime %v, must be from %v to %v", ErrLimit, o.Lifetime, MinLifetime, MaxLifetime)
+	}
+	if o.Conn.Role != RoleActPass {
+		return nil, fmt.Errorf("%w: an offer's DTLS role must be actpass", ErrMalformed)
+	}
+	if o.Inviter.Verify(identity.ContextOffer, body, sig) != nil {
+		return nil, ErrBadSignature
+	}
+	o.raw = append([]byte(nil), raw...)
+	return o, nil
+}
+
+// DecodeAnswer decodes an answer's canonical bytes and checks its
+// signature. It does not check that it answers a pending offer: see
+// [Pending.Accept].
+func DecodeAnswer(raw []byte) (*Answer, error) {
+	body, sig, err := splitToken(raw, KindAnswer)
+	if err != nil {
+		return nil, err
+	}
+	r := &reader{b: body[2:]}
+	a := &Answer{}
+	copy(a.Answerer[:], r.take(IDSize, "answerer ID"))
+	copy(a.Ephemeral[:], r.take(EphemeralSize, "ephemeral key"))
+	copy(a.OfferHash[:], r.take(HashSize, "offer hash"))
+	created := r.u64("created")
+	a.Conn = r.connDesc()
+	if r.err != nil {
+		return nil, r.err
+	}
+	if len(r.b) != 0 {
+		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r.b))
+	}
+	if created > 1<<62 {
+		return nil, fmt.Errorf("%w: creation time out of range", ErrMalformed)
+	}
+	a.Created = time.Unix(int64(created), 0)
+	if a.Conn.Role != RoleActive && a.Conn.Role != RolePassive {
+		return nil, fmt.Errorf("%w: an answer's DTLS role must be active or passive", ErrMalformed)
+	}
+	if a.Answerer.Verify(identity.ContextAnswer, body, sig) != nil {
+		return nil, ErrBadSignature
+	}
+	a.raw = append([]byte(nil), raw...)
+	return a, nil
+}
+
+// VerifyOptions are the checks of Offer.Verify.
+type VerifyOptions struct {
+	// Now is the current time; zero means time.Now().
+	Now time.Time
+	// ClockSkew is how far in the future a creation time may be; zero
+	// means DefaultClockSkew.
+	ClockSkew time.Duration
+	// Self is the verifier's ID, checked against the offer's recipient.
+	Self identity.ID
+	// Expect, when not zero, is the only inviter accepted (a pinned peer
+	// or --expect).
+	Expect identity.ID
+}
+
+func (v VerifyOptions) now() time.Time {
+	if v.Now.IsZero() {
+		return time.Now()
+	}
+	return v.Now
+}
+
+func (v VerifyOptions) skew() time.Duration {
+	if v.ClockSkew == 0 {
+		return DefaultClockSkew
+	}
+	return v.ClockSkew
+}
+
+// Verify checks what an invitee must check beyond the signature: that the
+// offer is not created in the future (beyond the clock skew) and not
+// expired, that it is for this verifier if it names a recipient, and that
+// it comes from the expected inviter if one is pinned.
+func (o *Offer) Verify(v VerifyOptions) error {
+	now := v.now()
+	if o.Created.After(now.Add(v.skew())) {
+		return fmt.Errorf("%w: created %s, now %s", ErrNotYetValid, o.Created.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if !now.Before(o.Expires()) {
+		return fmt.Errorf("%w at %s", ErrExpired, o.Expires().UTC().Format(time.RFC3339))
+	}
+	if !o.Recipient.IsZero() && !o.Recipient.Equal(v.Self) {
+		return fmt.Errorf("%w: it names %s as its recipient", ErrWrongRecipient, o.Recipient)
+	}
+	if !v.Expect.IsZero() && !o.Inviter.Equal(v.Expect) {
+		return fmt.Errorf("%w: signed by %s (fingerprint %s), expected %s (fingerprint %s)",
+			ErrUnexpectedPeer, o.Inviter, o.Inviter.Fingerprint(), v.Expect, v.Expect.Fingerprint())
+	}
+	return nil
+}
+
+// Transcript returns SHA-256(offer bytes || answer bytes), the salt of the
+// session's key schedule.
+func Transcript(o *Offer, a *Answer) [HashSize]byte {
+	h := sha256.New()
+	h.Write(o.raw)
+	h.Write(a.raw)
+	var t [HashSize]byte
+	h.Sum(t[:0])
+	return t
+}
