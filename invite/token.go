@@ -138,8 +138,17 @@ type OfferParams struct {
 
 // NewOffer creates and signs an invitation with a fresh random invite id.
 func NewOffer(id *identity.Identity, p OfferParams) (*Offer, error) {
+	var inviteID [InviteIDSize]byte
+	if _, err := rand.Read(inviteID[:]); err != nil {
+		return nil, err
+	}
+	return newOffer(id, p, inviteID)
+}
+
+func newOffer(id *identity.Identity, p OfferParams, inviteID [InviteIDSize]byte) (*Offer, error) {
 	o := &Offer{
-		Inviter: id.ID(), Ephemeral: p.Ephemeral, Lifetime: p.Lifetime,
+		InviteID: inviteID,
+		Inviter:  id.ID(), Ephemeral: p.Ephemeral, Lifetime: p.Lifetime,
 		Recipient: p.Recipient, Options: p.Options, Conn: p.Conn,
 		Created: p.Now,
 	}
@@ -150,9 +159,6 @@ func NewOffer(id *identity.Identity, p OfferParams) (*Offer, error) {
 		o.Created = time.Now()
 	}
 	o.Created = time.Unix(o.Created.Unix(), 0)
-	if _, err := rand.Read(o.InviteID[:]); err != nil {
-		return nil, err
-	}
 	body, err := o.encodeBody()
 	if err != nil {
 		return nil, err

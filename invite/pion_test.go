@@ -1,0 +1,167 @@
+package invite
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+)
+
+// iceCreds returns compact random ICE credentials (8 and 22 characters,
+// 48 and 132 bits), as sp2p sessions use.
+func iceCreds(t testing.TB) (string, string) {
+	b := make([]byte, 6+17)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawStdEncoding.EncodeToString(b[:6]), base64.RawStdEncoding.EncodeToString(b[6:])[:22]
+}
+
+// newLoopbackPC returns a pion PeerConnection that gathers UDP4 host
+// candidates on loopback only.
+func newLoopbackPC(t testing.TB) *webrtc.PeerConnection {
+	t.Helper()
+	var se webrtc.SettingEngine
+	ufrag, pwd := iceCreds(t)
+	se.SetICECredentials(ufrag, pwd)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// gather sets desc as the local description and waits for all candidates.
+func gather(t testing.TB, pc *webrtc.PeerConnection, desc webrtc.SessionDescription) string {
+	t.Helper()
+	done := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(desc); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("ICE gathering did not complete")
+	}
+	return pc.LocalDescription().SDP
+}
+
+// compactRoundTrip takes a pion SDP through the compact form, a signed
+// token's bytes and back to SDP.
+func compactRoundTrip(t testing.TB, sdp string, mutate func(*ConnDesc)) (string, *ConnDesc) {
+	t.Helper()
+	d, _, err := FromSDP(sdp)
+	if err != nil {
+		t.Fatalf("FromSDP: %v\n%s", err, sdp)
+	}
+	if mutate != nil {
+		mutate(d)
+	}
+	b, err := d.appendTo(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &reader{b: b}
+	back := r.connDesc()
+	if r.err != nil || len(r.b) != 0 || !back.equal(d) {
+		t.Fatalf("compact form did not round-trip: %v", r.err)
+	}
+	out, err := back.SDP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out, d
+}
+
+// connectThroughCompact connects two real PeerConnections whose offer and
+// answer went through the compact form, and returns the message that
+// arrived on the data channel (or an error).
+func connectThroughCompact(t *testing.T, mutateOffer func(*ConnDesc)) (string, error) {
+	offerer, answerer := newLoopbackPC(t), newLoopbackPC(t)
+	dc, err := offerer.CreateDataChannel("sp2p", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	received := make(chan string, 1)
+	answerer.OnDataChannel(func(d *webrtc.DataChannel) {
+		d.OnMessage(func(m webrtc.DataChannelMessage) { received <- string(m.Data) })
+	})
+	dc.OnOpen(func() { dc.SendText("hello through a token") })
+	failed := make(chan webrtc.PeerConnectionState, 2)
+	for _, pc := range []*webrtc.PeerConnection{offerer, answerer} {
+		pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+			if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+				failed <- s
+			}
+		})
+	}
+
+	offer, err := offerer.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offerSDP, offerDesc := compactRoundTrip(t, gather(t, offerer, offer), mutateOffer)
+	if offerDesc.Role != RoleActPass || len(offerDesc.Candidates) == 0 {
+		t.Fatalf("offer description %+v", offerDesc)
+	}
+	if err := answerer.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
+		t.Fatalf("pion refused the rebuilt offer: %v\n%s", err, offerSDP)
+	}
+	answer, err := answerer.CreateAnswer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answerSDP, answerDesc := compactRoundTrip(t, gather(t, answerer, answer), nil)
+	if answerDesc.Role != RoleActive && answerDesc.Role != RolePassive {
+		t.Fatalf("answer role %v", answerDesc.Role)
+	}
+	if err := offerer.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answerSDP}); err != nil {
+		t.Fatalf("pion refused the rebuilt answer: %v\n%s", err, answerSDP)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	select {
+	case m := <-received:
+		return m, nil
+	case s := <-failed:
+		return "", errors.New("connection " + s.String())
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Two real pion PeerConnections connect on loopback with descriptions that
+// went through the compact form and back.
+func TestPionConnectsThroughCompactForm(t *testing.T) {
+	t.Parallel()
+	msg, err := connectThroughCompact(t, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg != "hello through a token" {
+		t.Fatalf("received %q", msg)
+	}
+}
+
+// The DTLS fingerprint in the token binds the transport: an offer whose
+// fingerprint was replaced (a substituted certificate) does not connect.
+func TestPionRefusesWrongFingerprint(t *testing.T) {
+	t.Parallel()
+	msg, err := connectThroughCompact(t, func(d *ConnDesc) { d.Fingerprint[0] ^= 1 })
+	if err == nil {
+		t.Fatalf("connected with a wrong DTLS fingerprint; received %q", msg)
+	}
+	t.Logf("with a wrong fingerprint: %v", err)
+}

@@ -1,0 +1,198 @@
+package invite
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"image/png"
+	"strings"
+	"testing"
+
+	"github.com/makiuchi-d/gozxing"
+	"github.com/makiuchi-d/gozxing/qrcode"
+	"github.com/pion/webrtc/v4"
+)
+
+func TestTextForms(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t, nil)
+	text := s.offer.Text()
+	if !strings.HasPrefix(text, TextPrefix) {
+		t.Fatalf("text form %q", text[:10])
+	}
+	for _, c := range text {
+		if !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7' || c == ':' || c == 'S' || c == 'P') {
+			t.Fatalf("text form has %q, outside QR's alphanumeric set", c)
+		}
+	}
+	link, err := s.offer.Link("https://example.org/join")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := text[len(TextPrefix):]
+	wrapped := ""
+	for i := 0; i < len(text); i += 60 {
+		wrapped += text[i:min(i+60, len(text))] + "\r\n> "[:2]
+	}
+	variants := map[string]string{
+		"text":           text,
+		"lower case":     strings.ToLower(text),
+		"uri":            "sp2p:" + body,
+		"bare":           body,
+		"surrounding ws": "\n\t  " + text + "  \n",
+		"wrapped":        wrapped,
+		"zero-width":     text[:50] + "\u200b" + text[50:100] + "\u00ad" + text[100:],
+		"link":           link,
+		"link with bare": "https://example.org/#" + body,
+		"escaped link":   "https://example.org/join#SP2P%3A" + body,
+	}
+	for name, v := range variants {
+		got, err := ParseOffer(v)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if !bytes.Equal(got.Bytes(), s.offer.Bytes()) {
+			t.Errorf("%s: different token", name)
+		}
+	}
+	bad := map[string]error{
+		"":                                ErrMalformed,
+		"SP2P:":                           ErrMalformed,
+		"http://example.org/#" + text:     ErrMalformed,
+		"https://example.org/join":        ErrMalformed,
+		"SP2P:" + body[:len(body)-1] + "1": ErrMalformed,
+		strings.Repeat("A", MaxTextSize+1): ErrLimit,
+		s.answer.Text():                   ErrWrongKind,
+	}
+	for in, want := range bad {
+		if _, err := ParseOffer(in); !errors.Is(err, want) {
+			t.Errorf("ParseOffer(%.30q): %v, want %v", in, err, want)
+		}
+	}
+	// Non-canonical base32: the last character carries padding bits that
+	// must be zero.
+	last := body[len(body)-1]
+	alt := byte('A')
+	if last == 'A' {
+		alt = 'B'
+	}
+	if _, _, err := Decode(body[:len(body)-1] + string(alt)); err == nil {
+		// Either non-canonical or a different token: never the same bytes.
+		_, raw, _ := Decode(body[:len(body)-1] + string(alt))
+		if bytes.Equal(raw, s.offer.Bytes()) {
+			t.Fatal("two texts decode to the same token")
+		}
+	}
+	if _, err := s.offer.Link("http://example.org"); err == nil {
+		t.Error("http link base accepted")
+	}
+	if _, err := s.offer.Link("https://example.org/#x"); err == nil {
+		t.Error("link base with a fragment accepted")
+	}
+}
+
+// decodeQR reads a PNG with an independent decoder (gozxing), using the
+// PURE_BARCODE hint that suits a generated image.
+func decodeQR(t testing.TB, pngBytes []byte) string {
+	t.Helper()
+	img, err := png.Decode(bytes.NewReader(pngBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
+	if err != nil {
+		t.Fatalf("QR decode: %v", err)
+	}
+	return res.GetText()
+}
+
+func TestQRScannable(t *testing.T) {
+	t.Parallel()
+	for i := range 10 {
+		s := newScenario(t, func(p *OfferParams) { p.Ephemeral[0] = byte(i) })
+		for _, text := range []string{s.offer.Text(), s.answer.Text()} {
+			img, err := QRPNG(text, 4)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := decodeQR(t, img)
+			if got != text {
+				t.Fatalf("QR decoded to %q, want %q", got, text)
+			}
+			if _, _, err := Decode(got); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if s, err := QRTerminal("SP2P:ABC"); err != nil || !strings.Contains(s, "█") {
+		t.Fatalf("terminal QR: %v", err)
+	}
+}
+
+// Size is a feature: an offer with two host candidates fits 400 characters
+// and a QR code of version 13 or lower at medium error correction. The
+// figures are logged next to pion's raw SDP for a comparable connection
+// (SECURITY.md quotes them).
+func TestTokenSize(t *testing.T) {
+	t.Parallel()
+	// Real pion output: credentials and fingerprint as a session makes them.
+	pc := newLoopbackPC(t)
+	if _, err := pc.CreateDataChannel("sp2p", nil); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdp := gather(t, pc, offer)
+	desc, _, err := FromSDP(sdp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two IPv4 host candidates, as on a laptop with Wi-Fi and a wired link.
+	desc.Candidates = []Candidate{desc.Candidates[0], {Type: Host, Addr: desc.Candidates[0].Addr}}
+	desc.Candidates[1].Addr = netipAddrPort("192.168.178.23", 51234)
+	o, err := NewOffer(ident(t, 1), OfferParams{Conn: *desc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := o.Text()
+	version, err := QRVersion(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	withTo, _ := NewOffer(ident(t, 1), OfferParams{Conn: *desc, Recipient: ident(t, 2).ID()})
+	versionTo, _ := QRVersion(withTo.Text())
+	ans, _ := NewAnswer(ident(t, 2), o, AnswerParams{Conn: ConnDesc{ICEUfrag: desc.ICEUfrag, ICEPwd: desc.ICEPwd, Fingerprint: desc.Fingerprint, Role: RoleActive, Candidates: desc.Candidates}})
+	ansVersion, _ := QRVersion(ans.Text())
+	rawSDP := twoHostSDP(sdp)
+	t.Logf("offer, 2 host candidates: %d bytes, %d characters, QR version %d (M)", len(o.Bytes()), len(text), version)
+	t.Logf("offer with --to: %d characters, QR version %d; answer: %d characters, QR version %d", len(withTo.Text()), versionTo, len(ans.Text()), ansVersion)
+	t.Logf("pion's SDP for the same offer: %d bytes, %d characters as base64", len(rawSDP), base64.StdEncoding.EncodedLen(len(rawSDP)))
+	if len(text) > 400 {
+		t.Errorf("offer text is %d characters, limit 400", len(text))
+	}
+	if version > 13 {
+		t.Errorf("offer QR code is version %d, limit 13", version)
+	}
+}
+
+// twoHostSDP approximates pion's SDP with a second host candidate by
+// repeating the candidate lines with another address (pion lists each host
+// candidate for components 1 and 2).
+func twoHostSDP(sdp string) string {
+	var extra []string
+	for _, line := range strings.Split(sdp, "\r\n") {
+		if strings.HasPrefix(line, "a=candidate:") {
+			extra = append(extra, strings.Replace(line, "127.0.0.1", "192.168.178.23", 1))
+		}
+	}
+	return strings.Replace(sdp, "a=end-of-candidates", strings.Join(extra, "\r\n")+"\r\na=end-of-candidates", 1)
+}
+
+var _ = webrtc.SDPTypeOffer
