@@ -57,13 +57,13 @@ func TestTextForms(t *testing.T) {
 		}
 	}
 	bad := map[string]error{
-		"":                                ErrMalformed,
-		"SP2P:":                           ErrMalformed,
-		"http://example.org/#" + text:     ErrMalformed,
-		"https://example.org/join":        ErrMalformed,
+		"":                                 ErrMalformed,
+		"SP2P:":                            ErrMalformed,
+		"http://example.org/#" + text:      ErrMalformed,
+		"https://example.org/join":         ErrMalformed,
 		"SP2P:" + body[:len(body)-1] + "1": ErrMalformed,
 		strings.Repeat("A", MaxTextSize+1): ErrLimit,
-		s.answer.Text():                   ErrWrongKind,
+		s.answer.Text():                    ErrWrongKind,
 	}
 	for in, want := range bad {
 		if _, err := ParseOffer(in); !errors.Is(err, want) {
