@@ -326,8 +326,9 @@ func parseCandidate(v string) (Candidate, int, uint32, error) {
 var typePreference = [...]uint32{Host: 126, PeerReflexive: 110, ServerReflexive: 100, Relay: 0}
 
 // SDP renders d as a session description that pion accepts as the remote
-// description. Priorities follow the order of the candidates (first is
-// preferred), and foundations are their positions.
+// description. Priorities follow RFC 8445's type preferences but always
+// decrease along the list (the first candidate is preferred); foundations
+// are the candidates' positions.
 func (d *ConnDesc) SDP() (string, error) {
 	if err := d.check(); err != nil {
 		return "", err
@@ -352,12 +353,16 @@ func (d *ConnDesc) SDP() (string, error) {
 	m.WithValueAttribute("sctp-port", strconv.Itoa(sctpPort))
 	m.WithICECredentials(d.ICEUfrag, d.ICEPwd)
 	m.WithValueAttribute("fingerprint", "sha-256 "+strings.Join(fp, ":"))
+	prev := uint32(1<<32 - 1)
 	for i, c := range d.Candidates {
 		proto := "udp"
 		if c.TCP {
 			proto = "tcp"
 		}
-		priority := typePreference[c.Type]<<24 | uint32(65535-i)<<8 | 255
+		// RFC 8445 priorities, kept strictly decreasing so that the list
+		// order (the sender's preference) survives a round trip.
+		priority := min(typePreference[c.Type]<<24|uint32(65535-i)<<8|255, prev-1)
+		prev = priority
 		v := fmt.Sprintf("%d 1 %s %d %s %d typ %s", i+1, proto, priority, c.Addr.Addr(), c.Addr.Port(), c.Type)
 		if c.TCP {
 			v += " tcptype " + tcpTypeNames[c.TCPType]
