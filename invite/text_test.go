@@ -172,7 +172,7 @@ func TestTokenSize(t *testing.T) {
 	ansVersion, _ := QRVersion(ans.Text())
 	rawSDP := twoHostSDP(sdp)
 	t.Logf("offer, 2 host candidates: %d bytes, %d characters, QR version %d (M)", len(o.Bytes()), len(text), version)
-	t.Logf("offer with --to: %d characters, QR version %d; answer: %d characters, QR version %d", len(withTo.Text()), versionTo, len(ans.Text()), ansVersion)
+	t.Logf("offer with --to: %d bytes, %d characters, QR version %d; answer: %d bytes, %d characters, QR version %d", len(withTo.Bytes()), len(withTo.Text()), versionTo, len(ans.Bytes()), len(ans.Text()), ansVersion)
 	t.Logf("pion's SDP for the same offer: %d bytes, %d characters as base64", len(rawSDP), base64.StdEncoding.EncodedLen(len(rawSDP)))
 	if len(text) > 400 {
 		t.Errorf("offer text is %d characters, limit 400", len(text))
