@@ -1,0 +1,182 @@
+package ratelimit
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func newClock() *fakeClock { return &fakeClock{t: time.Unix(1_800_000_000, 0)} }
+
+func TestMessageBudget(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	l := New[string](Limits{MessagesPerSecond: 100, MessageBurst: 10}, clk.Now)
+	for i := range 10 {
+		if d, err := l.Reserve("a", 1); err != nil || d != 0 {
+			t.Fatalf("message %d inside the burst: wait %v, %v", i, d, err)
+		}
+	}
+	// The 11th must wait one token's time (10 ms at 100/s), the 12th 20 ms.
+	if d, _ := l.Reserve("a", 1); d != 10*time.Millisecond {
+		t.Fatalf("11th message: wait %v, want 10ms", d)
+	}
+	if d, _ := l.Reserve("a", 1); d != 20*time.Millisecond {
+		t.Fatalf("12th message: wait %v, want 20ms", d)
+	}
+	// Another peer is not affected.
+	if d, _ := l.Reserve("b", 1); d != 0 {
+		t.Fatalf("other peer waits %v", d)
+	}
+	// After a second the budget is back.
+	clk.Advance(time.Second)
+	if d, _ := l.Reserve("a", 1); d != 0 {
+		t.Fatalf("after refill: wait %v", d)
+	}
+}
+
+func TestByteBudget(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	l := New[string](Limits{BytesPerSecond: 1000, ByteBurst: 2000}, clk.Now)
+	if d, err := l.Reserve("a", 2000); err != nil || d != 0 {
+		t.Fatalf("burst: %v %v", d, err)
+	}
+	if d, _ := l.Reserve("a", 500); d != 500*time.Millisecond {
+		t.Fatalf("over the byte budget: wait %v, want 500ms", d)
+	}
+	if _, err := l.Reserve("a", 2001); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("message over the burst: %v", err)
+	}
+}
+
+func TestViolationsAndPenalty(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	l := New[string](Limits{MaxViolations: 3, Penalty: time.Minute}, clk.Now)
+	if l.Violation("m") || l.Violation("m") {
+		t.Fatal("penalised before MaxViolations")
+	}
+	if l.Violations("m") != 2 {
+		t.Fatalf("violations %d", l.Violations("m"))
+	}
+	if !l.Violation("m") {
+		t.Fatal("not penalised at MaxViolations")
+	}
+	if err := l.Admit("m"); !errors.Is(err, ErrPenalized) {
+		t.Fatalf("Admit during penalty: %v", err)
+	}
+	if _, err := l.Reserve("m", 1); !errors.Is(err, ErrPenalized) {
+		t.Fatalf("Reserve during penalty: %v", err)
+	}
+	if err := l.Admit("ok"); err != nil {
+		t.Fatalf("other peer: %v", err)
+	}
+	clk.Advance(time.Minute)
+	if err := l.Admit("m"); err != nil {
+		t.Fatalf("after the penalty: %v", err)
+	}
+}
+
+func TestBoundedMemory(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	l := New[int](Limits{MaxPeers: 100, IdleTimeout: time.Minute, MaxViolations: 1, Penalty: time.Hour}, clk.Now)
+	l.Violation(-1) // a penalised peer
+	for i := range 10_000 {
+		if err := l.Admit(i); err != nil {
+			t.Fatalf("peer %d: %v", i, err)
+		}
+		if l.Len() > 100 {
+			t.Fatalf("%d peers tracked, cap 100", l.Len())
+		}
+	}
+	// The penalty survived the churn.
+	if err := l.Admit(-1); !errors.Is(err, ErrPenalized) {
+		t.Fatalf("penalty evicted by churn: %v", err)
+	}
+	// Idle peers are forgotten.
+	clk.Advance(2 * time.Minute)
+	l.Admit(1_000_000)
+	if n := l.Len(); n != 2 { // the penalised peer and the new one
+		t.Fatalf("%d peers after the idle timeout, want 2", n)
+	}
+	// When every slot serves a penalty, new peers are refused.
+	full := New[int](Limits{MaxPeers: 2, MaxViolations: 1}, clk.Now)
+	full.Violation(1)
+	full.Violation(2)
+	if err := full.Admit(3); !errors.Is(err, ErrTooManyPeers) {
+		t.Fatalf("admit with all slots penalised: %v", err)
+	}
+}
+
+func TestWaitBackpressure(t *testing.T) {
+	t.Parallel()
+	l := New[string](Limits{MessagesPerSecond: 200, MessageBurst: 1}, nil)
+	start := time.Now()
+	for range 5 {
+		if err := l.Wait(context.Background(), "a", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 4 waits of 5 ms each; only a lower bound is meaningful.
+	if el := time.Since(start); el < 15*time.Millisecond {
+		t.Fatalf("5 messages at 200/s with burst 1 took %v", el)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	slow := New[string](Limits{MessagesPerSecond: 0.001, MessageBurst: 1}, nil)
+	slow.Wait(ctx, "a", 1)
+	if err := slow.Wait(ctx, "a", 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait with a cancelled context: %v", err)
+	}
+}
+
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	l := New[int](Limits{MaxPeers: 50}, nil)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2000 {
+				k := (g*2000 + i) % 80
+				l.Admit(k)
+				l.Reserve(k, 100)
+				if i%7 == 0 {
+					l.Violation(k)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if l.Len() > 50 {
+		t.Fatalf("%d peers tracked, cap 50", l.Len())
+	}
+}
+
+func BenchmarkReserve(b *testing.B) {
+	l := New[[32]byte](Limits{}, nil)
+	var k [32]byte
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := l.Reserve(k, 1200); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
