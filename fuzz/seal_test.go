@@ -63,7 +63,7 @@ func FuzzOpen(f *testing.F) {
 			}
 			return
 		}
-		if typ < seal.TypeData || typ > seal.TypeConfirm {
+		if typ < seal.TypeData || typ > seal.TypeEnd {
 			t.Fatalf("accepted record of type %v", typ)
 		}
 		if len(out)-len(dst) != len(record)-seal.Overhead {

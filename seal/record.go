@@ -54,7 +54,8 @@ const (
 	TypePong     Type = 4
 	TypeClose    Type = 5 // the sender closes the session
 	TypeConfirm  Type = 6 // key confirmation, the first record each way
-	maxType           = TypeConfirm
+	TypeEnd      Type = 7 // the sender sends no more application data (half close)
+	maxType           = TypeEnd
 )
 
 func (t Type) String() string {
@@ -71,6 +72,8 @@ func (t Type) String() string {
 		return "close"
 	case TypeConfirm:
 		return "confirm"
+	case TypeEnd:
+		return "end"
 	}
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }
