@@ -1,0 +1,277 @@
+package session
+
+import (
+	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/ratelimit"
+	"github.com/sp2p/sp2p/seal"
+)
+
+// ErrKeyConfirmation is returned when the peer's first record is not a
+// valid key confirmation: the two sides did not derive the same keys.
+var ErrKeyConfirmation = errors.New("session: key confirmation failed")
+
+// confirmTimeout bounds the wait for the peer's key confirmation once the
+// channel is open.
+const confirmTimeout = 15 * time.Second
+
+// Invitation is the inviter's side of a handshake: an offer waiting for
+// its answer. Call Close if it is abandoned.
+type Invitation struct {
+	id      *identity.Identity
+	opts    Options
+	pc      *peerConn
+	eph     *ecdh.PrivateKey
+	offer   *invite.Offer
+	pending invite.Pending
+	limiter *ratelimit.Limiter[identity.ID]
+}
+
+// Invite creates a PeerConnection, gathers its candidates and returns the
+// signed invitation. ctx bounds the gathering.
+func Invite(ctx context.Context, id *identity.Identity, opts Options) (*Invitation, error) {
+	lifetime := opts.Lifetime
+	if lifetime == 0 {
+		lifetime = invite.DefaultLifetime
+	}
+	pc, err := newPeerConn(&opts, opts.Channel, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		pc.close()
+		return nil, err
+	}
+	sdpOffer, err := pc.pc.CreateOffer(nil)
+	if err != nil {
+		pc.close()
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	desc, err := pc.gather(ctx, sdpOffer)
+	if err != nil {
+		pc.close()
+		return nil, err
+	}
+	offer, err := invite.NewOffer(id, invite.OfferParams{
+		Ephemeral: [32]byte(eph.PublicKey().Bytes()), Conn: *desc, Options: opts.Channel,
+		Lifetime: lifetime, Recipient: opts.Recipient, Now: opts.now(),
+	})
+	if err != nil {
+		pc.close()
+		return nil, err
+	}
+	inv := &Invitation{id: id, opts: opts, pc: pc, eph: eph, offer: offer, limiter: opts.Limiter}
+	inv.pending.Now = opts.Now
+	if err := inv.pending.Add(offer); err != nil {
+		pc.close()
+		return nil, err
+	}
+	if inv.limiter == nil {
+		inv.limiter = ratelimit.New[identity.ID](ratelimit.Limits{}, nil)
+	}
+	opts.logger().Debug("invitation created", "candidates", len(desc.Candidates), "expires", offer.Expires())
+	return inv, nil
+}
+
+// Offer returns the signed offer.
+func (inv *Invitation) Offer() *invite.Offer { return inv.offer }
+
+// Token returns the offer's text form, to hand to the invitee.
+func (inv *Invitation) Token() string { return inv.offer.Text() }
+
+// ReadAnswer parses and checks an answer token: its signature, that it
+// answers this invitation (once: a second or replayed answer is refused),
+// that the invitation has not expired, and that the answerer is the
+// recipient or expected peer if one was set. It returns the answer so the
+// caller can show who answered before connecting.
+func (inv *Invitation) ReadAnswer(text string) (*invite.Answer, error) {
+	a, err := invite.ParseAnswer(text)
+	if err != nil {
+		return nil, err
+	}
+	expect := inv.opts.Expect
+	if expect.IsZero() {
+		expect = inv.opts.Recipient
+	}
+	if _, err := inv.pending.Accept(a, invite.AcceptOptions{Expect: expect}); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Connect completes the handshake with an answer from ReadAnswer: it
+// applies the answer, derives the keys, waits for the connection and the
+// key confirmation in both directions, and returns the open session.
+func (inv *Invitation) Connect(ctx context.Context, a *invite.Answer) (*Session, error) {
+	if subtle.ConstantTimeCompare(a.OfferHash[:], hashOf(inv.offer)) != 1 {
+		return nil, fmt.Errorf("%w: the answer is for another invitation", invite.ErrUnknownOffer)
+	}
+	if err := inv.limiter.Admit(a.Answerer); err != nil {
+		inv.Close()
+		return nil, err
+	}
+	keys, err := deriveKeys(inv.eph, a.Ephemeral[:], invite.Transcript(inv.offer, a), seal.Offerer)
+	inv.eph = nil // Go cannot erase crypto/ecdh keys; drop the only reference
+	if err != nil {
+		inv.Close()
+		return nil, err
+	}
+	if err := inv.pc.setRemote(webrtc.SDPTypeAnswer, &a.Conn); err != nil {
+		inv.Close()
+		return nil, err
+	}
+	return establish(ctx, inv.pc, keys, a.Answerer, &inv.opts, inv.limiter)
+}
+
+// Close abandons the invitation.
+func (inv *Invitation) Close() error {
+	inv.eph = nil
+	return inv.pc.close()
+}
+
+func hashOf(o *invite.Offer) []byte {
+	h := o.Hash()
+	return h[:]
+}
+
+// Acceptance is the invitee's side of a handshake: the answer has been
+// made, and the session opens once the inviter applies it.
+type Acceptance struct {
+	opts    Options
+	pc      *peerConn
+	offer   *invite.Offer
+	answer  *invite.Answer
+	keys    *seal.Keys
+	limiter *ratelimit.Limiter[identity.ID]
+}
+
+// Accept verifies an offer (signature, expiry, recipient, and
+// opts.Expect), makes the answer and starts connecting. The answer token
+// must reach the inviter before the invitation expires; Wait returns the
+// session once it does.
+func Accept(ctx context.Context, id *identity.Identity, offer *invite.Offer, opts Options) (*Acceptance, error) {
+	if err := offer.Verify(invite.VerifyOptions{Now: opts.now(), Self: id.ID(), Expect: opts.Expect}); err != nil {
+		return nil, err
+	}
+	limiter := opts.Limiter
+	if limiter == nil {
+		limiter = ratelimit.New[identity.ID](ratelimit.Limits{}, nil)
+	}
+	if err := limiter.Admit(offer.Inviter); err != nil {
+		return nil, err
+	}
+	// Keep ICE alive for the rest of the invitation's life, and a little
+	// more: the inviter may paste the answer at the last moment.
+	wait := max(offer.Expires().Sub(opts.now())+30*time.Second, 30*time.Second)
+	pc, err := newPeerConn(&opts, offer.Options, wait)
+	if err != nil {
+		return nil, err
+	}
+	if err := pc.setRemote(webrtc.SDPTypeOffer, &offer.Conn); err != nil {
+		pc.close()
+		return nil, err
+	}
+	sdpAnswer, err := pc.pc.CreateAnswer(nil)
+	if err != nil {
+		pc.close()
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	desc, err := pc.gather(ctx, sdpAnswer)
+	if err != nil {
+		pc.close()
+		return nil, err
+	}
+	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		pc.close()
+		return nil, err
+	}
+	answer, err := invite.NewAnswer(id, offer, invite.AnswerParams{Ephemeral: [32]byte(eph.PublicKey().Bytes()), Conn: *desc, Now: opts.now()})
+	if err != nil {
+		pc.close()
+		return nil, err
+	}
+	keys, err := deriveKeys(eph, offer.Ephemeral[:], invite.Transcript(offer, answer), seal.Answerer)
+	if err != nil {
+		pc.close()
+		return nil, err
+	}
+	return &Acceptance{opts: opts, pc: pc, offer: offer, answer: answer, keys: keys, limiter: limiter}, nil
+}
+
+// Answer returns the signed answer.
+func (a *Acceptance) Answer() *invite.Answer { return a.answer }
+
+// Token returns the answer's text form, to hand back to the inviter.
+func (a *Acceptance) Token() string { return a.answer.Text() }
+
+// SafetyCode returns the code both sides can read to each other.
+func (a *Acceptance) SafetyCode() string { return a.keys.SafetyCode }
+
+// Wait waits until the inviter has applied the answer and the session is
+// open (key confirmation in both directions). If the inviter never comes,
+// it fails when the invitation expires (ErrConnectFailed) or ctx ends.
+func (a *Acceptance) Wait(ctx context.Context) (*Session, error) {
+	deadline := a.offer.Expires().Add(30 * time.Second)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	s, err := establish(ctx, a.pc, a.keys, a.offer.Inviter, &a.opts, a.limiter)
+	if errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(deadline) {
+		return nil, fmt.Errorf("%w: the inviter did not connect before the invitation expired (was the answer delivered?)", ErrConnectFailed)
+	}
+	return s, err
+}
+
+// Close abandons the acceptance.
+func (a *Acceptance) Close() error {
+	a.keys.Erase()
+	return a.pc.close()
+}
+
+// deriveKeys runs X25519 (crypto/ecdh rejects low-order points) and the key
+// schedule.
+func deriveKeys(priv *ecdh.PrivateKey, peerPub []byte, transcript [invite.HashSize]byte, role seal.Role) (*seal.Keys, error) {
+	pub, err := ecdh.X25519().NewPublicKey(peerPub)
+	if err != nil {
+		return nil, fmt.Errorf("session: peer's ephemeral key: %w", err)
+	}
+	shared, err := priv.ECDH(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", seal.ErrZeroSecret, err)
+	}
+	defer clear(shared)
+	return seal.DeriveKeys(shared, transcript, role)
+}
+
+// establish waits for the channel, exchanges key confirmations and starts
+// the session.
+func establish(ctx context.Context, pc *peerConn, keys *seal.Keys, peer identity.ID, opts *Options, limiter *ratelimit.Limiter[identity.ID]) (*Session, error) {
+	tr, err := pc.waitOpen(ctx)
+	if err != nil {
+		pc.close()
+		keys.Erase()
+		return nil, err
+	}
+	if opts.wrapTransport != nil {
+		tr = opts.wrapTransport(tr)
+	}
+	s := newSession(tr, keys, peer, opts, limiter)
+	keys.Erase()
+	if err := s.confirm(ctx); err != nil {
+		s.shutdown(err)
+		return nil, err
+	}
+	s.start()
+	return s, nil
+}

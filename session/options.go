@@ -1,0 +1,104 @@
+package session
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/ratelimit"
+	"github.com/sp2p/sp2p/seal"
+)
+
+// ICEServer is a STUN or TURN server. URLs look like "stun:host:3478" or
+// "turn:host:3478?transport=udp".
+type ICEServer struct {
+	URLs       []string
+	Username   string
+	Credential string
+}
+
+// Options configure a session. The zero value connects over UDP on all
+// interfaces with no ICE servers, a reliable ordered channel, a 5-minute
+// invitation, and the default heartbeat, record-layer and rate-limit
+// settings.
+type Options struct {
+	// ICEServers are STUN and TURN servers used to gather candidates.
+	ICEServers []ICEServer
+	// LoopbackOnly gathers only loopback candidates (127.0.0.1, ::1): for
+	// tests, demos and two peers on one machine.
+	LoopbackOnly bool
+	// IncludeLoopback also gathers loopback candidates next to the others.
+	IncludeLoopback bool
+	// UDP4Only restricts candidates to UDP over IPv4 (default: UDP over
+	// IPv4 and IPv6).
+	UDP4Only bool
+
+	// Channel sets the data channel's delivery (offerer only; the answerer
+	// follows the offer).
+	Channel invite.ChannelOptions
+	// Lifetime of the invitation (offerer only); 0 means 5 minutes.
+	Lifetime time.Duration
+	// Recipient, when set, is the only identity that may answer (offerer)
+	// and the only identity accepted.
+	Recipient identity.ID
+	// Expect, when set, is the only peer accepted: the inviter (answerer
+	// side) or the answerer (offerer side).
+	Expect identity.ID
+
+	// HeartbeatTimeout is how long without any record from the peer before
+	// the session ends with ErrPeerLost; default 15 s. Pings go out every
+	// third of it.
+	HeartbeatTimeout time.Duration
+
+	// Seal configures the record layer.
+	Seal seal.Config
+	// Limiter applies per-peer budgets on receive. Sessions of a Group
+	// share the group's limiter; nil gives the session a limiter of its
+	// own with the default limits.
+	Limiter *ratelimit.Limiter[identity.ID]
+
+	// Logger receives debug and warning logs; nil discards them. Logs
+	// never contain keys or message contents.
+	Logger *slog.Logger
+
+	// Now is the clock for tokens; nil means time.Now.
+	Now func() time.Time
+
+	// wrapTransport, set only by this package's tests, sits below the
+	// record layer to tamper with or replay records.
+	wrapTransport func(transport) transport
+}
+
+// Defaults.
+const (
+	DefaultHeartbeatTimeout = 15 * time.Second
+	// MaxRecord is the largest record sessions send: 65,535 bytes, the
+	// largest SCTP message pion accepts when the peer announces no
+	// max-message-size.
+	MaxRecord = 64<<10 - 1
+	// incomingQueue is how many received messages wait for Receive before
+	// the reader stops reading (backpressure).
+	incomingQueue = 64
+)
+
+func (o *Options) heartbeat() time.Duration {
+	if o.HeartbeatTimeout <= 0 {
+		return DefaultHeartbeatTimeout
+	}
+	return o.HeartbeatTimeout
+}
+
+func (o *Options) now() time.Time {
+	if o.Now == nil {
+		return time.Now()
+	}
+	return o.Now()
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return o.Logger
+}

@@ -1,0 +1,494 @@
+package session
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/ratelimit"
+	"github.com/sp2p/sp2p/seal"
+)
+
+// Why a session ended. Receive returns io.EOF instead of ErrPeerClosed
+// once every message has been read.
+var (
+	ErrClosed       = errors.New("session: closed")
+	ErrPeerClosed   = errors.New("session: the peer closed the session")
+	ErrPeerLost     = errors.New("session: peer lost (nothing received within the heartbeat timeout)")
+	ErrProtocol     = errors.New("session: the peer broke the protocol")
+	ErrPenalized    = errors.New("session: the peer sent too many invalid records and was disconnected")
+	ErrWriteClosed  = errors.New("session: sending was ended with CloseWrite")
+	ErrSendAborted  = errors.New("session: a message was cut off while sending; the session ended")
+	ErrTransportEnd = fmt.Errorf("%w: the connection ended without a close from the peer", ErrPeerLost)
+)
+
+// Session is an open, end-to-end encrypted, authenticated channel with one
+// peer. Send and Receive carry whole messages; Conn gives a net.Conn byte
+// stream over the same session. All methods are safe for concurrent use.
+// The caller must call Close when done.
+type Session struct {
+	peer       identity.ID
+	safetyCode string
+	sessionID  [seal.SessionIDSize]byte
+	tr         transport
+	opts       Options
+	log        *slog.Logger
+	limiter    *ratelimit.Limiter[identity.ID]
+	started    time.Time
+
+	wmu         sync.Mutex // guards sealer, wbuf, writeEnded
+	sealer      *seal.Sealer
+	wbuf        []byte
+	writeEnded  bool
+	writeFailed bool
+
+	opener *seal.Opener // reader goroutine only
+	reasm  *seal.Reassembler
+	rbuf   []byte
+
+	incoming   chan []byte // closed by the reader when the peer ends or the session fails
+	peerEnded  atomic.Bool   // the peer sent End or Close: Receive ends with io.EOF
+	ended      chan struct{} // closed when peerEnded is set
+	endOnce    sync.Once
+	pongDue    chan uint64
+	lastRecv   atomic.Int64 // UnixNano of the last authenticated record
+	delivering atomic.Bool  // the reader waits for the application or the limiter
+
+	done      chan struct{}
+	closeOnce sync.Once
+	errMu     sync.Mutex
+	err       error
+	wg        sync.WaitGroup
+
+	msgsSent, msgsRecv, bytesSent, bytesRecv, recsSent, recsRecv atomic.Uint64
+	rtt                                                          atomic.Int64
+	rejected                                                     atomic.Pointer[seal.Stats]
+}
+
+func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, limiter *ratelimit.Limiter[identity.ID]) *Session {
+	sealer, opener := seal.New(keys, opts.Seal)
+	s := &Session{
+		peer: peer, safetyCode: keys.SafetyCode, sessionID: keys.SessionID, tr: tr, opts: *opts,
+		log: opts.logger(), limiter: limiter, started: time.Now(),
+		sealer: sealer, wbuf: make([]byte, 0, MaxRecord),
+		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, MaxRecord+1),
+		incoming: make(chan []byte, incomingQueue), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}),
+	}
+	s.lastRecv.Store(time.Now().UnixNano())
+	return s
+}
+
+// confirm sends the key confirmation (a Confirm record carrying the session
+// id, sealed with this side's key) and checks the peer's: the session opens
+// only when both sides proved they hold the same keys.
+func (s *Session) confirm(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { s.tr.close() })
+	defer stop()
+	if err := s.sendRecord(seal.TypeConfirm, s.sessionID[:]); err != nil {
+		return fmt.Errorf("%w: sending: %v", ErrKeyConfirmation, ctxErr(ctx, err))
+	}
+	n, err := s.tr.readMessage(s.rbuf)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrKeyConfirmation, ctxErr(ctx, err))
+	}
+	typ, pt, err := s.opener.Open(nil, s.rbuf[:n])
+	if err != nil || typ != seal.TypeConfirm || subtle.ConstantTimeCompare(pt, s.sessionID[:]) != 1 {
+		return ErrKeyConfirmation
+	}
+	s.lastRecv.Store(time.Now().UnixNano())
+	return nil
+}
+
+func ctxErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	return err
+}
+
+func (s *Session) start() {
+	s.wg.Add(2)
+	go s.readLoop()
+	go s.heartbeatLoop()
+	s.log.Debug("session open", "peer", s.peer.String())
+}
+
+// Peer returns the peer's identity, authenticated by the handshake.
+func (s *Session) Peer() identity.ID { return s.peer }
+
+// SafetyCode returns the code both people can read to each other: equal
+// codes mean nobody substituted tokens between them.
+func (s *Session) SafetyCode() string { return s.safetyCode }
+
+// Done is closed when the session has ended; Err then says why.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err returns why the session ended, or nil while it is open.
+func (s *Session) Err() error {
+	s.errMu.Lock()
+	defer s.errMu.Unlock()
+	return s.err
+}
+
+// shutdown ends the session with err (the first reason wins).
+func (s *Session) shutdown(err error) {
+	s.closeOnce.Do(func() {
+		s.errMu.Lock()
+		s.err = err
+		s.errMu.Unlock()
+		close(s.done)
+		s.tr.close()
+		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrPeerClosed) {
+			s.log.Warn("session ended", "peer", s.peer.String(), "reason", err.Error())
+		}
+	})
+}
+
+// sendRecord seals one record and writes it.
+func (s *Session) sendRecord(typ seal.Type, payload []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	return s.sendRecordLocked(typ, payload)
+}
+
+func (s *Session) sendRecordLocked(typ seal.Type, payload []byte) error {
+	rec, err := s.sealer.Seal(s.wbuf[:0], typ, payload)
+	if err != nil {
+		return err
+	}
+	if err := s.tr.writeMessage(rec); err != nil {
+		return err
+	}
+	s.recsSent.Add(1)
+	return nil
+}
+
+// Send sends one message (at most the record layer's MaxMessageSize,
+// 16 MiB by default). It blocks while the peer is not reading fast enough.
+// If ctx ends before the first record is written, Send returns ctx.Err();
+// a message cut off half-way ends the session (ErrSendAborted), because the
+// peer could never complete it.
+func (s *Session) Send(ctx context.Context, msg []byte) error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if err := s.Err(); err != nil {
+		return err
+	}
+	if s.writeEnded {
+		return ErrWriteClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wd, hasDeadline := s.tr.(interface{ setWriteDeadline(time.Time) error })
+	if hasDeadline {
+		if d, ok := ctx.Deadline(); ok {
+			wd.setWriteDeadline(d)
+		}
+		stop := context.AfterFunc(ctx, func() { wd.setWriteDeadline(time.Unix(1, 0)) })
+		defer func() {
+			stop()
+			wd.setWriteDeadline(time.Time{})
+		}()
+	}
+	written := 0
+	buf, err := s.sealer.SealMessage(s.wbuf, msg, MaxRecord, func(rec []byte) error {
+		if err := s.tr.writeMessage(rec); err != nil {
+			return err
+		}
+		written++
+		s.recsSent.Add(1)
+		return nil
+	})
+	s.wbuf = buf
+	if err != nil {
+		if errors.Is(err, seal.ErrMessageTooLarge) {
+			return err
+		}
+		if written == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if e := s.Err(); e != nil {
+			return e
+		}
+		s.shutdown(fmt.Errorf("%w: %v", ErrSendAborted, ctxErr(ctx, err)))
+		return s.Err()
+	}
+	s.msgsSent.Add(1)
+	s.bytesSent.Add(uint64(len(msg)))
+	return nil
+}
+
+// Receive returns the next message. It returns io.EOF when the peer has
+// ended its side cleanly (CloseWrite or Close) and every message has been
+// read, and the reason (ErrPeerLost, ErrPenalized, …) when the session
+// failed. Messages that arrived before the end are always delivered first.
+func (s *Session) Receive(ctx context.Context) ([]byte, error) {
+	return s.receive(ctx.Done(), ctx.Err)
+}
+
+func (s *Session) receive(cancel <-chan struct{}, why func() error) ([]byte, error) {
+	got := func(m []byte, ok bool) ([]byte, error) {
+		if ok {
+			return m, nil
+		}
+		if s.peerEnded.Load() {
+			return nil, io.EOF
+		}
+		return nil, s.Err()
+	}
+	select {
+	case m, ok := <-s.incoming:
+		return got(m, ok)
+	case <-s.ended:
+		// Every message sent before the end is already queued: the
+		// reader queues each one before it reads the next record.
+		select {
+		case m, ok := <-s.incoming:
+			return got(m, ok)
+		default:
+			return nil, io.EOF
+		}
+	case <-cancel:
+		return nil, why()
+	}
+}
+
+// peerEnd records that the peer will send no more data.
+func (s *Session) peerEnd() {
+	s.endOnce.Do(func() {
+		s.peerEnded.Store(true)
+		close(s.ended)
+	})
+}
+
+// CloseWrite ends this side's sending (a half close): the peer's Receive
+// returns io.EOF after the last message, and this side can still receive.
+func (s *Session) CloseWrite() error {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if s.writeEnded {
+		return nil
+	}
+	if err := s.Err(); err != nil {
+		return err
+	}
+	s.writeEnded = true
+	return s.sendRecordLocked(seal.TypeEnd, nil)
+}
+
+// Close ends the session: it tells the peer (who sees a clean end, not a
+// lost peer) and releases the connection. It waits for the session's
+// goroutines to finish.
+func (s *Session) Close() error {
+	if s.Err() == nil {
+		if s.wmu.TryLock() {
+			s.sendCloseLocked()
+			s.wmu.Unlock()
+		} else {
+			// A Send is blocked; the close record cannot jump the queue.
+			// Closing the transport releases it.
+			s.log.Debug("closing during a blocked send")
+		}
+		s.shutdown(ErrClosed)
+	}
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Session) sendCloseLocked() {
+	if wd, ok := s.tr.(interface{ setWriteDeadline(time.Time) error }); ok {
+		wd.setWriteDeadline(time.Now().Add(time.Second))
+	}
+	s.sendRecordLocked(seal.TypeClose, nil)
+	// Give SCTP a moment to put the close record on the wire before the
+	// connection goes away.
+	if f, ok := s.tr.(interface{ flush(time.Duration) }); ok {
+		f.flush(time.Second)
+	}
+}
+
+// readLoop reads records, applies the peer's budget, opens them and
+// dispatches them by type.
+func (s *Session) readLoop() {
+	defer s.wg.Done()
+	defer func() {
+		// Closing incoming ends Receive: io.EOF after a clean end, the
+		// session's error otherwise.
+		close(s.incoming)
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	obuf := make([]byte, 0, MaxRecord)
+	for {
+		n, err := s.tr.readMessage(s.rbuf)
+		if err != nil {
+			if errors.Is(err, io.ErrShortBuffer) {
+				s.shutdown(fmt.Errorf("%w: a message larger than a record", ErrProtocol))
+			} else {
+				s.shutdown(ErrTransportEnd)
+			}
+			return
+		}
+		s.delivering.Store(true)
+		err = s.limiter.Wait(ctx, s.peer, n)
+		s.delivering.Store(false)
+		if err != nil {
+			if errors.Is(err, ratelimit.ErrPenalized) {
+				s.shutdown(ErrPenalized)
+			}
+			return
+		}
+		typ, pt, err := s.opener.Open(obuf[:0], s.rbuf[:n])
+		if err != nil {
+			st := s.opener.Stats()
+			s.rejected.Store(&st)
+			s.log.Debug("record rejected", "peer", s.peer.String(), "reason", err.Error())
+			if s.limiter.Violation(s.peer) {
+				s.shutdown(ErrPenalized)
+				return
+			}
+			continue
+		}
+		s.lastRecv.Store(time.Now().UnixNano())
+		s.recsRecv.Add(1)
+		if !s.dispatch(typ, pt) {
+			return
+		}
+	}
+}
+
+// dispatch handles one authenticated record; false ends the read loop.
+func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
+	switch typ {
+	case seal.TypeData, seal.TypeFragment:
+		if s.peerEnded.Load() {
+			s.shutdown(fmt.Errorf("%w: data after the end of data", ErrProtocol))
+			return false
+		}
+		msg := pt
+		if typ == seal.TypeFragment {
+			m, err := s.reasm.Add(pt)
+			if err != nil {
+				s.shutdown(fmt.Errorf("%w: %v", ErrProtocol, err))
+				return false
+			}
+			if m == nil {
+				return true
+			}
+			msg = m
+		} else {
+			msg = append([]byte(nil), pt...)
+		}
+		s.msgsRecv.Add(1)
+		s.bytesRecv.Add(uint64(len(msg)))
+		s.delivering.Store(true)
+		defer s.delivering.Store(false)
+		select {
+		case s.incoming <- msg:
+			return true
+		case <-s.done:
+			return false
+		}
+	case seal.TypePing:
+		if len(pt) == 8 {
+			select {
+			case s.pongDue <- binary.BigEndian.Uint64(pt):
+			default: // a pong is already due
+			}
+		}
+		return true
+	case seal.TypePong:
+		if len(pt) == 8 {
+			sent := int64(binary.BigEndian.Uint64(pt))
+			if rtt := time.Since(s.started) - time.Duration(sent); rtt >= 0 {
+				s.rtt.Store(int64(rtt))
+			}
+		}
+		return true
+	case seal.TypeEnd:
+		s.peerEnd()
+		return true
+	case seal.TypeClose:
+		s.peerEnd()
+		s.shutdown(ErrPeerClosed)
+		return false
+	default: // a second Confirm
+		s.shutdown(fmt.Errorf("%w: unexpected %v record", ErrProtocol, typ))
+		return false
+	}
+}
+
+// heartbeatLoop sends pings and pongs and notices a dead peer.
+func (s *Session) heartbeatLoop() {
+	defer s.wg.Done()
+	timeout := s.opts.heartbeat()
+	tick := time.NewTicker(timeout / 3)
+	defer tick.Stop()
+	var buf [8]byte
+	for {
+		select {
+		case <-s.done:
+			return
+		case v := <-s.pongDue:
+			if s.wmu.TryLock() {
+				binary.BigEndian.PutUint64(buf[:], v)
+				s.sendRecordLocked(seal.TypePong, buf[:])
+				s.wmu.Unlock()
+			}
+		case <-tick.C:
+			idle := time.Since(time.Unix(0, s.lastRecv.Load()))
+			if idle > timeout && !s.delivering.Load() {
+				s.shutdown(ErrPeerLost)
+				return
+			}
+			// A busy writer means records are flowing or the peer is
+			// slow; either way a ping would only queue behind them.
+			if s.wmu.TryLock() {
+				binary.BigEndian.PutUint64(buf[:], uint64(time.Since(s.started)))
+				s.sendRecordLocked(seal.TypePing, buf[:])
+				s.wmu.Unlock()
+			}
+		}
+	}
+}
+
+// Stats are a session's counters.
+type Stats struct {
+	MessagesSent, MessagesReceived uint64
+	BytesSent, BytesReceived       uint64 // application bytes
+	RecordsSent, RecordsReceived   uint64 // records that went out / were accepted
+	Rejected                       seal.Stats
+	RTT                            time.Duration // last measured round trip
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	st := Stats{
+		MessagesSent: s.msgsSent.Load(), MessagesReceived: s.msgsRecv.Load(),
+		BytesSent: s.bytesSent.Load(), BytesReceived: s.bytesRecv.Load(),
+		RecordsSent: s.recsSent.Load(), RecordsReceived: s.recsRecv.Load(),
+		RTT: time.Duration(s.rtt.Load()),
+	}
+	if r := s.rejected.Load(); r != nil {
+		st.Rejected = *r
+	}
+	return st
+}

@@ -1,0 +1,335 @@
+package session
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/invite"
+)
+
+func testIdentity(t testing.TB) *identity.Identity {
+	t.Helper()
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func loopback() Options { return Options{LoopbackOnly: true, UDP4Only: true} }
+
+// checkGoroutines fails the test if goroutines started during it are still
+// running a little after it ends (as pion's test.CheckRoutines does).
+func checkGoroutines(t *testing.T) {
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			n := runtime.NumGoroutine()
+			if n <= before {
+				return
+			}
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				buf = buf[:runtime.Stack(buf, true)]
+				t.Errorf("goroutine leak: %d before, %d after\n%s", before, n, buf)
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	})
+}
+
+type pair struct {
+	alice, bob       *identity.Identity
+	offerer, answerer *Session
+}
+
+// connect runs the whole handshake in one process, passing the tokens as
+// text, and returns both open sessions (closed at cleanup).
+func connect(t *testing.T, oOpts, aOpts Options) *pair {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := &pair{alice: testIdentity(t), bob: testIdentity(t)}
+	inv, err := Invite(ctx, p.alice, oOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := invite.ParseOffer(inv.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := Accept(ctx, p.bob, offer, aOpts)
+	if err != nil {
+		inv.Close()
+		t.Fatal(err)
+	}
+	answer, err := inv.ReadAnswer(acc.Token())
+	if err != nil {
+		inv.Close()
+		acc.Close()
+		t.Fatal(err)
+	}
+	type res struct {
+		s   *Session
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		s, err := acc.Wait(ctx)
+		ch <- res{s, err}
+	}()
+	p.offerer, err = inv.Connect(ctx, answer)
+	r := <-ch
+	if err != nil || r.err != nil {
+		if p.offerer != nil {
+			p.offerer.Close()
+		}
+		if r.s != nil {
+			r.s.Close()
+		}
+		t.Fatalf("connect: offerer %v, answerer %v", err, r.err)
+	}
+	p.answerer = r.s
+	t.Cleanup(func() {
+		p.offerer.Close()
+		p.answerer.Close()
+	})
+	return p
+}
+
+func TestMessageRoundTrip(t *testing.T) {
+	checkGoroutines(t)
+	p := connect(t, loopback(), loopback())
+	ctx := context.Background()
+	if p.offerer.Peer() != p.bob.ID() || p.answerer.Peer() != p.alice.ID() {
+		t.Fatal("sessions name the wrong peers")
+	}
+	if p.offerer.SafetyCode() != p.answerer.SafetyCode() || p.offerer.SafetyCode() == "" {
+		t.Fatal("safety codes differ")
+	}
+	big := make([]byte, 3<<20)
+	rand.Read(big)
+	for _, m := range [][]byte{[]byte("hello"), {}, big} {
+		if err := p.offerer.Send(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+		got, err := p.answerer.Receive(ctx)
+		if err != nil || !bytes.Equal(got, m) {
+			t.Fatalf("received %d bytes (%v), want %d", len(got), err, len(m))
+		}
+	}
+	if err := p.answerer.Send(ctx, []byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.offerer.Receive(ctx); err != nil || string(got) != "back" {
+		t.Fatalf("reply: %q %v", got, err)
+	}
+	st := p.answerer.Stats()
+	if st.MessagesReceived != 3 || st.BytesReceived != uint64(len(big)+5) || st.MessagesSent != 1 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestManyMessagesInOrder(t *testing.T) {
+	checkGoroutines(t)
+	p := connect(t, loopback(), loopback())
+	ctx := context.Background()
+	const n = 10_000
+	go func() {
+		for i := range n {
+			msg := []byte(strings.Repeat("x", i%200) + "#" + itoa(i))
+			if err := p.offerer.Send(ctx, msg); err != nil {
+				return
+			}
+		}
+	}()
+	for i := range n {
+		got, err := p.answerer.Receive(ctx)
+		if err != nil {
+			t.Fatalf("message %d: %v", i, err)
+		}
+		want := strings.Repeat("x", i%200) + "#" + itoa(i)
+		if string(got) != want {
+			t.Fatalf("message %d out of order or corrupt", i)
+		}
+	}
+}
+
+func itoa(i int) string { return string([]byte(func() string { return fmtInt(i) }())) }
+
+func fmtInt(i int) string {
+	if i == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; i > 0; i /= 10 {
+		b = append([]byte{byte('0' + i%10)}, b...)
+	}
+	return string(b)
+}
+
+func TestStreamSHA256(t *testing.T) {
+	checkGoroutines(t)
+	p := connect(t, loopback(), loopback())
+	const size = 50 << 20
+	w, r := p.offerer.Conn(), p.answerer.Conn()
+	sent := sha256.New()
+	errc := make(chan error, 1)
+	go func() {
+		buf := make([]byte, 100_000)
+		left := size
+		for left > 0 {
+			b := buf[:min(left, len(buf))]
+			rand.Read(b)
+			sent.Write(b)
+			if _, err := w.Write(b); err != nil {
+				errc <- err
+				return
+			}
+			left -= len(b)
+		}
+		errc <- w.CloseWrite()
+	}()
+	got := sha256.New()
+	n, err := io.Copy(got, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if n != size || !bytes.Equal(got.Sum(nil), sent.Sum(nil)) {
+		t.Fatalf("stream: %d bytes, hashes equal %v", n, bytes.Equal(got.Sum(nil), sent.Sum(nil)))
+	}
+}
+
+func TestCleanCloseAndHalfClose(t *testing.T) {
+	checkGoroutines(t)
+	p := connect(t, loopback(), loopback())
+	ctx := context.Background()
+	// Half close: the offerer ends its sending, can still receive.
+	p.offerer.Send(ctx, []byte("last"))
+	if err := p.offerer.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.offerer.Send(ctx, []byte("more")); !errors.Is(err, ErrWriteClosed) {
+		t.Fatalf("Send after CloseWrite: %v", err)
+	}
+	if m, err := p.answerer.Receive(ctx); err != nil || string(m) != "last" {
+		t.Fatalf("message before the end: %q %v", m, err)
+	}
+	if _, err := p.answerer.Receive(ctx); err != io.EOF {
+		t.Fatalf("after the peer's CloseWrite: %v, want io.EOF", err)
+	}
+	if err := p.answerer.Send(ctx, []byte("reply")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := p.offerer.Receive(ctx); err != nil || string(m) != "reply" {
+		t.Fatalf("reply after half close: %q %v", m, err)
+	}
+	// Full close: the other side sees a clean end, not a lost peer.
+	p.answerer.Close()
+	select {
+	case <-p.offerer.Done():
+	case <-time.After(5 * time.Second):
+		t.Fatal("the offerer did not notice the close")
+	}
+	if err := p.offerer.Err(); !errors.Is(err, ErrPeerClosed) {
+		t.Fatalf("offerer's reason: %v, want ErrPeerClosed", err)
+	}
+	if _, err := p.offerer.Receive(ctx); err != io.EOF {
+		t.Fatalf("Receive after a clean close: %v", err)
+	}
+}
+
+// blackHole passes records until killed, then silently drops everything in
+// both directions, like a peer whose machine lost power.
+type blackHole struct {
+	transport
+	dead atomic.Bool
+	stop chan struct{}
+}
+
+func (b *blackHole) writeMessage(p []byte) error {
+	if b.dead.Load() {
+		return nil
+	}
+	return b.transport.writeMessage(p)
+}
+
+func (b *blackHole) readMessage(p []byte) (int, error) {
+	n, err := b.transport.readMessage(p)
+	if b.dead.Load() {
+		<-b.stop
+		return 0, io.EOF
+	}
+	return n, err
+}
+
+func (b *blackHole) close() error {
+	select {
+	case <-b.stop:
+	default:
+		close(b.stop)
+	}
+	return b.transport.close()
+}
+
+func TestPeerLost(t *testing.T) {
+	checkGoroutines(t)
+	opts := loopback()
+	opts.HeartbeatTimeout = 1500 * time.Millisecond
+	var hole *blackHole
+	aOpts := opts
+	aOpts.wrapTransport = func(tr transport) transport {
+		hole = &blackHole{transport: tr, stop: make(chan struct{})}
+		return hole
+	}
+	p := connect(t, opts, aOpts)
+	hole.dead.Store(true)
+	start := time.Now()
+	select {
+	case <-p.offerer.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the offerer did not notice the lost peer")
+	}
+	if err := p.offerer.Err(); !errors.Is(err, ErrPeerLost) || errors.Is(err, ErrTransportEnd) {
+		t.Fatalf("reason %v, want ErrPeerLost from the heartbeat", err)
+	}
+	el := time.Since(start)
+	if el < opts.HeartbeatTimeout {
+		t.Fatalf("declared lost after %v, before the timeout", el)
+	}
+	t.Logf("lost peer noticed after %v", el.Round(time.Millisecond))
+}
+
+// Closing one side's connection without a close record (the process
+// died): the other side reports a lost peer, not a clean end.
+func TestPeerConnectionGone(t *testing.T) {
+	checkGoroutines(t)
+	p := connect(t, loopback(), loopback())
+	p.answerer.tr.close()
+	select {
+	case <-p.offerer.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the offerer did not notice")
+	}
+	if err := p.offerer.Err(); !errors.Is(err, ErrPeerLost) {
+		t.Fatalf("reason %v, want ErrPeerLost", err)
+	}
+	if _, err := p.offerer.Receive(context.Background()); err == io.EOF || err == nil {
+		t.Fatalf("Receive after a lost peer: %v, want the error", err)
+	}
+}

@@ -1,0 +1,206 @@
+package session
+
+// This file is the only place that touches pion. Everything above it (the
+// handshake, the record layer, the Session API) talks to a transport: a
+// message-oriented duplex with backpressure. A browser build can provide
+// its own.
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/datachannel"
+	"github.com/pion/ice/v4"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sp2p/sp2p/invite"
+)
+
+// transport carries records: one record per message, in both directions.
+// writeMessage blocks while the send buffer is full (backpressure).
+type transport interface {
+	readMessage(p []byte) (int, error)
+	writeMessage(p []byte) error
+	close() error
+}
+
+// peerConn is a pion PeerConnection with sp2p's one negotiated data
+// channel.
+type peerConn struct {
+	pc     *webrtc.PeerConnection
+	dc     *webrtc.DataChannel
+	opened chan struct{} // closed once the channel is open and detached
+	raw    datachannel.ReadWriteCloserDeadliner
+	failed chan struct{} // closed when the connection fails or closes
+	once   sync.Once
+}
+
+// iceCredentials returns random ICE credentials of the compact size sp2p
+// tokens carry: an 8-character ufrag (48 bits) and a 22-character password
+// (132 bits), from the ICE character set.
+func iceCredentials() (string, string, error) {
+	b := make([]byte, 6+17)
+	if _, err := rand.Read(b); err != nil {
+		return "", "", err
+	}
+	return base64.RawStdEncoding.EncodeToString(b[:6]), base64.RawStdEncoding.EncodeToString(b[6:])[:invite.MinPwdLen], nil
+}
+
+// newPeerConn builds a PeerConnection for opts. iceFailed is how long ICE
+// may go without connectivity before giving up: for the answerer, the whole
+// remaining lifetime of the invitation (people paste answers slowly).
+func newPeerConn(opts *Options, ch invite.ChannelOptions, iceFailed time.Duration) (*peerConn, error) {
+	ufrag, pwd, err := iceCredentials()
+	if err != nil {
+		return nil, err
+	}
+	var se webrtc.SettingEngine
+	se.DetachDataChannels()
+	se.EnableDataChannelBlockWrite(true)
+	se.SetICECredentials(ufrag, pwd)
+	// Tokens carry IP addresses, not mDNS host names.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetSTUNGatherTimeout(3 * time.Second)
+	se.SetICETimeouts(5*time.Second, iceFailed, 2*time.Second)
+	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	if !opts.UDP4Only {
+		types = append(types, webrtc.NetworkTypeUDP6)
+	}
+	se.SetNetworkTypes(types)
+	if opts.LoopbackOnly || opts.IncludeLoopback {
+		se.SetIncludeLoopbackCandidate(true)
+	}
+	if opts.LoopbackOnly {
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	var servers []webrtc.ICEServer
+	for _, s := range opts.ICEServers {
+		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{ICEServers: servers})
+	if err != nil {
+		return nil, fmt.Errorf("session: creating the peer connection: %w", err)
+	}
+	p := &peerConn{pc: pc, opened: make(chan struct{}), failed: make(chan struct{})}
+	negotiated, id := true, uint16(0)
+	ordered := !ch.Unordered
+	init := &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Ordered: &ordered}
+	if ch.PartialReliability {
+		mr := uint16(ch.MaxRetransmits)
+		init.MaxRetransmits = &mr
+	}
+	dc, err := pc.CreateDataChannel("sp2p", init)
+	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("session: creating the data channel: %w", err)
+	}
+	p.dc = dc
+	dc.OnOpen(func() {
+		raw, err := dc.DetachWithDeadline()
+		if err != nil {
+			p.fail()
+			return
+		}
+		p.raw = raw
+		close(p.opened)
+	})
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+			p.fail()
+		}
+	})
+	return p, nil
+}
+
+func (p *peerConn) fail() { p.once.Do(func() { close(p.failed) }) }
+
+// gather sets the local description and waits until all candidates are
+// gathered (sp2p does not trickle: everything travels in one token).
+func (p *peerConn) gather(ctx context.Context, desc webrtc.SessionDescription) (*invite.ConnDesc, error) {
+	done := webrtc.GatheringCompletePromise(p.pc)
+	if err := p.pc.SetLocalDescription(desc); err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("session: gathering candidates: %w", ctx.Err())
+	}
+	d, _, err := invite.FromSDP(p.pc.LocalDescription().SDP)
+	if err != nil {
+		if errors.Is(err, invite.ErrMalformed) {
+			return nil, fmt.Errorf("session: no usable candidates (check the network and the ICE servers): %w", err)
+		}
+		return nil, err
+	}
+	return d, nil
+}
+
+// setRemote applies the peer's compact description.
+func (p *peerConn) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {
+	sdp, err := d.SDP()
+	if err != nil {
+		return err
+	}
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: sdp}); err != nil {
+		return fmt.Errorf("session: applying the peer's connection description: %w", err)
+	}
+	return nil
+}
+
+// ErrConnectFailed is returned when ICE or DTLS fail: the peers could not
+// reach each other, or a DTLS certificate did not match its token.
+var ErrConnectFailed = errors.New("session: could not connect to the peer")
+
+// waitOpen waits for the data channel to open and returns it as a
+// transport.
+func (p *peerConn) waitOpen(ctx context.Context) (transport, error) {
+	select {
+	case <-p.opened:
+		return &dcTransport{rw: p.raw, pc: p.pc, dc: p.dc}, nil
+	case <-p.failed:
+		return nil, ErrConnectFailed
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *peerConn) close() error { return p.pc.Close() }
+
+// dcTransport is a detached data channel.
+type dcTransport struct {
+	rw datachannel.ReadWriteCloserDeadliner
+	pc *webrtc.PeerConnection
+	dc *webrtc.DataChannel
+}
+
+func (t *dcTransport) setWriteDeadline(d time.Time) error { return t.rw.SetWriteDeadline(d) }
+
+// flush waits up to d for queued messages to leave.
+func (t *dcTransport) flush(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for t.dc.BufferedAmount() > 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (t *dcTransport) readMessage(p []byte) (int, error) {
+	n, _, err := t.rw.ReadDataChannel(p)
+	return n, err
+}
+
+func (t *dcTransport) writeMessage(p []byte) error {
+	_, err := t.rw.Write(p)
+	return err
+}
+
+func (t *dcTransport) close() error {
+	t.rw.Close()
+	return t.pc.Close()
+}
