@@ -83,7 +83,7 @@ func (c *Conn) Close() error { return c.s.Close() }
 type Addr struct{ ID string }
 
 // Network returns "sp2p".
-func (Addr) Network() string { return "sp2p" }
+func (Addr) Network() string  { return "sp2p" }
 func (a Addr) String() string { return a.ID }
 
 // LocalAddr returns this side's address (its session id; the local

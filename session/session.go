@@ -54,7 +54,7 @@ type Session struct {
 	reasm  *seal.Reassembler
 	rbuf   []byte
 
-	incoming   chan []byte // closed by the reader when the peer ends or the session fails
+	incoming   chan []byte   // closed by the reader when the peer ends or the session fails
 	peerEnded  atomic.Bool   // the peer sent End or Close: Receive ends with io.EOF
 	ended      chan struct{} // closed when peerEnded is set
 	endOnce    sync.Once

@@ -51,7 +51,7 @@ func checkGoroutines(t *testing.T) {
 }
 
 type pair struct {
-	alice, bob       *identity.Identity
+	alice, bob        *identity.Identity
 	offerer, answerer *Session
 }
 
