@@ -1,0 +1,122 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// newHome makes a temporary HOME with an unencrypted identity.
+func newHome(t *testing.T) string {
+	t.Helper()
+	home := t.TempDir()
+	if r := runBinary(t, home, "", "keygen", "--no-passphrase"); r.code != 0 {
+		t.Fatalf("keygen: %s", r.stderr)
+	}
+	return home
+}
+
+type proc struct {
+	cmd            *exec.Cmd
+	stdout, stderr bytes.Buffer
+}
+
+func startBinary(t *testing.T, home string, stdin []byte, args ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(sp2pBinary, args...)}
+	p.cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	p.cmd.Stdin = bytes.NewReader(stdin)
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill() // only our own process, by PID
+			p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+func (p *proc) wait(t *testing.T, limit time.Duration) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(limit):
+		p.cmd.Process.Kill()
+		<-done
+		t.Fatalf("%v did not finish in %v\nstderr:\n%s", p.cmd.Args, limit, p.stderr.String())
+	}
+	return p.cmd.ProcessState.ExitCode()
+}
+
+// Two real sp2p processes with separate identities exchange tokens through
+// files and carry data both ways in --pipe mode (with a half close on each
+// side), byte for byte.
+func TestBinaryPipeBothWays(t *testing.T) {
+	t.Parallel()
+	homeA, homeB := newHome(t), newHome(t)
+	dir := t.TempDir()
+	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
+	dataA, dataB := make([]byte, 3<<20), make([]byte, 1<<20+17)
+	rand.Read(dataA)
+	rand.Read(dataB)
+	a := startBinary(t, homeA, dataA, "invite", "--offer-file", offer, "--answer-file", answer, "--pipe", "--yes", "--loopback")
+	b := startBinary(t, homeB, dataB, "accept", "--offer-file", offer, "--answer-file", answer, "--pipe", "--yes", "--loopback")
+	codeA, codeB := a.wait(t, 60*time.Second), b.wait(t, 60*time.Second)
+	if codeA != 0 || codeB != 0 {
+		t.Fatalf("exit codes %d %d\nA:\n%s\nB:\n%s", codeA, codeB, a.stderr.String(), b.stderr.String())
+	}
+	if !bytes.Equal(b.stdout.Bytes(), dataA) || !bytes.Equal(a.stdout.Bytes(), dataB) {
+		t.Fatalf("data differs: A sent %d, B got %d; B sent %d, A got %d", len(dataA), b.stdout.Len(), len(dataB), a.stdout.Len())
+	}
+	for _, p := range []*proc{a, b} {
+		if !strings.Contains(p.stderr.String(), "safety code: ") || !strings.Contains(p.stderr.String(), "UNKNOWN") {
+			t.Errorf("stderr does not show the safety code and the unknown-peer notice:\n%s", p.stderr.String())
+		}
+	}
+	code := func(s string) string { i := strings.Index(s, "safety code: "); return s[i+13 : i+13+23] }
+	if code(a.stderr.String()) != code(b.stderr.String()) {
+		t.Error("the two sides show different safety codes")
+	}
+}
+
+// An invitation for a named peer is refused by anyone else, and accept
+// --expect refuses an invitation from anyone but the expected inviter.
+func TestBinaryRecipientAndExpect(t *testing.T) {
+	t.Parallel()
+	homeA, homeB, homeC := newHome(t), newHome(t), newHome(t)
+	idOf := func(home string) string {
+		return strings.SplitN(runBinary(t, home, "", "id").stdout, "\n", 2)[0]
+	}
+	dir := t.TempDir()
+	offer := filepath.Join(dir, "offer")
+	a := startBinary(t, homeA, nil, "invite", "--to", idOf(homeB), "--offer-file", offer, "--answer-file", filepath.Join(dir, "answer"), "--pipe", "--loopback", "--ttl", "20s")
+	defer a.cmd.Process.Kill()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if b, err := os.ReadFile(offer); err == nil && len(b) > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no offer written\n%s", a.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	r := runBinary(t, homeC, "", "accept", "--offer-file", offer, "--answer-file", filepath.Join(dir, "c-answer"), "--yes", "--loopback", "--pipe")
+	if r.code != 1 || !strings.Contains(r.stderr, "someone else") {
+		t.Fatalf("a third party accepted a --to invitation: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runBinary(t, homeB, "", "accept", "--offer-file", offer, "--answer-file", filepath.Join(dir, "b-answer"), "--expect", idOf(homeC), "--loopback", "--pipe")
+	if r.code != 1 || !strings.Contains(r.stderr, "unexpected identity") {
+		t.Fatalf("--expect did not refuse another inviter: exit %d\n%s", r.code, r.stderr)
+	}
+}
