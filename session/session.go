@@ -62,11 +62,13 @@ type Session struct {
 	lastRecv   atomic.Int64 // UnixNano of the last authenticated record
 	delivering atomic.Bool  // the reader waits for the application or the limiter
 
-	done      chan struct{}
-	closeOnce sync.Once
-	errMu     sync.Mutex
-	err       error
-	wg        sync.WaitGroup
+	done       chan struct{}
+	readerDone chan struct{} // closed when readLoop returns
+	closing    atomic.Bool   // Close is in progress: a transport end is expected
+	closeOnce  sync.Once
+	errMu      sync.Mutex
+	err        error
+	wg         sync.WaitGroup
 
 	msgsSent, msgsRecv, bytesSent, bytesRecv, recsSent, recsRecv atomic.Uint64
 	rtt                                                          atomic.Int64
@@ -80,7 +82,7 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 		log: opts.logger(), limiter: limiter, started: time.Now(),
 		sealer: sealer, wbuf: make([]byte, 0, MaxRecord),
 		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, MaxRecord+1),
-		incoming: make(chan []byte, incomingQueue), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}),
+		incoming: make(chan []byte, incomingQueue), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}), readerDone: make(chan struct{}),
 	}
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
@@ -292,9 +294,17 @@ func (s *Session) CloseWrite() error {
 // goroutines to finish.
 func (s *Session) Close() error {
 	if s.Err() == nil {
+		s.closing.Store(true)
 		if s.wmu.TryLock() {
 			s.sendCloseLocked()
 			s.wmu.Unlock()
+			// The peer answers a close record by closing its end; wait a
+			// moment for that so the record is not lost with the
+			// connection.
+			select {
+			case <-s.readerDone:
+			case <-time.After(time.Second):
+			}
 		} else {
 			// A Send is blocked; the close record cannot jump the queue.
 			// Closing the transport releases it.
@@ -311,17 +321,13 @@ func (s *Session) sendCloseLocked() {
 		wd.setWriteDeadline(time.Now().Add(time.Second))
 	}
 	s.sendRecordLocked(seal.TypeClose, nil)
-	// Give SCTP a moment to put the close record on the wire before the
-	// connection goes away.
-	if f, ok := s.tr.(interface{ flush(time.Duration) }); ok {
-		f.flush(time.Second)
-	}
 }
 
 // readLoop reads records, applies the peer's budget, opens them and
 // dispatches them by type.
 func (s *Session) readLoop() {
 	defer s.wg.Done()
+	defer close(s.readerDone)
 	defer func() {
 		// Closing incoming ends Receive: io.EOF after a clean end, the
 		// session's error otherwise.
@@ -340,7 +346,9 @@ func (s *Session) readLoop() {
 	for {
 		n, err := s.tr.readMessage(s.rbuf)
 		if err != nil {
-			if errors.Is(err, io.ErrShortBuffer) {
+			if s.closing.Load() {
+				s.shutdown(ErrClosed)
+			} else if errors.Is(err, io.ErrShortBuffer) {
 				s.shutdown(fmt.Errorf("%w: a message larger than a record", ErrProtocol))
 			} else {
 				s.shutdown(ErrTransportEnd)

@@ -278,11 +278,16 @@ func (b *blackHole) readMessage(p []byte) (int, error) {
 	return n, err
 }
 
+// close releases the reader but, once dead, leaves the connection up:
+// a dead machine sends no goodbye. The test closes it at cleanup.
 func (b *blackHole) close() error {
 	select {
 	case <-b.stop:
 	default:
 		close(b.stop)
+	}
+	if b.dead.Load() {
+		return nil
 	}
 	return b.transport.close()
 }
@@ -299,6 +304,7 @@ func TestPeerLost(t *testing.T) {
 	}
 	p := connect(t, opts, aOpts)
 	hole.dead.Store(true)
+	t.Cleanup(func() { hole.transport.close() })
 	start := time.Now()
 	select {
 	case <-p.offerer.Done():

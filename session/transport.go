@@ -182,14 +182,6 @@ type dcTransport struct {
 
 func (t *dcTransport) setWriteDeadline(d time.Time) error { return t.rw.SetWriteDeadline(d) }
 
-// flush waits up to d for queued messages to leave.
-func (t *dcTransport) flush(d time.Duration) {
-	deadline := time.Now().Add(d)
-	for t.dc.BufferedAmount() > 0 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func (t *dcTransport) readMessage(p []byte) (int, error) {
 	n, _, err := t.rw.ReadDataChannel(p)
 	return n, err
