@@ -255,3 +255,18 @@ func TestSanitize(t *testing.T) {
 		t.Errorf("sanitize = %q", got)
 	}
 }
+
+// The demo runs the whole flow with no identity, no input and no network
+// beyond loopback, and narrates it.
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	r := runBinary(t, t.TempDir(), "", "demo")
+	if r.code != 0 {
+		t.Fatalf("demo: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for _, want := range []string{"offer token (", "refuses it: invite: bad signature", "equal: nobody substituted", "Bob: Hi Alice", "answer replayed", "Session stats"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+}
