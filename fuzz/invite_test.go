@@ -188,3 +188,28 @@ func FuzzFromSDP(f *testing.F) {
 
 // pionOfferSDP is an offer as pion v4 writes it after gathering.
 const pionOfferSDP = "v=0\r\no=- 3012339530271004316 1764100000 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=msid-semantic:WMS*\r\na=fingerprint:sha-256 0F:74:31:25:CB:A2:13:EC:28:6F:6D:2F:6D:0F:35:E3:0E:1E:8A:B2:D5:96:0C:F6:12:F3:2B:9E:43:C2:4A:76\r\na=extmap-allow-mixed\r\na=group:BUNDLE 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=sctp-port:5000\r\na=ice-ufrag:Ab3dEf9h\r\na=ice-pwd:0123456789abcdefghijKL\r\na=candidate:1794536311 1 udp 2130706431 127.0.0.1 40431 typ host\r\na=candidate:1794536311 2 udp 2130706431 127.0.0.1 40431 typ host\r\na=candidate:233762139 1 udp 2130706431 192.168.1.5 51000 typ host\r\na=candidate:233762139 1 udp 1694498815 203.0.113.7 51000 typ srflx raddr 192.168.1.5 rport 51000\r\na=candidate:1 1 udp 2130706431 abcd.local 5000 typ host\r\na=end-of-candidates\r\n"
+
+// FuzzQRImage: decoding arbitrary bytes as a QR image never panics and
+// respects the size limits.
+func FuzzQRImage(f *testing.F) {
+	o, _ := seedTokens(f)
+	img, err := invite.QRPNG(o.Text(), 2)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(img)
+	f.Add(img[:len(img)/2])
+	f.Add([]byte("\x89PNG\r\n\x1a\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		text, err := invite.ReadQRImage(bytes.NewReader(data))
+		if err != nil {
+			if !errors.Is(err, invite.ErrNoQRCode) && !errors.Is(err, invite.ErrLimit) {
+				t.Fatalf("error without a sentinel: %v", err)
+			}
+			return
+		}
+		if len(text) > len(data)*8 {
+			t.Fatal("decoded more text than the image could hold")
+		}
+	})
+}

@@ -1,8 +1,16 @@
 package invite
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"image"
+	_ "image/jpeg" // photos of tokens
+	_ "image/png"
+	"io"
 
+	"github.com/makiuchi-d/gozxing"
+	zxqr "github.com/makiuchi-d/gozxing/qrcode"
 	qrcode "github.com/skip2/go-qrcode"
 )
 
@@ -43,4 +51,60 @@ func QRPNG(text string, pixelsPerModule int) ([]byte, error) {
 	// A negative size asks go-qrcode for a fixed number of pixels per
 	// module.
 	return q.PNG(-pixelsPerModule)
+}
+
+// Limits of ReadQRImage.
+const (
+	MaxQRImageBytes  = 16 << 20
+	MaxQRImagePixels = 25_000_000 // e.g. 5000 × 5000
+)
+
+// ErrNoQRCode is returned when an image holds no readable QR code.
+var ErrNoQRCode = errors.New("invite: no readable QR code in the image")
+
+// ReadQRImage decodes the QR code in a PNG or JPEG image (a screenshot or
+// a photo of a token) and returns its text, bounded by MaxQRImageBytes and
+// MaxQRImagePixels. The text still has to be parsed (ParseOffer).
+func ReadQRImage(r io.Reader) (text string, err error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxQRImageBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("invite: reading the image: %w", err)
+	}
+	if len(data) > MaxQRImageBytes {
+		return "", fmt.Errorf("%w: image larger than %d bytes", ErrLimit, MaxQRImageBytes)
+	}
+	cfg, _, err := image.DecodeConfig(bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("%w: not a PNG or JPEG image: %v", ErrNoQRCode, err)
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 || cfg.Width*cfg.Height > MaxQRImagePixels {
+		return "", fmt.Errorf("%w: image of %d×%d pixels, at most %d pixels", ErrLimit, cfg.Width, cfg.Height, MaxQRImagePixels)
+	}
+	img, _, err := image.Decode(bytes.NewReader(data))
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoQRCode, err)
+	}
+	// The QR decoder is third-party code reading untrusted pixels: a
+	// panic in it becomes an error, never a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			text, err = "", fmt.Errorf("%w: decoder failure", ErrNoQRCode)
+		}
+	}()
+	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrNoQRCode, err)
+	}
+	reader := zxqr.NewQRCodeReader()
+	// A generated image decodes best as a pure barcode; a photo needs the
+	// full detector.
+	for _, hints := range []map[gozxing.DecodeHintType]any{
+		{gozxing.DecodeHintType_PURE_BARCODE: true},
+		{gozxing.DecodeHintType_TRY_HARDER: true},
+	} {
+		if res, err := reader.Decode(bmp, hints); err == nil {
+			return res.GetText(), nil
+		}
+	}
+	return "", ErrNoQRCode
 }

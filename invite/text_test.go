@@ -2,6 +2,9 @@ package invite
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
+	"image"
 	"encoding/base64"
 	"errors"
 	"image/png"
@@ -124,10 +127,32 @@ func TestQRScannable(t *testing.T) {
 			if got != text {
 				t.Fatalf("QR decoded to %q, want %q", got, text)
 			}
+			if got, err := ReadQRImage(bytes.NewReader(img)); err != nil || got != text {
+				t.Fatalf("ReadQRImage: %q %v", got, err)
+			}
 			if _, _, err := Decode(got); err != nil {
 				t.Fatal(err)
 			}
 		}
+	}
+	if _, err := ReadQRImage(strings.NewReader("not an image")); !errors.Is(err, ErrNoQRCode) {
+		t.Fatalf("ReadQRImage of text: %v", err)
+	}
+	// A PNG that claims to be 100,000 pixels square is refused from its
+	// header, before any pixel is decoded.
+	huge := image.NewGray(image.Rect(0, 0, 1, 1))
+	var hb bytes.Buffer
+	png.Encode(&hb, huge)
+	hdr := hb.Bytes()
+	binary.BigEndian.PutUint32(hdr[16:], 100_000)
+	binary.BigEndian.PutUint32(hdr[20:], 100_000)
+	binary.BigEndian.PutUint32(hdr[29:], crc32.ChecksumIEEE(hdr[12:29])) // IHDR's CRC
+	if _, err := ReadQRImage(bytes.NewReader(hdr)); !errors.Is(err, ErrLimit) {
+		t.Fatalf("huge image: %v", err)
+	}
+	blank, _ := QRPNG("x", 1)
+	if _, err := ReadQRImage(bytes.NewReader(blank[:len(blank)/2])); err == nil {
+		t.Fatal("truncated PNG decoded")
 	}
 	if s, err := QRTerminal("SP2P:ABC"); err != nil || !strings.Contains(s, "█") {
 		t.Fatalf("terminal QR: %v", err)

@@ -267,6 +267,7 @@ func (a *app) readAnswerToken(ctx context.Context, f *connFlags) (string, error)
 
 func (a *app) acceptCmd() *cobra.Command {
 	var f connFlags
+	var qrImage string
 	cmd := &cobra.Command{
 		Use:   "accept TOKEN|LINK|-",
 		Short: "Accept an invitation: verify it, print the answer token, connect",
@@ -275,11 +276,19 @@ from stdin), show who sent it, and print the answer token to send back.
 The connection opens when the inviter pastes the answer.`,
 		Example: `  sp2p accept SP2P:AEAQ...
   sp2p accept --expect alice 'https://example.org/join#SP2P:AEAQ...'
+  sp2p accept --qr-image screenshot.png
   sp2p accept --offer-file offer.txt --answer-file answer.txt --pipe > file`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if (len(args) == 1) == (f.offerFile != "") {
-				return &usageError{errors.New("give the token as an argument or with --offer-file (one of them)")}
+			sources := len(args)
+			if f.offerFile != "" {
+				sources++
+			}
+			if qrImage != "" {
+				sources++
+			}
+			if sources != 1 {
+				return &usageError{errors.New("give the token in one way: as an argument, with --offer-file, or with --qr-image")}
 			}
 			if len(args) == 1 && args[0] == "-" && f.pipe {
 				return &usageError{errors.New("with --pipe, stdin carries data: give the token as an argument or with --offer-file")}
@@ -303,6 +312,8 @@ The connection opens when the inviter pastes the answer.`,
 				wctx, cancel := context.WithTimeout(ctx, invite.MaxLifetime)
 				text, err = waitTokenFile(wctx, f.offerFile, invite.KindOffer)
 				cancel()
+			case qrImage != "":
+				text, err = readQRFile(qrImage)
 			case args[0] == "-":
 				text, err = readPastedToken(ctx, a.stdin)
 			default:
@@ -355,8 +366,18 @@ The connection opens when the inviter pastes the answer.`,
 		},
 	}
 	cmd.Flags().StringVar(&f.expect, "expect", "", "accept only an invitation from this peer (`NAME` or ID)")
+	cmd.Flags().StringVar(&qrImage, "qr-image", "", "read the token from a QR code in a PNG or JPEG `FILE`")
 	f.register(cmd)
 	return cmd
+}
+
+func readQRFile(path string) (string, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer file.Close()
+	return invite.ReadQRImage(file)
 }
 
 // event is a --json line.

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sp2p/sp2p/invite"
 )
 
 // newHome makes a temporary HOME with an unencrypted identity.
@@ -118,5 +120,39 @@ func TestBinaryRecipientAndExpect(t *testing.T) {
 	r = runBinary(t, homeB, "", "accept", "--offer-file", offer, "--answer-file", filepath.Join(dir, "b-answer"), "--expect", idOf(homeC), "--loopback", "--pipe")
 	if r.code != 1 || !strings.Contains(r.stderr, "unexpected identity") {
 		t.Fatalf("--expect did not refuse another inviter: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// accept --qr-image reads the offer from a PNG of its QR code.
+func TestBinaryAcceptFromQRImage(t *testing.T) {
+	t.Parallel()
+	homeA, homeB := newHome(t), newHome(t)
+	dir := t.TempDir()
+	offerPath := filepath.Join(dir, "offer")
+	a := startBinary(t, homeA, []byte("via qr"), "invite", "--offer-file", offerPath, "--answer-file", filepath.Join(dir, "answer"), "--pipe", "--yes", "--loopback")
+	var text string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		if b, err := os.ReadFile(offerPath); err == nil && len(b) > 0 {
+			text = strings.TrimSpace(string(b))
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no offer")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	img, err := invite.QRPNG(text, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pngPath := filepath.Join(dir, "offer.png")
+	os.WriteFile(pngPath, img, 0o644)
+	b := startBinary(t, homeB, nil, "accept", "--qr-image", pngPath, "--answer-file", filepath.Join(dir, "answer"), "--pipe", "--yes", "--loopback")
+	if code := b.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("accept --qr-image: exit %d\n%s", code, b.stderr.String())
+	}
+	a.wait(t, 30*time.Second)
+	if b.stdout.String() != "via qr" {
+		t.Fatalf("received %q", b.stdout.String())
 	}
 }
