@@ -2,11 +2,11 @@ package invite
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"image"
-	"encoding/base64"
-	"errors"
 	"image/png"
 	"strings"
 	"testing"
