@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,5 +157,100 @@ func TestBinaryAcceptFromQRImage(t *testing.T) {
 	a.wait(t, 30*time.Second)
 	if b.stdout.String() != "via qr" {
 		t.Fatalf("received %q", b.stdout.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuffer) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Line chat between two processes: typed lines arrive on the other side,
+// prefixed with the peer's name (JSON events with --json), and leaving
+// with Ctrl-D (EOF) ends both sides cleanly.
+func TestBinaryChat(t *testing.T) {
+	t.Parallel()
+	homeA, homeB := newHome(t), newHome(t)
+	dir := t.TempDir()
+	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
+	start := func(home string, args ...string) (*exec.Cmd, io.WriteCloser, *syncBuffer, *syncBuffer) {
+		cmd := exec.Command(sp2pBinary, args...)
+		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, errb := &syncBuffer{}, &syncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, errb
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if cmd.ProcessState == nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+			}
+		})
+		return cmd, in, out, errb
+	}
+	// Bob is pinned as "bob" on Alice's side, so she sees his name.
+	bobID := strings.SplitN(runBinary(t, homeB, "", "id").stdout, "\n", 2)[0]
+	runBinary(t, homeA, "", "peers", "add", "bob", bobID)
+	ca, ina, outa, erra := start(homeA, "invite", "--to", "bob", "--offer-file", offer, "--answer-file", answer, "--loopback")
+	cb, inb, outb, errb := start(homeB, "accept", "--offer-file", offer, "--answer-file", answer, "--yes", "--loopback", "--json")
+	waitFor(t, "both connected", func() bool {
+		return strings.Contains(erra.String(), "safety code") && strings.Contains(errb.String(), "safety code")
+	})
+	io.WriteString(ina, "hello from alice \x1b[2J\n")
+	waitFor(t, "bob to receive", func() bool { return strings.Contains(outb.String(), `"text":"hello from alice`) })
+	io.WriteString(inb, "hi alice\x1b[31m\n")
+	waitFor(t, "alice to receive", func() bool { return strings.Contains(outa.String(), `bob: hi alice\x1b[31m`) })
+	ina.Close() // Alice presses Ctrl-D
+	if err := ca.Wait(); err != nil {
+		t.Fatalf("alice: %v\n%s", err, erra.String())
+	}
+	done := make(chan error, 1)
+	go func() { done <- cb.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("bob: %v\n%s", err, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("bob did not end after alice left")
+	}
+	inb.Close()
+	if !strings.Contains(errb.String(), "left") {
+		t.Errorf("bob was not told that alice left:\n%s", errb.String())
+	}
+	// Bob's JSON lines carry the escape sequence as data; Alice's terminal
+	// output never carries raw escapes from the peer.
+	var sawConnected bool
+	for _, line := range strings.Split(strings.TrimSpace(outb.String()), "\n") {
+		var e map[string]string
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("--json line is not JSON: %q", line)
+		}
+		sawConnected = sawConnected || e["event"] == "connected"
+	}
+	if !sawConnected {
+		t.Error("no connected event")
+	}
+	if strings.Contains(outa.String(), "\x1b") {
+		t.Error("a terminal escape from the peer reached the terminal")
 	}
 }
