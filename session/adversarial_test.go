@@ -209,7 +209,10 @@ func TestDelayedAnswerConnects(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits 30 seconds")
 	}
+	// The only parallel test of the package: it runs alone after the
+	// others, so the goroutine count is its own.
 	t.Parallel()
+	checkGoroutines(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	alice, bob := testIdentity(t), testIdentity(t)

@@ -339,3 +339,5 @@ func TestPeerConnectionGone(t *testing.T) {
 		t.Fatalf("Receive after a lost peer: %v, want the error", err)
 	}
 }
+
+func identityGenerate() (*identity.Identity, error) { return identity.Generate() }
