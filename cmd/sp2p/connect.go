@@ -511,17 +511,42 @@ func (a *app) chat(ctx context.Context, s *session.Session, label string, asJSON
 	}
 }
 
-// savePeer pins an unknown peer under --save-peer NAME.
+// savePeer offers to pin an unknown peer after a session: under
+// --save-peer NAME, or by asking on the terminal in chat mode.
 func (a *app) savePeer(id identity.ID, known string, f *connFlags, peers *identity.Peers) {
-	if known != "" || f.savePeer == "" {
-		if known == "" && !f.pipe && !f.asJSON {
-			a.infof("hint: pin this peer for next time: sp2p peers add NAME %s", id)
-		}
+	if known != "" {
 		return
 	}
-	if err := peers.Add(f.savePeer, id); err != nil {
+	name := f.savePeer
+	if name == "" && !f.pipe && !f.asJSON {
+		answer, err := a.askLine("Pin this peer for next time? Name (Enter to skip): ")
+		if err != nil {
+			a.infof("hint: pin this peer for next time: sp2p peers add NAME %s", id)
+			return
+		}
+		name = answer
+	}
+	if name == "" {
+		return
+	}
+	if err := peers.Add(name, id); err != nil {
 		a.warnf("could not save the peer: %v", err)
 		return
 	}
-	a.infof("saved the peer as %s", f.savePeer)
+	a.infof("saved the peer as %s", name)
+}
+
+// askLine asks for one line on the terminal.
+func (a *app) askLine(prompt string) (string, error) {
+	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	if err != nil {
+		return "", err
+	}
+	defer tty.Close()
+	fmt.Fprint(tty, prompt)
+	line, err := bufio.NewReader(tty).ReadString('\n')
+	if err != nil && line == "" {
+		return "", err
+	}
+	return strings.TrimSpace(line), nil
 }

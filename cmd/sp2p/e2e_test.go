@@ -75,7 +75,7 @@ func TestBinaryPipeBothWays(t *testing.T) {
 	rand.Read(dataA)
 	rand.Read(dataB)
 	a := startBinary(t, homeA, dataA, "invite", "--offer-file", offer, "--answer-file", answer, "--pipe", "--yes", "--loopback")
-	b := startBinary(t, homeB, dataB, "accept", "--offer-file", offer, "--answer-file", answer, "--pipe", "--yes", "--loopback")
+	b := startBinary(t, homeB, dataB, "accept", "--offer-file", offer, "--answer-file", answer, "--pipe", "--yes", "--loopback", "--save-peer", "alice")
 	codeA, codeB := a.wait(t, 60*time.Second), b.wait(t, 60*time.Second)
 	if codeA != 0 || codeB != 0 {
 		t.Fatalf("exit codes %d %d\nA:\n%s\nB:\n%s", codeA, codeB, a.stderr.String(), b.stderr.String())
@@ -91,6 +91,11 @@ func TestBinaryPipeBothWays(t *testing.T) {
 	code := func(s string) string { i := strings.Index(s, "safety code: "); return s[i+13 : i+13+23] }
 	if code(a.stderr.String()) != code(b.stderr.String()) {
 		t.Error("the two sides show different safety codes")
+	}
+	// --save-peer pinned the inviter on Bob's side.
+	aliceID := strings.SplitN(runBinary(t, homeA, "", "id").stdout, "\n", 2)[0]
+	if list := runBinary(t, homeB, "", "peers", "list").stdout; !strings.Contains(list, "alice") || !strings.Contains(list, aliceID) {
+		t.Errorf("--save-peer did not pin alice:\n%s", list)
 	}
 }
 
