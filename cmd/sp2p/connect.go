@@ -418,6 +418,7 @@ func (a *app) runSession(ctx context.Context, s *session.Session, f *connFlags, 
 	} else {
 		err = a.chat(ctx, s, label, f.asJSON, emit)
 	}
+	s.Close() // before any prompt: the peer must see the end now
 	reason := "closed"
 	if err != nil {
 		reason = err.Error()
@@ -471,7 +472,9 @@ func (a *app) pipe(ctx context.Context, s *session.Session) error {
 func (a *app) chat(ctx context.Context, s *session.Session, label string, asJSON bool, emit func(event)) error {
 	a.infof("type messages and press Enter; Ctrl-D or Ctrl-C to leave")
 	lines := make(chan error, 1)
+	a.stdinBusy.Store(true)
 	go func() {
+		defer a.stdinBusy.Store(false)
 		sc := bufio.NewScanner(a.stdin)
 		sc.Buffer(make([]byte, 0, 4096), 1<<20)
 		for sc.Scan() {
@@ -518,15 +521,15 @@ func (a *app) savePeer(id identity.ID, known string, f *connFlags, peers *identi
 		return
 	}
 	name := f.savePeer
-	if name == "" && !f.pipe && !f.asJSON {
-		answer, err := a.askLine("Pin this peer for next time? Name (Enter to skip): ")
-		if err != nil {
-			a.infof("hint: pin this peer for next time: sp2p peers add NAME %s", id)
-			return
-		}
-		name = answer
+	// Ask only when nothing else reads the terminal: while the chat's
+	// reader still waits for a line, it would take the answer.
+	if name == "" && !f.pipe && !f.asJSON && !a.stdinBusy.Load() {
+		name, _ = a.askLine("Pin this peer for next time? Name (Enter to skip): ")
 	}
 	if name == "" {
+		if f.savePeer == "" && !f.pipe && !f.asJSON {
+			a.infof("hint: pin this peer for next time: sp2p peers add NAME %s", id)
+		}
 		return
 	}
 	if err := peers.Add(name, id); err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
@@ -23,6 +24,9 @@ type app struct {
 	// started is set once a command's own code runs: an error before that
 	// is a usage error (unknown command, bad flag, wrong arguments).
 	started bool
+
+	// stdinBusy is set while the chat reads lines from stdin.
+	stdinBusy atomic.Bool
 }
 
 func (a *app) rootCmd() *cobra.Command {
