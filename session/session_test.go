@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"os"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -341,3 +342,66 @@ func TestPeerConnectionGone(t *testing.T) {
 }
 
 func identityGenerate() (*identity.Identity, error) { return identity.Generate() }
+
+// An unordered, partially reliable channel (as the original browser design
+// offered) carries messages too; the replay window tolerates reordering.
+func TestUnorderedChannel(t *testing.T) {
+	checkGoroutines(t)
+	o := loopback()
+	o.Channel = invite.ChannelOptions{Unordered: true, PartialReliability: true, MaxRetransmits: 3}
+	p := connect(t, o, loopback())
+	ctx := context.Background()
+	const n = 500
+	go func() {
+		for i := range n {
+			p.offerer.Send(ctx, []byte(fmtInt(i)))
+		}
+	}()
+	seen := map[string]bool{}
+	for range n {
+		m, err := p.answerer.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[string(m)] {
+			t.Fatalf("message %s twice", m)
+		}
+		seen[string(m)] = true
+	}
+}
+
+func TestConnDeadlines(t *testing.T) {
+	checkGoroutines(t)
+	p := connect(t, loopback(), loopback())
+	c := p.answerer.Conn()
+	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+	buf := make([]byte, 10)
+	if _, err := c.Read(buf); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("read past the deadline: %v", err)
+	}
+	// A deadline moved while a Read waits takes effect for that Read.
+	c.SetReadDeadline(time.Time{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.Read(buf)
+		errc <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	c.SetReadDeadline(time.Now())
+	select {
+	case err := <-errc:
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("read after the deadline moved: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a waiting Read ignored the new deadline")
+	}
+	c.SetReadDeadline(time.Time{})
+	p.offerer.Conn().Write([]byte("after"))
+	if n, err := c.Read(buf); err != nil || string(buf[:n]) != "after" {
+		t.Fatalf("read after clearing the deadline: %q %v", buf[:n], err)
+	}
+	if c.RemoteAddr().String() != p.alice.ID().String() || c.RemoteAddr().Network() != "sp2p" {
+		t.Fatalf("remote address %v", c.RemoteAddr())
+	}
+}
