@@ -31,6 +31,7 @@ type connFlags struct {
 	turnUser              string
 	expect                string
 	savePeer              string
+	heartbeat             time.Duration
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
@@ -47,10 +48,14 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.turn, "turn", nil, "TURN server `URL` (turn:HOST:PORT[?transport=udp|tcp]); password from $SP2P_TURN_PASSWORD")
 	fl.StringVar(&f.turnUser, "turn-user", "", "TURN user name")
 	fl.StringVar(&f.savePeer, "save-peer", "", "after connecting, pin the peer under `NAME` in your known peers")
+	fl.DurationVar(&f.heartbeat, "heartbeat", session.DefaultHeartbeatTimeout, "give up on a peer not heard from for this long")
 }
 
 func (a *app) sessionOptions(f *connFlags) (session.Options, error) {
-	opts := session.Options{LoopbackOnly: f.loopback}
+	if f.heartbeat < time.Second {
+		return session.Options{}, &usageError{fmt.Errorf("--heartbeat %v: at least 1s", f.heartbeat)}
+	}
+	opts := session.Options{LoopbackOnly: f.loopback, HeartbeatTimeout: f.heartbeat}
 	for _, u := range f.stun {
 		if !strings.HasPrefix(u, "stun:") {
 			return opts, &usageError{fmt.Errorf("--stun %q: want stun:HOST:PORT", u)}
@@ -174,69 +179,9 @@ Then the two of you are connected: a line chat, or with --pipe a byte stream.`,
   sp2p invite --offer-file offer.txt --answer-file answer.txt --pipe < file`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if ttl < invite.MinLifetime || ttl > invite.MaxLifetime {
-				return &usageError{fmt.Errorf("--ttl %v: must be from %v to %v", ttl, invite.MinLifetime, invite.MaxLifetime)}
-			}
-			opts, err := a.sessionOptions(&f)
-			if err != nil {
-				return err
-			}
-			peers, err := a.peers()
-			if err != nil {
-				return err
-			}
-			if opts.Recipient, err = a.resolvePeer(peers, to); err != nil {
-				return err
-			}
-			if opts.Expect, err = a.resolvePeer(peers, f.expect); err != nil {
-				return err
-			}
-			opts.Lifetime = ttl.Truncate(time.Second)
-			me, _, err := a.loadIdentity()
-			if err != nil {
-				return err
-			}
 			ctx, stop := signalContext()
 			defer stop()
-			gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			inv, err := session.Invite(gctx, me, opts)
-			cancel()
-			if err != nil {
-				return err
-			}
-			defer inv.Close()
-			if err := a.showToken(&f, f.offerFile, inv.Token(), "offer"); err != nil {
-				return err
-			}
-			a.infof("invitation valid for %v (until %s); waiting for the answer token%s",
-				ttl, inv.Offer().Expires().Local().Format("15:04:05"), map[bool]string{true: " in " + f.answerFile, false: " (paste it here)"}[f.answerFile != ""])
-			wctx, cancel := context.WithDeadline(ctx, inv.Offer().Expires())
-			defer cancel()
-			text, err := a.readAnswerToken(wctx, &f)
-			if err != nil {
-				if errors.Is(err, context.DeadlineExceeded) {
-					return fmt.Errorf("no answer before the invitation expired: %w", invite.ErrExpired)
-				}
-				return err
-			}
-			ans, err := inv.ReadAnswer(text)
-			if err != nil {
-				return err
-			}
-			a.describePeer("answered by", "answerer", ans.Answerer, peers)
-			if !f.yes && opts.Recipient.IsZero() && opts.Expect.IsZero() {
-				ok, err := a.confirm("Connect to this peer?")
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return errors.New("refused by you")
-				}
-			}
-			a.infof("connecting…")
-			cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-			s, err := inv.Connect(cctx, ans)
-			cancel()
+			s, peers, err := a.openInvite(ctx, &f, to, ttl)
 			if err != nil {
 				return err
 			}
@@ -248,6 +193,82 @@ Then the two of you are connected: a line chat, or with --pipe a byte stream.`,
 	cmd.Flags().DurationVar(&ttl, "ttl", invite.DefaultLifetime, "how long the invitation stays valid (10s to 24h)")
 	f.register(cmd)
 	return cmd
+}
+
+// openInvite runs the inviter's side up to an open session: the offer
+// token out, the answer in, the answerer shown and confirmed.
+func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.Duration) (*session.Session, *identity.Peers, error) {
+	if ttl < invite.MinLifetime || ttl > invite.MaxLifetime {
+		return nil, nil, &usageError{fmt.Errorf("--ttl %v: must be from %v to %v", ttl, invite.MinLifetime, invite.MaxLifetime)}
+	}
+	opts, err := a.sessionOptions(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	peers, err := a.peers()
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.Recipient, err = a.resolvePeer(peers, to); err != nil {
+		return nil, nil, err
+	}
+	if opts.Expect, err = a.resolvePeer(peers, f.expect); err != nil {
+		return nil, nil, err
+	}
+	opts.Lifetime = ttl.Truncate(time.Second)
+	me, _, err := a.loadIdentity()
+	if err != nil {
+		return nil, nil, err
+	}
+	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	inv, err := session.Invite(gctx, me, opts)
+	cancel()
+	if err != nil {
+		return nil, nil, err
+	}
+	connected := false
+	defer func() {
+		if !connected {
+			inv.Close()
+		}
+	}()
+	if err := a.showToken(f, f.offerFile, inv.Token(), "offer"); err != nil {
+		return nil, nil, err
+	}
+	a.infof("invitation valid for %v (until %s); waiting for the answer token%s",
+		ttl, inv.Offer().Expires().Local().Format("15:04:05"), map[bool]string{true: " in " + f.answerFile, false: " (paste it here)"}[f.answerFile != ""])
+	wctx, cancel := context.WithDeadline(ctx, inv.Offer().Expires())
+	defer cancel()
+	text, err := a.readAnswerToken(wctx, f)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, nil, fmt.Errorf("no answer before the invitation expired: %w", invite.ErrExpired)
+		}
+		return nil, nil, err
+	}
+	ans, err := inv.ReadAnswer(text)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.describePeer("answered by", "answerer", ans.Answerer, peers)
+	if !f.yes && opts.Recipient.IsZero() && opts.Expect.IsZero() {
+		ok, err := a.confirm("Connect to this peer?")
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return nil, nil, errors.New("refused by you")
+		}
+	}
+	a.infof("connecting…")
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	s, err := inv.Connect(cctx, ans)
+	cancel()
+	if err != nil {
+		return nil, nil, err
+	}
+	connected = true
+	return s, peers, nil
 }
 
 func (a *app) readAnswerToken(ctx context.Context, f *connFlags) (string, error) {
@@ -280,85 +301,9 @@ The connection opens when the inviter pastes the answer.`,
   sp2p accept --offer-file offer.txt --answer-file answer.txt --pipe > file`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sources := len(args)
-			if f.offerFile != "" {
-				sources++
-			}
-			if qrImage != "" {
-				sources++
-			}
-			if sources != 1 {
-				return &usageError{errors.New("give the token in one way: as an argument, with --offer-file, or with --qr-image")}
-			}
-			if len(args) == 1 && args[0] == "-" && f.pipe {
-				return &usageError{errors.New("with --pipe, stdin carries data: give the token as an argument or with --offer-file")}
-			}
-			opts, err := a.sessionOptions(&f)
-			if err != nil {
-				return err
-			}
-			peers, err := a.peers()
-			if err != nil {
-				return err
-			}
-			if opts.Expect, err = a.resolvePeer(peers, f.expect); err != nil {
-				return err
-			}
 			ctx, stop := signalContext()
 			defer stop()
-			var text string
-			switch {
-			case f.offerFile != "":
-				wctx, cancel := context.WithTimeout(ctx, invite.MaxLifetime)
-				text, err = waitTokenFile(wctx, f.offerFile, invite.KindOffer)
-				cancel()
-			case qrImage != "":
-				text, err = readQRFile(qrImage)
-			case args[0] == "-":
-				text, err = readPastedToken(ctx, a.stdin)
-			default:
-				text = args[0]
-			}
-			if err != nil {
-				return err
-			}
-			offer, err := invite.ParseOffer(text)
-			if err != nil {
-				return err
-			}
-			me, _, err := a.loadIdentity()
-			if err != nil {
-				return err
-			}
-			if err := offer.Verify(invite.VerifyOptions{Self: me.ID(), Expect: opts.Expect}); err != nil {
-				return err
-			}
-			a.describePeer("invitation from", "inviter", offer.Inviter, peers)
-			a.infof("  valid until %s", offer.Expires().Local().Format("15:04:05"))
-			if !f.yes && opts.Expect.IsZero() {
-				ok, err := a.confirm("Accept this invitation?")
-				if err != nil {
-					return err
-				}
-				if !ok {
-					return errors.New("refused by you")
-				}
-			}
-			gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-			acc, err := session.Accept(gctx, me, offer, opts)
-			cancel()
-			if err != nil {
-				return err
-			}
-			defer acc.Close()
-			if f.answerFile == "" {
-				a.infof("send this answer token back to the inviter:")
-			}
-			if err := a.showToken(&f, f.answerFile, acc.Token(), "answer"); err != nil {
-				return err
-			}
-			a.infof("waiting for the inviter to connect (until the invitation expires at %s)…", offer.Expires().Local().Format("15:04:05"))
-			s, err := acc.Wait(ctx)
+			s, peers, err := a.openAccept(ctx, &f, args, qrImage, true)
 			if err != nil {
 				return err
 			}
@@ -369,6 +314,99 @@ The connection opens when the inviter pastes the answer.`,
 	cmd.Flags().StringVar(&qrImage, "qr-image", "", "read the token from a QR code in a PNG or JPEG `FILE`")
 	f.register(cmd)
 	return cmd
+}
+
+// openAccept runs the invitee's side up to an open session: the offer
+// read and verified, the inviter shown (and confirmed when confirmPeer),
+// the answer token out.
+func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrImage string, confirmPeer bool) (*session.Session, *identity.Peers, error) {
+	sources := len(args)
+	if f.offerFile != "" {
+		sources++
+	}
+	if qrImage != "" {
+		sources++
+	}
+	if sources != 1 {
+		return nil, nil, &usageError{errors.New("give the token in one way: as an argument, with --offer-file, or with --qr-image")}
+	}
+	if len(args) == 1 && args[0] == "-" && f.pipe {
+		return nil, nil, &usageError{errors.New("with --pipe, stdin carries data: give the token as an argument or with --offer-file")}
+	}
+	opts, err := a.sessionOptions(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	peers, err := a.peers()
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.Expect, err = a.resolvePeer(peers, f.expect); err != nil {
+		return nil, nil, err
+	}
+	var text string
+	switch {
+	case f.offerFile != "":
+		wctx, cancel := context.WithTimeout(ctx, invite.MaxLifetime)
+		text, err = waitTokenFile(wctx, f.offerFile, invite.KindOffer)
+		cancel()
+	case qrImage != "":
+		text, err = readQRFile(qrImage)
+	case args[0] == "-":
+		text, err = readPastedToken(ctx, a.stdin)
+	default:
+		text = args[0]
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	offer, err := invite.ParseOffer(text)
+	if err != nil {
+		return nil, nil, err
+	}
+	me, _, err := a.loadIdentity()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := offer.Verify(invite.VerifyOptions{Self: me.ID(), Expect: opts.Expect}); err != nil {
+		return nil, nil, err
+	}
+	a.describePeer("invitation from", "inviter", offer.Inviter, peers)
+	a.infof("  valid until %s", offer.Expires().Local().Format("15:04:05"))
+	if confirmPeer && !f.yes && opts.Expect.IsZero() {
+		ok, err := a.confirm("Accept this invitation?")
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return nil, nil, errors.New("refused by you")
+		}
+	}
+	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	acc, err := session.Accept(gctx, me, offer, opts)
+	cancel()
+	if err != nil {
+		return nil, nil, err
+	}
+	connected := false
+	defer func() {
+		if !connected {
+			acc.Close()
+		}
+	}()
+	if f.answerFile == "" {
+		a.infof("send this answer token back to the inviter:")
+	}
+	if err := a.showToken(f, f.answerFile, acc.Token(), "answer"); err != nil {
+		return nil, nil, err
+	}
+	a.infof("waiting for the inviter to connect (until the invitation expires at %s)…", offer.Expires().Local().Format("15:04:05"))
+	s, err := acc.Wait(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	connected = true
+	return s, peers, nil
 }
 
 func readQRFile(path string) (string, error) {
