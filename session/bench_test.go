@@ -10,46 +10,17 @@ import (
 	"github.com/sp2p/sp2p/invite"
 )
 
-// rawPair connects two plain pion PeerConnections with the same settings
-// as sessions (loopback, detached negotiated channel, blocking writes) but
-// no sp2p layers: full SDP exchanged directly, no tokens, no records.
-func rawPair(tb testing.TB) (transport, transport) {
+// rawPair connects two plain pion PeerConnections for a benchmark.
+func rawPair(tb testing.TB, tuned bool) (transport, transport) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	opts := loopback()
-	a, err := newPeerConn(&opts, invite.ChannelOptions{}, 30*time.Second)
+	a, b, err := rawConnect(ctx, tuned)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	b, err := newPeerConn(&opts, invite.ChannelOptions{}, 30*time.Second)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	offer, _ := a.pc.CreateOffer(nil)
-	if _, err := a.gather(ctx, offer); err != nil {
-		tb.Fatal(err)
-	}
-	if err := b.pc.SetRemoteDescription(*a.pc.LocalDescription()); err != nil {
-		tb.Fatal(err)
-	}
-	answer, _ := b.pc.CreateAnswer(nil)
-	if _, err := b.gather(ctx, answer); err != nil {
-		tb.Fatal(err)
-	}
-	if err := a.pc.SetRemoteDescription(*b.pc.LocalDescription()); err != nil {
-		tb.Fatal(err)
-	}
-	ta, err := a.waitOpen(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tbb, err := b.waitOpen(ctx)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { ta.close(); tbb.close() })
-	return ta, tbb
+	tb.Cleanup(func() { a.close(); b.close() })
+	return a, b
 }
 
 // BenchmarkThroughput sends 60,000-byte messages one way, reliable and
@@ -58,27 +29,12 @@ func rawPair(tb testing.TB) (transport, transport) {
 func BenchmarkThroughput(b *testing.B) {
 	const size = 60_000
 	msg := make([]byte, size)
-	b.Run("raw", func(b *testing.B) {
-		tx, rx := rawPair(b)
-		done := make(chan struct{})
-		go func() {
-			buf := make([]byte, MaxRecord+1)
-			for {
-				if _, err := rx.readMessage(buf); err != nil {
-					close(done)
-					return
-				}
-			}
-		}()
-		b.SetBytes(size)
-		for b.Loop() {
-			if err := tx.writeMessage(msg); err != nil {
-				b.Fatal(err)
-			}
-		}
-		tx.close()
-		<-done
-	})
+	for _, raw := range []struct {
+		name  string
+		tuned bool
+	}{{"raw", false}, {"raw_tuned", true}} {
+		b.Run(raw.name, func(b *testing.B) { benchRaw(b, raw.tuned, msg) })
+	}
 	b.Run("sealed", func(b *testing.B) {
 		p := benchPair(b)
 		ctx := context.Background()
@@ -89,13 +45,37 @@ func BenchmarkThroughput(b *testing.B) {
 				}
 			}
 		}()
-		b.SetBytes(size)
+		b.SetBytes(int64(len(msg)))
 		for b.Loop() {
 			if err := p.offerer.Send(ctx, msg); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+func benchRaw(b *testing.B, tuned bool, msg []byte) {
+	{
+		tx, rx := rawPair(b, tuned)
+		done := make(chan struct{})
+		go func() {
+			buf := make([]byte, MaxRecord+1)
+			for {
+				if _, err := rx.readMessage(buf); err != nil {
+					close(done)
+					return
+				}
+			}
+		}()
+		b.SetBytes(int64(len(msg)))
+		for b.Loop() {
+			if err := tx.writeMessage(msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		tx.close()
+		<-done
+	}
 }
 
 // benchPair connects a session pair for a benchmark.
@@ -170,4 +150,32 @@ func connectPair(oOpts, aOpts Options) (*pair, error) {
 		return nil, fmt.Errorf("connect: %v / %v", err, werr)
 	}
 	return p, nil
+}
+
+// Bench runs every measurement and reports a figure for each.
+func TestBenchRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures for several seconds")
+	}
+	checkGoroutines(t)
+	var steps []string
+	r, err := Bench(context.Background(), 200*time.Millisecond, func(s string) { steps = append(steps, s) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, v := range map[string]float64{
+		"bulk raw": r.BulkMBs.Raw, "bulk tuned": r.BulkMBs.RawTuned, "bulk sealed": r.BulkMBs.Sealed,
+		"small raw": r.SmallMsgs.Raw, "small sealed": r.SmallMsgs.Sealed,
+		"rtt raw": r.RTTMicros.Raw, "rtt sealed": r.RTTMicros.Sealed,
+		"connect raw": r.ConnectMs.Raw, "connect sealed": r.ConnectMs.Sealed,
+		"memory sealed": r.SessionKiB.Sealed, "token": float64(r.TokenChars), "qr": float64(r.QRVersion),
+	} {
+		if v <= 0 {
+			t.Errorf("%s: no figure (%v)", name, v)
+		}
+	}
+	if len(steps) < 8 {
+		t.Errorf("progress steps: %v", steps)
+	}
+	t.Logf("%+v", *r)
 }

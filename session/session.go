@@ -44,9 +44,8 @@ type Session struct {
 	limiter    *ratelimit.Limiter[identity.ID]
 	started    time.Time
 
-	wmu         sync.Mutex // guards sealer, wbuf, writeEnded
+	wmu         sync.Mutex // guards sealer, writeEnded
 	sealer      *seal.Sealer
-	wbuf        []byte
 	writeEnded  bool
 	writeFailed bool
 
@@ -63,6 +62,8 @@ type Session struct {
 	delivering atomic.Bool  // the reader waits for the application or the limiter
 
 	done       chan struct{}
+	ctx        context.Context // cancelled by shutdown, for waits
+	cancelCtx  context.CancelFunc
 	readerDone chan struct{} // closed when readLoop returns
 	closing    atomic.Bool   // Close is in progress: a transport end is expected
 	closeOnce  sync.Once
@@ -80,10 +81,11 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 	s := &Session{
 		peer: peer, safetyCode: keys.SafetyCode, sessionID: keys.SessionID, tr: tr, opts: *opts,
 		log: opts.logger(), limiter: limiter, started: time.Now(),
-		sealer: sealer, wbuf: make([]byte, 0, MaxRecord),
+		sealer: sealer,
 		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, MaxRecord+1),
 		incoming: make(chan []byte, incomingQueue), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}), readerDone: make(chan struct{}),
 	}
+	s.ctx, s.cancelCtx = context.WithCancel(context.Background())
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
 }
@@ -149,6 +151,7 @@ func (s *Session) shutdown(err error) {
 		s.err = err
 		s.errMu.Unlock()
 		close(s.done)
+		s.cancelCtx()
 		s.tr.close()
 		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrPeerClosed) {
 			s.log.Warn("session ended", "peer", s.peer.String(), "reason", err.Error())
@@ -163,8 +166,14 @@ func (s *Session) sendRecord(typ seal.Type, payload []byte) error {
 	return s.sendRecordLocked(typ, payload)
 }
 
+// recordBufs holds record-sized write buffers shared by all sessions, so
+// that an idle session holds none.
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxRecord); return &b }}
+
 func (s *Session) sendRecordLocked(typ seal.Type, payload []byte) error {
-	rec, err := s.sealer.Seal(s.wbuf[:0], typ, payload)
+	bp := recordBufs.Get().(*[]byte)
+	defer recordBufs.Put(bp)
+	rec, err := s.sealer.Seal((*bp)[:0], typ, payload)
 	if err != nil {
 		return err
 	}
@@ -204,7 +213,9 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 		}()
 	}
 	written := 0
-	buf, err := s.sealer.SealMessage(s.wbuf, msg, MaxRecord, func(rec []byte) error {
+	bp := recordBufs.Get().(*[]byte)
+	defer recordBufs.Put(bp)
+	buf, err := s.sealer.SealMessage((*bp)[:0], msg, MaxRecord, func(rec []byte) error {
 		if err := s.tr.writeMessage(rec); err != nil {
 			return err
 		}
@@ -212,7 +223,7 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 		s.recsSent.Add(1)
 		return nil
 	})
-	s.wbuf = buf
+	*bp = buf[:0]
 	if err != nil {
 		if errors.Is(err, seal.ErrMessageTooLarge) {
 			return err
@@ -333,16 +344,6 @@ func (s *Session) readLoop() {
 		// session's error otherwise.
 		close(s.incoming)
 	}()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	obuf := make([]byte, 0, MaxRecord)
 	for {
 		n, err := s.tr.readMessage(s.rbuf)
 		if err != nil {
@@ -356,7 +357,7 @@ func (s *Session) readLoop() {
 			return
 		}
 		s.delivering.Store(true)
-		err = s.limiter.Wait(ctx, s.peer, n)
+		err = s.limiter.Wait(s.ctx, s.peer, n)
 		s.delivering.Store(false)
 		if err != nil {
 			if errors.Is(err, ratelimit.ErrPenalized) {
@@ -364,7 +365,11 @@ func (s *Session) readLoop() {
 			}
 			return
 		}
-		typ, pt, err := s.opener.Open(obuf[:0], s.rbuf[:n])
+		// Open in place: the plaintext overwrites the ciphertext in rbuf
+		// (an exact overlap, which the AEAD allows).
+		rec := s.rbuf[:n]
+		inPlace := rec[min(n, seal.HeaderSize+seal.NonceSize):][:0]
+		typ, pt, err := s.opener.Open(inPlace, rec)
 		if err != nil {
 			st := s.opener.Stats()
 			s.rejected.Store(&st)

@@ -56,6 +56,12 @@ func iceCredentials() (string, string, error) {
 // may go without connectivity before giving up: for the answerer, the whole
 // remaining lifetime of the invitation (people paste answers slowly).
 func newPeerConn(opts *Options, ch invite.ChannelOptions, iceFailed time.Duration) (*peerConn, error) {
+	return newPeerConnTuned(opts, ch, iceFailed, true)
+}
+
+// newPeerConnTuned builds the PeerConnection; tuned=false keeps pion's
+// default transport settings (for benchmarks against plain pion).
+func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Duration, tuned bool) (*peerConn, error) {
 	ufrag, pwd, err := iceCredentials()
 	if err != nil {
 		return nil, err
@@ -78,6 +84,13 @@ func newPeerConn(opts *Options, ch invite.ChannelOptions, iceFailed time.Duratio
 	}
 	if opts.LoopbackOnly {
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	}
+	if tuned {
+		n, err := newTunedNet()
+		if err != nil {
+			return nil, fmt.Errorf("session: %w", err)
+		}
+		se.SetNet(n)
 	}
 	var servers []webrtc.ICEServer
 	for _, s := range opts.ICEServers {
