@@ -29,8 +29,8 @@ var (
 
 // Limits are per-peer budgets. The zero value takes the defaults.
 type Limits struct {
-	MessagesPerSecond float64       // default 20,000
-	MessageBurst      int           // default 20,000
+	MessagesPerSecond float64       // default 200,000
+	MessageBurst      int           // default 100,000
 	BytesPerSecond    float64       // default 256 MiB/s
 	ByteBurst         int           // default 16 MiB; must hold the largest record
 	MaxViolations     int           // violations before the penalty; default 8
@@ -41,8 +41,8 @@ type Limits struct {
 
 // Defaults of Limits.
 const (
-	DefaultMessagesPerSecond = 20_000
-	DefaultMessageBurst      = 20_000
+	DefaultMessagesPerSecond = 200_000
+	DefaultMessageBurst      = 100_000
 	DefaultBytesPerSecond    = 256 << 20
 	DefaultByteBurst         = 16 << 20
 	DefaultMaxViolations     = 8

@@ -270,3 +270,34 @@ func TestDemo(t *testing.T) {
 		}
 	}
 }
+
+// sp2p bench --json prints one object with every figure the README and
+// BENCHMARKS.md name.
+func TestBenchJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("measures for several seconds")
+	}
+	t.Parallel()
+	r := runBinary(t, t.TempDir(), "", "bench", "--duration", "100ms", "--json")
+	if r.code != 0 {
+		t.Fatalf("bench: exit %d\n%s", r.code, r.stderr)
+	}
+	var got map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	}
+	for _, k := range []string{"bulk_mb_s", "small_msgs_s", "rtt_us", "connect_ms", "session_kib", "token_chars", "qr_version"} {
+		if _, ok := got[k]; !ok {
+			t.Errorf("no %q in %s", k, r.stdout)
+		}
+	}
+	bulk, _ := got["bulk_mb_s"].(map[string]any)
+	for _, k := range []string{"raw", "raw_tuned", "sealed"} {
+		if v, _ := bulk[k].(float64); v <= 0 {
+			t.Errorf("bulk_mb_s.%s = %v", k, bulk[k])
+		}
+	}
+	if r := runBinary(t, t.TempDir(), "", "bench", "--duration", "1ns"); r.code != 2 {
+		t.Errorf("bench --duration 1ns: exit %d, want 2", r.code)
+	}
+}
