@@ -179,3 +179,27 @@ func TestBenchRuns(t *testing.T) {
 	}
 	t.Logf("%+v", *r)
 }
+
+// BenchmarkSmallMessages sends 100-byte messages one way: raw pion with
+// sp2p's transport settings against an sp2p session, in the same run.
+func BenchmarkSmallMessages(b *testing.B) {
+	msg := make([]byte, 100)
+	b.Run("raw_tuned", func(b *testing.B) { benchRaw(b, true, msg) })
+	b.Run("sealed", func(b *testing.B) {
+		p := benchPair(b)
+		ctx := context.Background()
+		go func() {
+			for {
+				if _, err := p.answerer.Receive(ctx); err != nil {
+					return
+				}
+			}
+		}()
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := p.offerer.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

@@ -202,7 +202,7 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 		return err
 	}
 	wd, hasDeadline := s.tr.(interface{ setWriteDeadline(time.Time) error })
-	if hasDeadline {
+	if hasDeadline && ctx.Done() != nil { // a context that can end: honour it mid-write
 		if d, ok := ctx.Deadline(); ok {
 			wd.setWriteDeadline(d)
 		}
