@@ -203,3 +203,78 @@ func BenchmarkSmallMessages(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRoundTrip measures 64-byte ping-pongs, raw pion against an sp2p
+// session, reporting the median and p99.
+func BenchmarkRoundTrip(b *testing.B) {
+	msg := make([]byte, 64)
+	report := func(b *testing.B, rtts []time.Duration) {
+		sort.Slice(rtts, func(i, j int) bool { return rtts[i] < rtts[j] })
+		b.ReportMetric(float64(rtts[len(rtts)/2].Nanoseconds())/1000, "median-us")
+		b.ReportMetric(float64(rtts[len(rtts)*99/100].Nanoseconds())/1000, "p99-us")
+	}
+	b.Run("raw", func(b *testing.B) {
+		tx, rx := rawPair(b, false)
+		go func() {
+			buf := make([]byte, MaxRecord+1)
+			for {
+				k, err := rx.readMessage(buf)
+				if err != nil || rx.writeMessage(buf[:k]) != nil {
+					return
+				}
+			}
+		}()
+		buf := make([]byte, MaxRecord+1)
+		var rtts []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			if err := tx.writeMessage(msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := tx.readMessage(buf); err != nil {
+				b.Fatal(err)
+			}
+			rtts = append(rtts, time.Since(start))
+		}
+		report(b, rtts)
+	})
+	b.Run("sealed", func(b *testing.B) {
+		p := benchPair(b)
+		ctx := context.Background()
+		go func() {
+			for {
+				m, err := p.answerer.Receive(ctx)
+				if err != nil || p.answerer.Send(ctx, m) != nil {
+					return
+				}
+			}
+		}()
+		var rtts []time.Duration
+		for b.Loop() {
+			start := time.Now()
+			if err := p.offerer.Send(ctx, msg); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := p.offerer.Receive(ctx); err != nil {
+				b.Fatal(err)
+			}
+			rtts = append(rtts, time.Since(start))
+		}
+		report(b, rtts)
+	})
+}
+
+// BenchmarkIdleSessionMemory reports heap and goroutines per idle
+// endpoint with 50 endpoints open, raw pion against sp2p.
+func BenchmarkIdleSessionMemory(b *testing.B) {
+	for b.Loop() {
+		kib, gor, err := benchMemory(context.Background(), 25)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(kib.Raw, "raw-KiB")
+		b.ReportMetric(kib.Sealed, "sealed-KiB")
+		b.ReportMetric(gor.Raw, "raw-goroutines")
+		b.ReportMetric(gor.Sealed, "sealed-goroutines")
+	}
+}
