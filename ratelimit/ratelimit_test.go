@@ -68,7 +68,7 @@ func TestViolationsAndPenalty(t *testing.T) {
 	t.Parallel()
 	clk := newClock()
 	l := New[string](Limits{MaxViolations: 3, Penalty: time.Minute}, clk.Now)
-	if l.Violation("m") || l.Violation("m") {
+	if first, second := l.Violation("m"), l.Violation("m"); first || second {
 		t.Fatal("penalised before MaxViolations")
 	}
 	if l.Violations("m") != 2 {

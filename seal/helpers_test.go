@@ -12,13 +12,6 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) Now() time.Time          { return c.t }
 func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
 func newClock() *fakeClock                   { return &fakeClock{time.Unix(1_800_000_000, 0)} }
-func cfgWith(c *fakeClock, mod func(*Config)) Config {
-	cfg := Config{Now: c.Now}
-	if mod != nil {
-		mod(&cfg)
-	}
-	return cfg
-}
 
 // pair derives both sides' keys and returns the offerer's sealer and the
 // answerer's opener (plus the reverse direction).
@@ -55,15 +48,4 @@ func mustSeal(t testing.TB, s *Sealer, typ Type, payload []byte) []byte {
 		t.Fatal(err)
 	}
 	return rec
-}
-
-// countingReader yields 0, 1, 2, ... as "random" bytes (tests only).
-type countingReader struct{ n byte }
-
-func (r *countingReader) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = r.n
-		r.n++
-	}
-	return len(p), nil
 }

@@ -44,10 +44,9 @@ type Session struct {
 	limiter    *ratelimit.Limiter[identity.ID]
 	started    time.Time
 
-	wmu         sync.Mutex // guards sealer, writeEnded
-	sealer      *seal.Sealer
-	writeEnded  bool
-	writeFailed bool
+	wmu        sync.Mutex // guards sealer, writeEnded
+	sealer     *seal.Sealer
+	writeEnded bool
 
 	opener *seal.Opener // reader goroutine only
 	reasm  *seal.Reassembler
