@@ -399,7 +399,7 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 		if typ == seal.TypeFragment {
 			m, err := s.reasm.Add(pt)
 			if err != nil {
-				s.shutdown(fmt.Errorf("%w: %v", ErrProtocol, err))
+				s.shutdown(fmt.Errorf("%w: %w", ErrProtocol, err))
 				return false
 			}
 			if m == nil {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/datachannel"
@@ -39,6 +40,8 @@ type peerConn struct {
 	raw    datachannel.ReadWriteCloserDeadliner
 	failed chan struct{} // closed when the connection fails or closes
 	once   sync.Once
+
+	extraChannels atomic.Int64 // in-band channels the peer opened (and we closed)
 }
 
 // iceCredentials returns random ICE credentials of the compact size sp2p
@@ -123,6 +126,13 @@ func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Du
 		p.raw = raw
 		close(p.opened)
 	})
+	// sp2p uses exactly one negotiated channel. Channels the peer opens
+	// in-band are closed at once, so a hostile peer cannot make us hold
+	// state for thousands of them.
+	pc.OnDataChannel(func(extra *webrtc.DataChannel) {
+		p.extraChannels.Add(1)
+		extra.Close()
+	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			p.fail()
@@ -176,7 +186,7 @@ var ErrConnectFailed = errors.New("session: could not connect to the peer")
 func (p *peerConn) waitOpen(ctx context.Context) (transport, error) {
 	select {
 	case <-p.opened:
-		return &dcTransport{rw: p.raw, pc: p.pc, dc: p.dc}, nil
+		return &dcTransport{rw: p.raw, pc: p.pc, dc: p.dc, peer: p}, nil
 	case <-p.failed:
 		return nil, ErrConnectFailed
 	case <-ctx.Done():
@@ -188,9 +198,10 @@ func (p *peerConn) close() error { return p.pc.Close() }
 
 // dcTransport is a detached data channel.
 type dcTransport struct {
-	rw datachannel.ReadWriteCloserDeadliner
-	pc *webrtc.PeerConnection
-	dc *webrtc.DataChannel
+	rw   datachannel.ReadWriteCloserDeadliner
+	pc   *webrtc.PeerConnection
+	dc   *webrtc.DataChannel
+	peer *peerConn
 }
 
 func (t *dcTransport) setWriteDeadline(d time.Time) error { return t.rw.SetWriteDeadline(d) }
