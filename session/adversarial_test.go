@@ -13,6 +13,7 @@ import (
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/ratelimit"
+	"github.com/sp2p/sp2p/seal"
 )
 
 // tamper sits below the record layer on the receiving side and, for
@@ -359,4 +360,60 @@ func TestSixtyFourSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d sessions, %d messages each: %v", n, msgs, time.Since(start).Round(time.Millisecond))
+}
+
+// injector delivers one crafted record to the receiving side before the
+// real traffic.
+type injector struct {
+	transport
+	mu      sync.Mutex
+	pending [][]byte
+}
+
+func (in *injector) readMessage(p []byte) (int, error) {
+	in.mu.Lock()
+	if len(in.pending) > 0 {
+		r := in.pending[0]
+		in.pending = in.pending[1:]
+		in.mu.Unlock()
+		return copy(p, r), nil
+	}
+	in.mu.Unlock()
+	return in.transport.readMessage(p)
+}
+
+// A forged close record (the right header, no valid tag) does not end the
+// session, and neither does an old-epoch or reflected record.
+func TestForgedCloseIgnored(t *testing.T) {
+	checkGoroutines(t)
+	var inj *injector
+	aOpts := loopback()
+	aOpts.wrapTransport = func(tr transport) transport {
+		inj = &injector{transport: tr}
+		return inj
+	}
+	p := connect(t, loopback(), aOpts)
+	forged := make([]byte, seal.Overhead)
+	forged[0], forged[1], forged[2] = seal.Version, byte(seal.TypeClose), byte(seal.Offerer)
+	forged[15] = 9 // sequence number 9
+	reflected := make([]byte, seal.Overhead)
+	reflected[0], reflected[1], reflected[2] = seal.Version, byte(seal.TypeClose), byte(seal.Answerer)
+	inj.mu.Lock()
+	inj.pending = append(inj.pending, forged, reflected)
+	inj.mu.Unlock()
+	ctx := context.Background()
+	if err := p.offerer.Send(ctx, []byte("after the forgeries")); err != nil {
+		t.Fatal(err)
+	}
+	m, err := p.answerer.Receive(ctx)
+	if err != nil || string(m) != "after the forgeries" {
+		t.Fatalf("%q %v", m, err)
+	}
+	if p.answerer.Err() != nil {
+		t.Fatalf("session ended: %v", p.answerer.Err())
+	}
+	st := p.answerer.Stats().Rejected
+	if st.AuthFailed != 1 || st.Reflected != 1 {
+		t.Fatalf("rejections %+v, want one auth failure and one reflection", st)
+	}
 }
