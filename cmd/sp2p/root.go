@@ -38,10 +38,13 @@ with no server in between. Connection details travel inside signed
 invitation tokens that you paste, link or scan; the channel is end-to-end
 encrypted and authenticated by your long-term identities.
 
-Start with 'sp2p keygen', then share the ID that 'sp2p id' prints.`,
-		Example: `  sp2p keygen
-  sp2p id --qr
-  sp2p peers add bob sp2p1...`,
+New here? 'sp2p demo' shows the whole flow in a few seconds. Then
+'sp2p keygen' makes your identity, 'sp2p invite' / 'sp2p accept' connect two
+people, and 'sp2p send' / 'sp2p receive' move files.`,
+		Example: `  sp2p demo
+  sp2p keygen
+  sp2p invite --to bob          # Bob runs: sp2p accept SP2P:...
+  sp2p send report.pdf          # Bob runs: sp2p receive SP2P:...`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
