@@ -2,12 +2,9 @@ package session
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"testing"
 	"time"
-
-	"github.com/sp2p/sp2p/invite"
 )
 
 // rawPair connects two plain pion PeerConnections for a benchmark.
@@ -80,12 +77,12 @@ func benchRaw(b *testing.B, tuned bool, msg []byte) {
 
 // benchPair connects a session pair for a benchmark.
 func benchPair(b *testing.B) *pair {
-	p, err := connectPair(loopback(), loopback())
+	lp, err := newLoopbackPair(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { p.offerer.Close(); p.answerer.Close() })
-	return p
+	b.Cleanup(lp.close)
+	return &pair{offerer: lp.a, answerer: lp.b}
 }
 
 // BenchmarkConnect measures an sp2p connect: from creating the offer to an
@@ -95,61 +92,18 @@ func BenchmarkConnect(b *testing.B) {
 	var times []time.Duration
 	for b.Loop() {
 		start := time.Now()
-		p, err := connectPair(loopback(), loopback())
+		p, err := newLoopbackPair(context.Background())
 		if err != nil {
 			b.Fatal(err)
 		}
 		times = append(times, time.Since(start))
 		b.StopTimer()
-		p.offerer.Close()
-		p.answerer.Close()
+		p.close()
 		b.StartTimer()
 	}
 	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
 	b.ReportMetric(float64(times[len(times)/2].Microseconds())/1000, "median-ms")
 	b.ReportMetric(float64(times[len(times)*95/100].Microseconds())/1000, "p95-ms")
-}
-
-// connectPair is connect without a testing.T.
-func connectPair(oOpts, aOpts Options) (*pair, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	p := &pair{}
-	var err error
-	if p.alice, err = identityGenerate(); err != nil {
-		return nil, err
-	}
-	if p.bob, err = identityGenerate(); err != nil {
-		return nil, err
-	}
-	inv, err := Invite(ctx, p.alice, oOpts)
-	if err != nil {
-		return nil, err
-	}
-	offer, err := invite.ParseOffer(inv.Token())
-	if err != nil {
-		return nil, err
-	}
-	acc, err := Accept(ctx, p.bob, offer, aOpts)
-	if err != nil {
-		inv.Close()
-		return nil, err
-	}
-	answer, err := inv.ReadAnswer(acc.Token())
-	if err != nil {
-		return nil, err
-	}
-	ch := make(chan error, 1)
-	go func() {
-		s, err := acc.Wait(ctx)
-		p.answerer = s
-		ch <- err
-	}()
-	p.offerer, err = inv.Connect(ctx, answer)
-	if werr := <-ch; err != nil || werr != nil {
-		return nil, fmt.Errorf("connect: %v / %v", err, werr)
-	}
-	return p, nil
 }
 
 // Bench runs every measurement and reports a figure for each.

@@ -341,8 +341,6 @@ func TestPeerConnectionGone(t *testing.T) {
 	}
 }
 
-func identityGenerate() (*identity.Identity, error) { return identity.Generate() }
-
 // An unordered, partially reliable channel (as the original browser design
 // offered) carries messages too; the replay window tolerates reordering.
 func TestUnorderedChannel(t *testing.T) {
