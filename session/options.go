@@ -33,6 +33,10 @@ type Options struct {
 	// UDP4Only restricts candidates to UDP over IPv4 (default: UDP over
 	// IPv4 and IPv6).
 	UDP4Only bool
+	// RelayOnly uses only relay (TURN) candidates: neither token carries a
+	// host or server-reflexive address, so the peers do not learn each
+	// other's addresses. It needs a TURN server in ICEServers.
+	RelayOnly bool
 
 	// Channel sets the data channel's delivery (offerer only; the answerer
 	// follows the offer).

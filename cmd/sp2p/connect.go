@@ -26,7 +26,7 @@ type connFlags struct {
 	offerFile, answerFile string
 	pipe, asJSON, yes     bool
 	showQR, copy          bool
-	loopback              bool
+	loopback, relayOnly   bool
 	stun, turn            []string
 	turnUser              string
 	expect                string
@@ -44,6 +44,7 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.showQR, "qr", false, "also show the token as a QR code")
 	fl.BoolVar(&f.copy, "copy", false, "put the token on the clipboard (OSC 52 terminal escape)")
 	fl.BoolVar(&f.loopback, "loopback", false, "use loopback addresses only (both peers on this machine)")
+	fl.BoolVar(&f.relayOnly, "relay-only", false, "connect only through the TURN relay (--turn): the peers never learn each other's addresses")
 	fl.StringArrayVar(&f.stun, "stun", nil, "STUN server `URL` (stun:HOST:PORT); repeatable")
 	fl.StringArrayVar(&f.turn, "turn", nil, "TURN server `URL` (turn:HOST:PORT[?transport=udp|tcp]); password from $SP2P_TURN_PASSWORD")
 	fl.StringVar(&f.turnUser, "turn-user", "", "TURN user name")
@@ -55,7 +56,7 @@ func (a *app) sessionOptions(f *connFlags) (session.Options, error) {
 	if f.heartbeat < time.Second {
 		return session.Options{}, &usageError{fmt.Errorf("--heartbeat %v: at least 1s", f.heartbeat)}
 	}
-	opts := session.Options{LoopbackOnly: f.loopback, HeartbeatTimeout: f.heartbeat}
+	opts := session.Options{LoopbackOnly: f.loopback, HeartbeatTimeout: f.heartbeat, RelayOnly: f.relayOnly}
 	for _, u := range f.stun {
 		if !strings.HasPrefix(u, "stun:") {
 			return opts, &usageError{fmt.Errorf("--stun %q: want stun:HOST:PORT", u)}
@@ -67,6 +68,9 @@ func (a *app) sessionOptions(f *connFlags) (session.Options, error) {
 			return opts, &usageError{fmt.Errorf("--turn %q: want turn:HOST:PORT", u)}
 		}
 		opts.ICEServers = append(opts.ICEServers, session.ICEServer{URLs: []string{u}, Username: f.turnUser, Credential: a.getenv("SP2P_TURN_PASSWORD")})
+	}
+	if f.relayOnly && len(f.turn) == 0 {
+		return opts, &usageError{errors.New("--relay-only needs a relay: add --turn turn:HOST:PORT (see sp2p relay)")}
 	}
 	return opts, nil
 }

@@ -263,3 +263,82 @@ func TestBinaryChat(t *testing.T) {
 		t.Error("a terminal escape from the peer reached the terminal")
 	}
 }
+
+// sp2p relay as the TURN server, both peers --relay-only: the data goes
+// through the relay and arrives intact, and neither token carries a host
+// or server-reflexive candidate.
+func TestBinaryRelayOnly(t *testing.T) {
+	t.Parallel()
+	homeR, homeA, homeB := t.TempDir(), newHome(t), newHome(t)
+	rcmd := exec.Command(sp2pBinary, "relay", "--listen", "127.0.0.1:0", "--relay-ip", "127.0.0.1", "--ports", "45000-46000", "--user", "friends")
+	rcmd.Env = []string{"HOME=" + homeR, "SP2P_TURN_PASSWORD=s3cret"}
+	rerr := &syncBuffer{}
+	rcmd.Stderr = rerr
+	if err := rcmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rcmd.Process.Kill(); rcmd.Wait() })
+	var turnURL string
+	waitFor(t, "the relay to start", func() bool {
+		s := rerr.String()
+		if i := strings.Index(s, "--turn '"); i >= 0 {
+			rest := s[i+8:]
+			turnURL = rest[:strings.Index(rest, "'")]
+			return true
+		}
+		return false
+	})
+	dir := t.TempDir()
+	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
+	common := []string{"--offer-file", offer, "--answer-file", answer, "--pipe", "--yes", "--loopback", "--relay-only", "--turn", turnURL, "--turn-user", "friends"}
+	start := func(home string, stdin []byte, args ...string) *proc {
+		p := &proc{cmd: exec.Command(sp2pBinary, append(args, common...)...)}
+		p.cmd.Env = []string{"HOME=" + home, "SP2P_TURN_PASSWORD=s3cret"}
+		p.cmd.Stdin = bytes.NewReader(stdin)
+		p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if p.cmd.ProcessState == nil {
+				p.cmd.Process.Kill()
+				p.cmd.Wait()
+			}
+		})
+		return p
+	}
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	a := start(homeA, data, "invite")
+	b := start(homeB, nil, "accept")
+	if code := b.wait(t, 60*time.Second); code != 0 {
+		t.Fatalf("accept: exit %d\n%s", code, b.stderr.String())
+	}
+	a.wait(t, 30*time.Second)
+	if !bytes.Equal(b.stdout.Bytes(), data) {
+		t.Fatalf("received %d bytes, want %d", b.stdout.Len(), len(data))
+	}
+	for _, f := range []string{offer, answer} {
+		raw, _ := os.ReadFile(f)
+		kind, _, err := invite.Decode(string(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cands []invite.Candidate
+		if kind == invite.KindOffer {
+			o, _ := invite.ParseOffer(string(raw))
+			cands = o.Conn.Candidates
+		} else {
+			an, _ := invite.ParseAnswer(string(raw))
+			cands = an.Conn.Candidates
+		}
+		for _, c := range cands {
+			if c.Type != invite.Relay {
+				t.Fatalf("%s carries a %v candidate under --relay-only", filepath.Base(f), c.Type)
+			}
+		}
+	}
+	if r := runBinary(t, homeA, "", "invite", "--relay-only", "--loopback"); r.code != 2 {
+		t.Errorf("--relay-only without --turn: exit %d, want 2", r.code)
+	}
+}

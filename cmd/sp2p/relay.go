@@ -1,0 +1,78 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sp2p/sp2p/relay"
+)
+
+func (a *app) relayCmd() *cobra.Command {
+	var listen, relayIP, ports, realm, user, passFile string
+	var maxAlloc int
+	cmd := &cobra.Command{
+		Use:   "relay --relay-ip IP --user NAME",
+		Short: "Run a TURN relay for peers that cannot reach each other directly",
+		Long: `Run your own TURN relay (pion/turn) on a machine both peers can reach, for
+when both sit behind networks that block direct connections (symmetric NAT,
+strict firewalls). The relay only forwards encrypted packets: it sees
+addresses, timing and sizes, never content, and cannot alter what sp2p
+delivers. The password comes from $SP2P_TURN_PASSWORD or --password-file,
+never from the command line.`,
+		Example: `  SP2P_TURN_PASSWORD=... sp2p relay --relay-ip 203.0.113.7 --user friends
+  # peers then add: --turn turn:203.0.113.7:3478?transport=udp --turn-user friends`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ip := net.ParseIP(relayIP)
+			if ip == nil || ip.To4() == nil {
+				return &usageError{fmt.Errorf("--relay-ip %q: an IPv4 address peers can reach is required", relayIP)}
+			}
+			lo, hi, ok := strings.Cut(ports, "-")
+			min, err1 := strconv.ParseUint(lo, 10, 16)
+			max, err2 := strconv.ParseUint(hi, 10, 16)
+			if !ok || err1 != nil || err2 != nil || min == 0 || min > max {
+				return &usageError{fmt.Errorf("--ports %q: want MIN-MAX", ports)}
+			}
+			if user == "" {
+				return &usageError{errors.New("--user NAME is required")}
+			}
+			pass := a.getenv("SP2P_TURN_PASSWORD")
+			if passFile != "" {
+				b, err := readPassphraseFile(passFile)
+				if err != nil {
+					return err
+				}
+				pass = string(b)
+			}
+			if pass == "" {
+				return &usageError{errors.New("no password: set $SP2P_TURN_PASSWORD or use --password-file")}
+			}
+			srv, err := relay.Start(relay.Config{Listen: listen, RelayIP: ip, MinPort: uint16(min), MaxPort: uint16(max),
+				Realm: realm, Users: map[string]string{user: pass}, MaxAllocationsPerUser: maxAlloc})
+			if err != nil {
+				return err
+			}
+			defer srv.Close()
+			a.infof("relay running; peers use: --turn '%s' --turn-user %s (password from $SP2P_TURN_PASSWORD)", srv.URL(), user)
+			a.infof("Ctrl-C stops it")
+			ctx, stop := signalContext()
+			defer stop()
+			<-ctx.Done()
+			a.infof("relay stopped")
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "0.0.0.0:3478", "UDP `ADDRESS` to listen on")
+	cmd.Flags().StringVar(&relayIP, "relay-ip", "", "the public IPv4 address of this machine, as peers reach it")
+	cmd.Flags().StringVar(&ports, "ports", "49152-65535", "UDP port range for relayed traffic")
+	cmd.Flags().StringVar(&realm, "realm", "sp2p", "TURN realm")
+	cmd.Flags().StringVar(&user, "user", "", "user `NAME` peers authenticate with")
+	cmd.Flags().StringVar(&passFile, "password-file", "", "read the password from the first line of `FILE`")
+	cmd.Flags().IntVar(&maxAlloc, "max-allocations", 16, "concurrent allocations allowed per user")
+	return cmd
+}

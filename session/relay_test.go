@@ -1,0 +1,165 @@
+package session
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/relay"
+)
+
+func startRelay(t *testing.T, wrap func(net.PacketConn) net.PacketConn) *relay.Server {
+	t.Helper()
+	srv, err := relay.StartForTest(relay.Config{
+		Listen: "127.0.0.1:0", RelayIP: net.IPv4(127, 0, 0, 1), MinPort: 40000, MaxPort: 49000,
+		Users: map[string]string{"sp2p": "relay-secret"},
+	}, wrap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv
+}
+
+func relayOptions(srv *relay.Server) Options {
+	o := loopback()
+	o.RelayOnly = true
+	o.ICEServers = []ICEServer{{URLs: []string{srv.URL()}, Username: "sp2p", Credential: "relay-secret"}}
+	return o
+}
+
+// Through sp2p's own TURN relay with --relay-only: the tokens carry only
+// relay candidates, and the session works.
+func TestRelayOnly(t *testing.T) {
+	checkGoroutines(t)
+	srv := startRelay(t, nil)
+	var offerCands, answerCands []invite.Candidate
+	o, a := relayOptions(srv), relayOptions(srv)
+	p := connectObserved(t, o, a, func(off *invite.Offer, ans *invite.Answer) {
+		offerCands, answerCands = off.Conn.Candidates, ans.Conn.Candidates
+	})
+	for _, c := range append(offerCands, answerCands...) {
+		if c.Type != invite.Relay {
+			t.Fatalf("a token carries a %v candidate with --relay-only: %v", c.Type, c)
+		}
+	}
+	if len(offerCands) == 0 || len(answerCands) == 0 {
+		t.Fatal("no relay candidates")
+	}
+	ctx := context.Background()
+	if err := p.offerer.Send(ctx, []byte("via the relay")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := p.answerer.Receive(ctx); err != nil || string(m) != "via the relay" {
+		t.Fatalf("%q %v", m, err)
+	}
+	if n := srv.Allocations()["sp2p"]; n < 2 {
+		t.Fatalf("%d allocations on the relay", n)
+	}
+}
+
+// connectObserved is connect, also handing the tokens to observe.
+func connectObserved(t *testing.T, oOpts, aOpts Options, observe func(*invite.Offer, *invite.Answer)) *pair {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p := &pair{alice: testIdentity(t), bob: testIdentity(t)}
+	inv, err := Invite(ctx, p.alice, oOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc, err := Accept(ctx, p.bob, inv.Offer(), aOpts)
+	if err != nil {
+		inv.Close()
+		t.Fatal(err)
+	}
+	observe(inv.Offer(), acc.Answer())
+	ans, err := inv.ReadAnswer(acc.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan *Session, 1)
+	go func() {
+		s, err := acc.Wait(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		ch <- s
+	}()
+	p.offerer, err = inv.Connect(ctx, ans)
+	p.answerer = <-ch
+	if err != nil || p.answerer == nil {
+		t.Fatalf("connect through the relay: %v", err)
+	}
+	t.Cleanup(func() { p.offerer.Close(); p.answerer.Close() })
+	return p
+}
+
+// hostileConn is a relayed connection that drops, duplicates and corrupts
+// a share of the packets it relays.
+type hostileConn struct {
+	net.PacketConn
+	n                        atomic.Int64
+	dropped, duped, mangled atomic.Int64
+}
+
+func (h *hostileConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	switch n := h.n.Add(1); {
+	case n < 100: // let the handshake through
+	case n%37 == 0:
+		h.dropped.Add(1)
+		return len(p), nil
+	case n%41 == 0:
+		h.duped.Add(1)
+		h.PacketConn.WriteTo(p, addr)
+	case n%43 == 0:
+		h.mangled.Add(1)
+		q := append([]byte(nil), p...)
+		q[len(q)/2] ^= 0x5a
+		return h.PacketConn.WriteTo(q, addr)
+	}
+	return h.PacketConn.WriteTo(p, addr)
+}
+
+// A relay that drops, duplicates and corrupts relayed packets cannot get
+// altered data through: the stream arrives exactly, or the session fails.
+func TestHostileRelay(t *testing.T) {
+	checkGoroutines(t)
+	var conns []*hostileConn
+	srv := startRelay(t, func(c net.PacketConn) net.PacketConn {
+		h := &hostileConn{PacketConn: c}
+		conns = append(conns, h)
+		return h
+	})
+	p := connectObserved(t, relayOptions(srv), relayOptions(srv), func(*invite.Offer, *invite.Answer) {})
+	const size = 4 << 20
+	data := make([]byte, size)
+	rand.Read(data)
+	want := sha256.Sum256(data)
+	w, r := p.offerer.Conn(), p.answerer.Conn()
+	go func() {
+		w.Write(data)
+		w.CloseWrite()
+	}()
+	h := sha256.New()
+	n, err := io.Copy(h, r)
+	var dropped, duped, mangled int64
+	for _, c := range conns {
+		dropped, duped, mangled = dropped+c.dropped.Load(), duped+c.duped.Load(), mangled+c.mangled.Load()
+	}
+	t.Logf("relay dropped %d, duplicated %d, corrupted %d packets; %d bytes arrived (%v)", dropped, duped, mangled, n, err)
+	if dropped+duped+mangled == 0 {
+		t.Fatal("the hostile relay did nothing")
+	}
+	if err == nil {
+		if n != size || [32]byte(h.Sum(nil)) != want {
+			t.Fatal("altered data was delivered")
+		}
+	}
+}
