@@ -105,7 +105,7 @@ func connectObserved(t *testing.T, oOpts, aOpts Options, observe func(*invite.Of
 // a share of the packets it relays.
 type hostileConn struct {
 	net.PacketConn
-	n                        atomic.Int64
+	n                       atomic.Int64
 	dropped, duped, mangled atomic.Int64
 }
 
