@@ -2,6 +2,7 @@ package session
 
 import (
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
@@ -69,9 +70,38 @@ type Options struct {
 	// Now is the clock for tokens; nil means time.Now.
 	Now func() time.Time
 
+	// OnNetwork, if set, is told when the connection to the peer is
+	// interrupted (no traffic for 5 s) and when it recovers. A short
+	// outage does not end a session: ICE recovers and SCTP resends what
+	// was lost; only HeartbeatTimeout of silence does.
+	OnNetwork func(NetworkEvent)
+
+	// outage, set only by this package's tests, cuts the network while
+	// true.
+	outage *atomic.Bool
+
 	// wrapTransport, set only by this package's tests, sits below the
 	// record layer to tamper with or replay records.
 	wrapTransport func(transport) transport
+}
+
+// NetworkEvent is a change in the connection under an open session.
+type NetworkEvent int
+
+// Network events.
+const (
+	NetworkInterrupted NetworkEvent = iota + 1
+	NetworkRecovered
+)
+
+func (e NetworkEvent) String() string {
+	switch e {
+	case NetworkInterrupted:
+		return "interrupted"
+	case NetworkRecovered:
+		return "recovered"
+	}
+	return "NetworkEvent(?)"
 }
 
 // Defaults.

@@ -89,7 +89,7 @@ func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Du
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
 	if tuned {
-		n, err := newTunedNet()
+		n, err := newTunedNet(opts.outage)
 		if err != nil {
 			return nil, fmt.Errorf("session: %w", err)
 		}
@@ -140,6 +140,23 @@ func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Du
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			p.fail()
+		}
+	})
+	// Report outages of an open connection and their end.
+	var down atomic.Bool
+	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if opts.OnNetwork == nil || !isClosed(p.opened) {
+			return
+		}
+		switch s {
+		case webrtc.ICEConnectionStateDisconnected:
+			if down.CompareAndSwap(false, true) {
+				opts.OnNetwork(NetworkInterrupted)
+			}
+		case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+			if down.CompareAndSwap(true, false) {
+				opts.OnNetwork(NetworkRecovered)
+			}
 		}
 	})
 	return p, nil

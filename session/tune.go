@@ -2,6 +2,7 @@ package session
 
 import (
 	"net"
+	"sync/atomic"
 
 	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
@@ -15,37 +16,86 @@ import (
 const socketBuffer = 4 << 20
 
 // tunedNet is pion's standard network with larger UDP socket buffers.
-type tunedNet struct{ *stdnet.Net }
+// gate, set only by tests, cuts all traffic while true (a network outage).
+type tunedNet struct {
+	*stdnet.Net
+	gate *atomic.Bool
+}
 
-func newTunedNet() (pionnet.Net, error) {
+func newTunedNet(gate *atomic.Bool) (pionnet.Net, error) {
 	n, err := stdnet.NewNet()
 	if err != nil {
 		return nil, err
 	}
-	return tunedNet{n}, nil
+	return tunedNet{n, gate}, nil
 }
 
-func tuneUDP(c any) {
-	if u, ok := c.(*net.UDPConn); ok {
-		u.SetReadBuffer(socketBuffer)
-		u.SetWriteBuffer(socketBuffer)
+func (n tunedNet) tune(c any) any {
+	u, ok := c.(*net.UDPConn)
+	if !ok {
+		return c
 	}
+	u.SetReadBuffer(socketBuffer)
+	u.SetWriteBuffer(socketBuffer)
+	if n.gate != nil {
+		return gatedConn{u, n.gate}
+	}
+	return c
 }
 
 // ListenUDP opens a UDP socket with the larger buffers.
 func (n tunedNet) ListenUDP(network string, laddr *net.UDPAddr) (pionnet.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
-	if err == nil {
-		tuneUDP(c)
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	return n.tune(c).(pionnet.UDPConn), nil
 }
 
 // ListenPacket opens a packet socket with the larger buffers.
 func (n tunedNet) ListenPacket(network, address string) (net.PacketConn, error) {
 	c, err := n.Net.ListenPacket(network, address)
-	if err == nil {
-		tuneUDP(c)
+	if err != nil {
+		return nil, err
 	}
-	return c, err
+	return n.tune(c).(net.PacketConn), nil
+}
+
+// gatedConn drops every datagram, in and out, while its gate is closed:
+// a total network outage for tests.
+type gatedConn struct {
+	*net.UDPConn
+	cut *atomic.Bool
+}
+
+func (g gatedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if g.cut.Load() {
+		return len(p), nil
+	}
+	return g.UDPConn.WriteTo(p, addr)
+}
+
+func (g gatedConn) WriteToUDP(p []byte, addr *net.UDPAddr) (int, error) {
+	if g.cut.Load() {
+		return len(p), nil
+	}
+	return g.UDPConn.WriteToUDP(p, addr)
+}
+
+func (g gatedConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := g.UDPConn.ReadFrom(p)
+		if err != nil || !g.cut.Load() {
+			return n, addr, err
+		}
+	}
+}
+
+func (g gatedConn) ReadFromUDP(p []byte) (int, *net.UDPAddr, error) {
+	for {
+		n, addr, err := g.UDPConn.ReadFromUDP(p)
+		if err != nil || !g.cut.Load() {
+			return n, addr, err
+		}
+	}
 }

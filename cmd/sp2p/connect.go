@@ -57,6 +57,13 @@ func (a *app) sessionOptions(f *connFlags) (session.Options, error) {
 		return session.Options{}, &usageError{fmt.Errorf("--heartbeat %v: at least 1s", f.heartbeat)}
 	}
 	opts := session.Options{LoopbackOnly: f.loopback, HeartbeatTimeout: f.heartbeat, RelayOnly: f.relayOnly}
+	opts.OnNetwork = func(e session.NetworkEvent) {
+		if e == session.NetworkInterrupted {
+			a.warnf("connection interrupted; waiting up to %v for it to come back", f.heartbeat)
+		} else {
+			a.infof("connection recovered")
+		}
+	}
 	for _, u := range f.stun {
 		if !strings.HasPrefix(u, "stun:") {
 			return opts, &usageError{fmt.Errorf("--stun %q: want stun:HOST:PORT", u)}
