@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sp2p/sp2p/invite"
+)
+
+// The real-network tests build a small internet in network namespaces:
+// two hosts, each behind a router namespace doing NAT with nftables, and a
+// "public" namespace with sp2p's relay (also the STUN server) on a bridge.
+// Traffic stays inside the namespaces the test creates; they are deleted
+// at the end, pass or fail.
+const netnsScript = `
+set -eu
+P=$1; shift
+ns() { ip netns exec "$P-$1" "${@:2}"; }
+down() { for n in pub ra rb ha hb; do ip netns del "$P-$n" 2>/dev/null || true; done; }
+if [ "$1" = down ]; then down; exit 0; fi
+down
+for n in pub ra rb ha hb; do ip netns add "$P-$n"; ns $n ip link set lo up; done
+ip link add wan netns $P-ra type veth peer name pa netns $P-pub
+ip link add wan netns $P-rb type veth peer name pb netns $P-pub
+ip link add eth0 netns $P-ha type veth peer name lan netns $P-ra
+ip link add eth0 netns $P-hb type veth peer name lan netns $P-rb
+ns pub ip link add br0 type bridge
+ns pub ip link set pa master br0; ns pub ip link set pb master br0
+for l in br0 pa pb; do ns pub ip link set $l up; done
+ns pub ip addr add 198.18.0.1/24 dev br0
+ns ra ip addr add 198.18.0.2/24 dev wan; ns ra ip link set wan up
+ns rb ip addr add 198.18.0.3/24 dev wan; ns rb ip link set wan up
+ns ra ip addr add 10.77.1.1/24 dev lan; ns ra ip link set lan up
+ns rb ip addr add 10.77.2.1/24 dev lan; ns rb ip link set lan up
+ns ha ip addr add 10.77.1.2/24 dev eth0; ns ha ip link set eth0 up; ns ha ip route add default via 10.77.1.1
+ns hb ip addr add 10.77.2.2/24 dev eth0; ns hb ip link set eth0 up; ns hb ip route add default via 10.77.2.1
+for r in ra rb; do
+  kind=$2; [ $r = rb ] && kind=$3
+  ns $r sysctl -qw net.ipv4.ip_forward=1
+  rnd=""; [ "$kind" = symmetric ] && rnd="fully-random"
+  ns $r nft -f - <<NFT
+table ip nat {
+  chain post {
+    type nat hook postrouting priority srcnat;
+    oifname "wan" masquerade $rnd
+  }
+}
+table ip filter {
+  chain input {
+    type filter hook input priority 0;
+    iifname "wan" ct state new drop
+  }
+}
+NFT
+done
+`
+
+type netnsLab struct {
+	t      *testing.T
+	prefix string
+	script string
+}
+
+// newNetnsLab builds the topology with the given NAT kinds ("cone" or
+// "symmetric"), or skips the test where namespaces cannot be made.
+func newNetnsLab(t *testing.T, natA, natB string) *netnsLab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("network namespace tests need root")
+	}
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("network namespace tests need %s (apt-get install iproute2 nftables)", tool)
+		}
+	}
+	b := make([]byte, 3)
+	rand.Read(b)
+	lab := &netnsLab{t: t, prefix: fmt.Sprintf("sp2p%x", b), script: filepath.Join(t.TempDir(), "netns.sh")}
+	if err := os.WriteFile(lab.script, []byte(netnsScript), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { exec.Command("bash", lab.script, lab.prefix, "down").Run() })
+	if out, err := exec.Command("bash", lab.script, lab.prefix, "up", natA, natB).CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "Operation not permitted") || strings.Contains(string(out), "Permission denied") {
+			t.Skipf("cannot create network namespaces here: %s", out)
+		}
+		t.Fatalf("building the namespaces: %v\n%s", err, out)
+	}
+	return lab
+}
+
+// start runs the built binary in namespace n (by PID; killed at cleanup).
+func (l *netnsLab) start(n, home string, stdin []byte, args ...string) *proc {
+	l.t.Helper()
+	p := &proc{cmd: exec.Command("ip", append([]string{"netns", "exec", l.prefix + "-" + n, sp2pBinary}, args...)...)}
+	p.cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "SP2P_TURN_PASSWORD=lab-secret"}
+	p.cmd.Stdin = bytes.NewReader(stdin)
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			p.cmd.Wait()
+		}
+	})
+	return p
+}
+
+func (l *netnsLab) relay() {
+	l.t.Helper()
+	r := l.start("pub", l.t.TempDir(), nil, "relay", "--listen", "198.18.0.1:3478", "--relay-ip", "198.18.0.1", "--user", "lab")
+	time.Sleep(300 * time.Millisecond)
+	if r.cmd.ProcessState != nil {
+		l.t.Fatalf("relay did not start: %s", r.stderr.String())
+	}
+}
+
+type transferResult struct {
+	sender, receiver *proc
+	codeS, codeR     int
+	elapsed          time.Duration
+	out, dir         string
+}
+
+// transfer runs sp2p send in host A and sp2p receive in host B.
+func (l *netnsLab) transfer(data []byte, limit time.Duration, extra ...string) transferResult {
+	l.t.Helper()
+	homeA, homeB := newHome(l.t), newHome(l.t)
+	dir, out := l.t.TempDir(), l.t.TempDir()
+	src := filepath.Join(dir, "payload.bin")
+	os.WriteFile(src, data, 0o644)
+	common := append([]string{"--yes", "--offer-file", filepath.Join(dir, "offer"), "--answer-file", filepath.Join(dir, "answer"),
+		"--stun", "stun:198.18.0.1:3478"}, extra...)
+	start := time.Now()
+	s := l.start("ha", homeA, nil, append(append([]string{"send", "--ttl", "20s"}, common...), src)...)
+	r := l.start("hb", homeB, nil, append([]string{"receive", "--out", out}, common...)...)
+	res := transferResult{sender: s, receiver: r, out: out, dir: dir}
+	res.codeS = s.wait(l.t, limit)
+	if res.codeS != 0 {
+		r.cmd.Process.Kill()
+	}
+	res.codeR = r.wait(l.t, limit)
+	res.elapsed = time.Since(start)
+	return res
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+// Cone NAT on both sides, STUN only: a direct connection through the
+// server-reflexive candidates, and a file arrives intact.
+func TestNetnsConeToConeWithSTUN(t *testing.T) {
+	t.Parallel()
+	lab := newNetnsLab(t, "cone", "cone")
+	lab.relay()
+	data := randomBytes(8 << 20)
+	r := lab.transfer(data, 60*time.Second)
+	if r.codeS != 0 || r.codeR != 0 {
+		t.Fatalf("exit %d/%d\nsender:\n%s\nreceiver:\n%s", r.codeS, r.codeR, r.sender.stderr.String(), r.receiver.stderr.String())
+	}
+	got, _ := os.ReadFile(filepath.Join(r.out, "payload.bin"))
+	if !bytes.Equal(got, data) {
+		t.Fatal("file differs")
+	}
+	t.Logf("cone ↔ cone, STUN: 8 MiB in %v (%s)", r.elapsed.Round(time.Millisecond), lastLine(r.receiver.stderr.String()))
+}
+
+// Symmetric NAT on both sides, STUN only: the connection fails within a
+// bounded time, and the error says why and what to do.
+func TestNetnsSymmetricFailsClearly(t *testing.T) {
+	t.Parallel()
+	lab := newNetnsLab(t, "symmetric", "symmetric")
+	lab.relay()
+	r := lab.transfer(randomBytes(1000), 120*time.Second)
+	if r.codeS != 1 {
+		t.Fatalf("sender exit %d, want 1\n%s", r.codeS, r.sender.stderr.String())
+	}
+	msg := r.sender.stderr.String()
+	for _, want := range []string{"could not connect", "server-reflexive", "TURN relay is needed", "sp2p relay"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the error does not say %q:\n%s", want, msg)
+		}
+	}
+	t.Logf("symmetric ↔ symmetric, STUN only: failed after %v: %s", r.elapsed.Round(time.Second), lastLine(msg))
+}
+
+// Symmetric NAT on both sides with sp2p relay as TURN, relay only: the
+// transfer goes through the relay, and neither token carries a host or
+// server-reflexive address.
+func TestNetnsSymmetricThroughRelay(t *testing.T) {
+	t.Parallel()
+	lab := newNetnsLab(t, "symmetric", "symmetric")
+	lab.relay()
+	data := randomBytes(4 << 20)
+	r := lab.transfer(data, 90*time.Second, "--turn", "turn:198.18.0.1:3478?transport=udp", "--turn-user", "lab", "--relay-only")
+	if r.codeS != 0 || r.codeR != 0 {
+		t.Fatalf("exit %d/%d\nsender:\n%s\nreceiver:\n%s", r.codeS, r.codeR, r.sender.stderr.String(), r.receiver.stderr.String())
+	}
+	got, _ := os.ReadFile(filepath.Join(r.out, "payload.bin"))
+	if !bytes.Equal(got, data) {
+		t.Fatal("file differs")
+	}
+	for _, name := range []string{"offer", "answer"} {
+		raw, _ := os.ReadFile(filepath.Join(r.dir, name))
+		var cands []invite.Candidate
+		if o, err := invite.ParseOffer(string(raw)); err == nil {
+			cands = o.Conn.Candidates
+		} else if a, err := invite.ParseAnswer(string(raw)); err == nil {
+			cands = a.Conn.Candidates
+		} else {
+			t.Fatalf("%s token: %v", name, err)
+		}
+		for _, c := range cands {
+			if c.Type != invite.Relay || !strings.HasPrefix(c.Addr.Addr().String(), "198.18.0.1") {
+				t.Fatalf("%s token carries %v under --relay-only", name, c)
+			}
+		}
+	}
+	t.Logf("symmetric ↔ symmetric through sp2p relay: 4 MiB in %v (%s)", r.elapsed.Round(time.Millisecond), lastLine(r.receiver.stderr.String()))
+}
