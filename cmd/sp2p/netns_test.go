@@ -230,3 +230,108 @@ func TestNetnsSymmetricThroughRelay(t *testing.T) {
 	}
 	t.Logf("symmetric ↔ symmetric through sp2p relay: 4 MiB in %v (%s)", r.elapsed.Round(time.Millisecond), lastLine(r.receiver.stderr.String()))
 }
+
+// nft loads an nftables script in a namespace of the lab.
+func (l *netnsLab) nft(n, script string) {
+	l.t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", l.prefix+"-"+n, "nft", "-f", "-")
+	cmd.Stdin = strings.NewReader(script)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		l.t.Fatalf("nft: %v\n%s\n%s", err, script, out)
+	}
+}
+
+// dropForwarded is an nftables table that drops what the router forwards:
+// pct percent of it at random, or everything with pct 100.
+func dropForwarded(table string, pct int) string {
+	rule := "drop"
+	if pct < 100 {
+		rule = fmt.Sprintf("numgen random mod 100 < %d counter drop", pct)
+	}
+	return fmt.Sprintf("table ip %s {\n  chain lossy {\n    type filter hook forward priority 0;\n    %s\n  }\n}\n", table, rule)
+}
+
+// 10 % random loss on one router: a 20 MiB transfer completes intact.
+func TestNetnsTenPercentLoss(t *testing.T) {
+	t.Parallel()
+	lab := newNetnsLab(t, "cone", "cone")
+	lab.relay()
+	lab.nft("ra", dropForwarded("chaos", 10))
+	data := randomBytes(lossPayload)
+	r := lab.transfer(data, 180*time.Second)
+	if r.codeS != 0 || r.codeR != 0 {
+		t.Fatalf("exit %d/%d\nsender:\n%s\nreceiver:\n%s", r.codeS, r.codeR, r.sender.stderr.String(), r.receiver.stderr.String())
+	}
+	got, _ := os.ReadFile(filepath.Join(r.out, "payload.bin"))
+	if !bytes.Equal(got, data) {
+		t.Fatal("file differs")
+	}
+	t.Logf("10 %% loss: %d bytes in %v (%s)", lossPayload, r.elapsed.Round(time.Millisecond), lastLine(r.receiver.stderr.String()))
+}
+
+// lossPayload is the size moved under 10 % loss.
+var lossPayload = 2 << 20
+
+// A 5-second total outage mid-transfer: the session recovers and the
+// transfer completes. A lasting outage: both sides report a lost peer
+// within the heartbeat timeout, and no file appears under its final name.
+func TestNetnsOutages(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		outage time.Duration // 0: for good
+	}{{"5s", 5 * time.Second}, {"lasting", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			lab := newNetnsLab(t, "cone", "cone")
+			lab.relay()
+			data := randomBytes(64 << 20)
+			homeA, homeB := newHome(t), newHome(t)
+			dir, out := t.TempDir(), t.TempDir()
+			src := filepath.Join(dir, "payload.bin")
+			os.WriteFile(src, data, 0o644)
+			common := []string{"--yes", "--offer-file", filepath.Join(dir, "offer"), "--answer-file", filepath.Join(dir, "answer"),
+				"--stun", "stun:198.18.0.1:3478", "--heartbeat", "10s"}
+			s := lab.start("ha", homeA, nil, append(append([]string{"send"}, common...), src)...)
+			r := lab.start("hb", homeB, nil, append([]string{"receive", "--out", out}, common...)...)
+			waitFor(t, "the transfer to start", func() bool {
+				ents, _ := os.ReadDir(out)
+				for _, e := range ents {
+					if info, err := e.Info(); err == nil && info.Size() > 2<<20 {
+						return true
+					}
+				}
+				return false
+			})
+			start := time.Now()
+			lab.nft("ra", dropForwarded("cut", 100))
+			if tc.outage > 0 {
+				time.Sleep(tc.outage)
+				lab.nft("ra", "delete table ip cut\n")
+				codeS, codeR := s.wait(t, 120*time.Second), r.wait(t, 120*time.Second)
+				if codeS != 0 || codeR != 0 {
+					t.Fatalf("exit %d/%d after a %v outage\nsender:\n%s\nreceiver:\n%s", codeS, codeR, tc.outage, s.stderr.String(), r.stderr.String())
+				}
+				got, _ := os.ReadFile(filepath.Join(out, "payload.bin"))
+				if !bytes.Equal(got, data) {
+					t.Fatal("file differs after the outage")
+				}
+				t.Logf("5 s outage: recovered; done %v after the outage began (%s)", time.Since(start).Round(time.Millisecond), lastLine(r.stderr.String()))
+				return
+			}
+			codeS, codeR := s.wait(t, 60*time.Second), r.wait(t, 60*time.Second)
+			el := time.Since(start)
+			if codeS != 1 || codeR != 1 {
+				t.Fatalf("exit %d/%d during a lasting outage", codeS, codeR)
+			}
+			for _, p := range []*proc{s, r} {
+				if !strings.Contains(p.stderr.String(), "peer lost") {
+					t.Errorf("no lost-peer report:\n%s", p.stderr.String())
+				}
+			}
+			if _, err := os.Stat(filepath.Join(out, "payload.bin")); err == nil {
+				t.Fatal("a partial file has the final name")
+			}
+			t.Logf("lasting outage: both sides reported a lost peer after %v", el.Round(time.Millisecond))
+		})
+	}
+}
