@@ -28,7 +28,7 @@ type connFlags struct {
 	showQR, copy          bool
 	loopback, relayOnly   bool
 	stun, turn            []string
-	turnUser              string
+	turnUser, turnPwFile  string
 	expect                string
 	savePeer              string
 	heartbeat             time.Duration
@@ -46,8 +46,9 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.loopback, "loopback", false, "use loopback addresses only (both peers on this machine)")
 	fl.BoolVar(&f.relayOnly, "relay-only", false, "connect only through the TURN relay (--turn): the peers never learn each other's addresses")
 	fl.StringArrayVar(&f.stun, "stun", nil, "STUN server `URL` (stun:HOST:PORT); repeatable")
-	fl.StringArrayVar(&f.turn, "turn", nil, "TURN server `URL` (turn:HOST:PORT[?transport=udp|tcp]); password from $SP2P_TURN_PASSWORD")
+	fl.StringArrayVar(&f.turn, "turn", nil, "TURN server `URL` (turn:HOST:PORT[?transport=udp|tcp]); password from $SP2P_TURN_PASSWORD or --turn-password-file")
 	fl.StringVar(&f.turnUser, "turn-user", "", "TURN user name")
+	fl.StringVar(&f.turnPwFile, "turn-password-file", "", "read the TURN password from the first line of `FILE`")
 	fl.StringVar(&f.savePeer, "save-peer", "", "after connecting, pin the peer under `NAME` in your known peers")
 	fl.DurationVar(&f.heartbeat, "heartbeat", session.DefaultHeartbeatTimeout, "give up on a peer not heard from for this long")
 }
@@ -64,6 +65,17 @@ func (a *app) sessionOptions(f *connFlags) (session.Options, error) {
 			a.infof("connection recovered")
 		}
 	}
+	if err := a.applyConfigDefaults(f); err != nil {
+		return session.Options{}, err
+	}
+	turnPassword := a.getenv("SP2P_TURN_PASSWORD")
+	if f.turnPwFile != "" {
+		b, err := readPassphraseFile(f.turnPwFile)
+		if err != nil {
+			return session.Options{}, fmt.Errorf("--turn-password-file: %w", err)
+		}
+		turnPassword = string(b)
+	}
 	for _, u := range f.stun {
 		if !strings.HasPrefix(u, "stun:") {
 			return opts, &usageError{fmt.Errorf("--stun %q: want stun:HOST:PORT", u)}
@@ -74,7 +86,7 @@ func (a *app) sessionOptions(f *connFlags) (session.Options, error) {
 		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
 			return opts, &usageError{fmt.Errorf("--turn %q: want turn:HOST:PORT", u)}
 		}
-		opts.ICEServers = append(opts.ICEServers, session.ICEServer{URLs: []string{u}, Username: f.turnUser, Credential: a.getenv("SP2P_TURN_PASSWORD")})
+		opts.ICEServers = append(opts.ICEServers, session.ICEServer{URLs: []string{u}, Username: f.turnUser, Credential: turnPassword})
 	}
 	if f.relayOnly && len(f.turn) == 0 {
 		return opts, &usageError{errors.New("--relay-only needs a relay: add --turn turn:HOST:PORT (see sp2p relay)")}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -299,5 +300,28 @@ func TestBenchJSON(t *testing.T) {
 	}
 	if r := runBinary(t, t.TempDir(), "", "bench", "--duration", "1ns"); r.code != 2 {
 		t.Errorf("bench --duration 1ns: exit %d, want 2", r.code)
+	}
+}
+
+// The config file adds default STUN/TURN servers; a bad line is reported
+// with its number.
+func TestConfigDefaults(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config")
+	os.WriteFile(cfg, []byte("# defaults\nstun stun:127.0.0.1:3478\n\nturn turn:127.0.0.1:3479?transport=udp  # relay\nturn-user friends\n"), 0o600)
+	a := &app{identityPath: filepath.Join(dir, "identity"), getenv: func(string) string { return "" }}
+	var f connFlags
+	f.heartbeat = time.Second
+	opts, err := a.sessionOptions(&f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opts.ICEServers) != 2 || opts.ICEServers[0].URLs[0] != "stun:127.0.0.1:3478" || opts.ICEServers[1].Username != "friends" {
+		t.Fatalf("servers %+v", opts.ICEServers)
+	}
+	os.WriteFile(cfg, []byte("stun stun:x:1\nstnu stun:y:2\n"), 0o600)
+	if _, err := a.sessionOptions(&connFlags{heartbeat: time.Second}); err == nil || !strings.Contains(err.Error(), "config "+cfg+":2") {
+		t.Fatalf("bad line: %v", err)
 	}
 }
