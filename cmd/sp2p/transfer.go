@@ -225,6 +225,8 @@ func (a *app) newProgress(f *connFlags, what string, total int64) *progress {
 			progressbar.OptionSetWriter(a.stderr),
 			progressbar.OptionSetDescription(what),
 			progressbar.OptionShowBytes(true),
+			progressbar.OptionShowCount(),
+			progressbar.OptionFullWidth(),
 			progressbar.OptionSetPredictTime(true),
 			progressbar.OptionThrottle(100*time.Millisecond),
 			progressbar.OptionClearOnFinish(),
