@@ -118,7 +118,10 @@ func TestBenchRuns(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, v := range map[string]float64{
-		"bulk raw": r.BulkMBs.Raw, "bulk tuned": r.BulkMBs.RawTuned, "bulk sealed": r.BulkMBs.Sealed,
+		// Raw bulk is left out: with pion's default buffers a burst can
+		// stall for a whole second (see BENCHMARKS.md), longer than this
+		// short run, and then legitimately measures zero.
+		"bulk tuned": r.BulkMBs.RawTuned, "bulk sealed": r.BulkMBs.Sealed,
 		"small raw": r.SmallMsgs.Raw, "small sealed": r.SmallMsgs.Sealed,
 		"rtt raw": r.RTTMicros.Raw, "rtt sealed": r.RTTMicros.Sealed,
 		"connect raw": r.ConnectMs.Raw, "connect sealed": r.ConnectMs.Sealed,
