@@ -89,6 +89,11 @@ func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Du
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	}
 	if tuned {
+		// pion/sctp doubles its retransmission timeout up to 60 s. After a
+		// few seconds of outage the next retransmission could then come
+		// long after the network is back, and the heartbeat would call the
+		// peer lost (seen in the namespace outage test). 3 s bounds it.
+		se.SetSCTPRTOMax(3 * time.Second)
 		n, err := newTunedNet(opts.outage)
 		if err != nil {
 			return nil, fmt.Errorf("session: %w", err)
