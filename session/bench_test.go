@@ -51,28 +51,27 @@ func BenchmarkThroughput(b *testing.B) {
 	})
 }
 
+// benchRaw sends msg one way over a plain pion pair for b.N iterations.
 func benchRaw(b *testing.B, tuned bool, msg []byte) {
-	{
-		tx, rx := rawPair(b, tuned)
-		done := make(chan struct{})
-		go func() {
-			buf := make([]byte, MaxRecord+1)
-			for {
-				if _, err := rx.readMessage(buf); err != nil {
-					close(done)
-					return
-				}
-			}
-		}()
-		b.SetBytes(int64(len(msg)))
-		for b.Loop() {
-			if err := tx.writeMessage(msg); err != nil {
-				b.Fatal(err)
+	tx, rx := rawPair(b, tuned)
+	done := make(chan struct{})
+	go func() {
+		buf := make([]byte, MaxRecord+1)
+		for {
+			if _, err := rx.readMessage(buf); err != nil {
+				close(done)
+				return
 			}
 		}
-		tx.close()
-		<-done
+	}()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if err := tx.writeMessage(msg); err != nil {
+			b.Fatal(err)
+		}
 	}
+	tx.close()
+	<-done
 }
 
 // benchPair connects a session pair for a benchmark.
