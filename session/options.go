@@ -2,9 +2,9 @@ package session
 
 import (
 	"log/slog"
-	"sync/atomic"
 	"time"
 
+	pionnet "github.com/pion/transport/v5"
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/ratelimit"
@@ -76,9 +76,17 @@ type Options struct {
 	// was lost; only HeartbeatTimeout of silence does.
 	OnNetwork func(NetworkEvent)
 
-	// outage, set only by this package's tests, cuts the network while
-	// true.
-	outage *atomic.Bool
+	// faults, set only by this package's tests, cuts the network or
+	// drops datagrams.
+	faults *netFaults
+
+	// testNet, set only by this package's tests, replaces the host's
+	// network (a pion vnet with delay and jitter).
+	testNet pionnet.Net
+
+	// noCwndFloor, set only by this package's benchmarks, leaves pion's
+	// congestion window without sp2p's floor, for comparison.
+	noCwndFloor bool
 
 	// wrapTransport, set only by this package's tests, sits below the
 	// record layer to tamper with or replay records.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -18,18 +17,18 @@ func TestShortOutageRecovers(t *testing.T) {
 		t.Skip("waits through a 7 s outage")
 	}
 	checkGoroutines(t)
-	var cut atomic.Bool
+	var f netFaults
 	var mu sync.Mutex
 	var events []NetworkEvent
 	o := loopback()
-	o.outage = &cut
+	o.faults = &f
 	o.HeartbeatTimeout = 20 * time.Second
 	o.OnNetwork = func(e NetworkEvent) { mu.Lock(); events = append(events, e); mu.Unlock() }
 	a := loopback()
 	a.HeartbeatTimeout = 20 * time.Second
 	p := connect(t, o, a)
 	ctx := context.Background()
-	cut.Store(true)
+	f.cut.Store(true)
 	sent := make(chan error, 1)
 	go func() {
 		for i := range 20 {
@@ -42,7 +41,7 @@ func TestShortOutageRecovers(t *testing.T) {
 		sent <- nil
 	}()
 	time.Sleep(7 * time.Second)
-	cut.Store(false)
+	f.cut.Store(false)
 	for i := range 20 {
 		rctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 		m, err := p.answerer.Receive(rctx)
@@ -79,14 +78,14 @@ func TestShortOutageRecovers(t *testing.T) {
 // the heartbeat timeout.
 func TestLongOutageLosesPeer(t *testing.T) {
 	checkGoroutines(t)
-	var cut atomic.Bool
+	var f netFaults
 	o := loopback()
-	o.outage = &cut
+	o.faults = &f
 	o.HeartbeatTimeout = 2 * time.Second
 	a := loopback()
 	a.HeartbeatTimeout = 2 * time.Second
 	p := connect(t, o, a)
-	cut.Store(true)
+	f.cut.Store(true)
 	start := time.Now()
 	for _, s := range []*Session{p.offerer, p.answerer} {
 		select {

@@ -58,7 +58,7 @@ type pair struct {
 
 // connect runs the whole handshake in one process, passing the tokens as
 // text, and returns both open sessions (closed at cleanup).
-func connect(t *testing.T, oOpts, aOpts Options) *pair {
+func connect(t testing.TB, oOpts, aOpts Options) *pair {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -18,6 +18,7 @@ import (
 
 	"github.com/pion/datachannel"
 	"github.com/pion/ice/v4"
+	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sp2p/sp2p/invite"
@@ -94,9 +95,23 @@ func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Du
 		// long after the network is back, and the heartbeat would call the
 		// peer lost (seen in the namespace outage test). 3 s bounds it.
 		se.SetSCTPRTOMax(3 * time.Second)
-		n, err := newTunedNet(opts.outage)
-		if err != nil {
-			return nil, fmt.Errorf("session: %w", err)
+		// After a loss pion/sctp halves its congestion window down to four
+		// packets, and after a retransmission timeout to one. With so few
+		// packets in flight a lost packet is rarely followed by the three
+		// later ones that fast retransmit and RACK need to detect it, so
+		// most losses wait for a retransmission timeout, at least 1 s in
+		// pion: 10 % loss cut a stream to 35-53 KiB/s. A floor of 16 KiB
+		// (about TCP's initial window, RFC 6928) keeps enough in flight
+		// for those to work: 300-650 KiB/s under the same loss
+		// (TestLossyStreamIntact, BENCHMARKS.md).
+		if !opts.noCwndFloor {
+			se.SetSCTPMinCwnd(sctpMinCwnd)
+		}
+		var n pionnet.Net = opts.testNet
+		if n == nil {
+			if n, err = newTunedNet(opts.faults); err != nil {
+				return nil, fmt.Errorf("session: %w", err)
+			}
 		}
 		se.SetNet(n)
 	}

@@ -1,6 +1,7 @@
 package session
 
 import (
+	"math/rand/v2"
 	"net"
 	"sync/atomic"
 
@@ -15,19 +16,40 @@ import (
 // net.core.rmem_max / wmem_max.
 const socketBuffer = 4 << 20
 
+// sctpMinCwnd is the floor under SCTP's congestion window (see
+// newPeerConnTuned).
+const sctpMinCwnd = 16 << 10
+
 // tunedNet is pion's standard network with larger UDP socket buffers.
-// gate, set only by tests, cuts all traffic while true (a network outage).
+// faults, set only by tests, simulates a bad network.
 type tunedNet struct {
 	*stdnet.Net
-	gate *atomic.Bool
+	faults *netFaults
 }
 
-func newTunedNet(gate *atomic.Bool) (pionnet.Net, error) {
+// netFaults is a test's control over the network under a session.
+type netFaults struct {
+	// cut drops every datagram, in and out, while true (an outage).
+	cut atomic.Bool
+	// lossPermille drops that share of outgoing datagrams at random.
+	lossPermille atomic.Uint32
+}
+
+// drop reports whether an outgoing datagram is lost.
+func (f *netFaults) drop() bool {
+	if f.cut.Load() {
+		return true
+	}
+	l := f.lossPermille.Load()
+	return l > 0 && rand.Uint32N(1000) < l
+}
+
+func newTunedNet(faults *netFaults) (pionnet.Net, error) {
 	n, err := stdnet.NewNet()
 	if err != nil {
 		return nil, err
 	}
-	return tunedNet{n, gate}, nil
+	return tunedNet{n, faults}, nil
 }
 
 func (n tunedNet) tune(c any) any {
@@ -37,8 +59,8 @@ func (n tunedNet) tune(c any) any {
 	}
 	u.SetReadBuffer(socketBuffer)
 	u.SetWriteBuffer(socketBuffer)
-	if n.gate != nil {
-		return gatedConn{u, n.gate}
+	if n.faults != nil {
+		return gatedConn{u, n.faults}
 	}
 	return c
 }
@@ -61,22 +83,22 @@ func (n tunedNet) ListenPacket(network, address string) (net.PacketConn, error) 
 	return n.tune(c).(net.PacketConn), nil
 }
 
-// gatedConn drops every datagram, in and out, while its gate is closed:
-// a total network outage for tests.
+// gatedConn drops datagrams as its faults say: every datagram, in and
+// out, during an outage; a random share of outgoing ones under loss.
 type gatedConn struct {
 	*net.UDPConn
-	cut *atomic.Bool
+	f *netFaults
 }
 
 func (g gatedConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	if g.cut.Load() {
+	if g.f.drop() {
 		return len(p), nil
 	}
 	return g.UDPConn.WriteTo(p, addr)
 }
 
 func (g gatedConn) WriteToUDP(p []byte, addr *net.UDPAddr) (int, error) {
-	if g.cut.Load() {
+	if g.f.drop() {
 		return len(p), nil
 	}
 	return g.UDPConn.WriteToUDP(p, addr)
@@ -85,7 +107,7 @@ func (g gatedConn) WriteToUDP(p []byte, addr *net.UDPAddr) (int, error) {
 func (g gatedConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := g.UDPConn.ReadFrom(p)
-		if err != nil || !g.cut.Load() {
+		if err != nil || !g.f.cut.Load() {
 			return n, addr, err
 		}
 	}
@@ -94,7 +116,7 @@ func (g gatedConn) ReadFrom(p []byte) (int, net.Addr, error) {
 func (g gatedConn) ReadFromUDP(p []byte) (int, *net.UDPAddr, error) {
 	for {
 		n, addr, err := g.UDPConn.ReadFromUDP(p)
-		if err != nil || !g.cut.Load() {
+		if err != nil || !g.f.cut.Load() {
 			return n, addr, err
 		}
 	}

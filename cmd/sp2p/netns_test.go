@@ -251,16 +251,10 @@ func dropForwarded(table string, pct int) string {
 	return fmt.Sprintf("table ip %s {\n  chain lossy {\n    type filter hook forward priority 0;\n    %s\n  }\n}\n", table, rule)
 }
 
-// 10 % random loss on one router: the transfer completes intact.
-//
-// It runs only with SP2P_FAULT_TESTS=1: under 10 % loss pion's SCTP moves
-// 50–130 KiB/s here (its minimum retransmission timeout is a fixed second),
-// and on a loaded machine the session has also been seen to end, so it is
-// a measurement, not yet a guarantee CI can hold (see BENCHMARKS.md).
+// 10 % random loss on one router: a 20 MiB transfer completes intact.
+// (Before sp2p put a floor under SCTP's congestion window, pion moved only
+// 50-130 KiB/s here; see BENCHMARKS.md.)
 func TestNetnsTenPercentLoss(t *testing.T) {
-	if os.Getenv("SP2P_FAULT_TESTS") != "1" {
-		t.Skip("set SP2P_FAULT_TESTS=1 to run the 10 % loss scenario (slow and load-sensitive with pion's SCTP)")
-	}
 	t.Parallel()
 	lab := newNetnsLab(t, "cone", "cone")
 	lab.relay()
@@ -278,7 +272,7 @@ func TestNetnsTenPercentLoss(t *testing.T) {
 }
 
 // lossPayload is the size moved under 10 % loss.
-var lossPayload = 2 << 20
+var lossPayload = 20 << 20
 
 // A 5-second total outage mid-transfer: the session recovers and the
 // transfer completes. A lasting outage: both sides report a lost peer
@@ -291,13 +285,6 @@ func TestNetnsOutages(t *testing.T) {
 		outage time.Duration // 0: for good
 	}{{"5s", 5 * time.Second}, {"lasting", 0}} {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.outage > 0 && os.Getenv("SP2P_FAULT_TESTS") != "1" {
-				// It passes on a quiet machine (twice here), but failed in
-				// CI under full load: after the outage no record got through
-				// for the whole heartbeat timeout. Until that is understood,
-				// it is opt-in.
-				t.Skip("set SP2P_FAULT_TESTS=1 to run the 5 s outage scenario (load-sensitive)")
-			}
 			lab := newNetnsLab(t, "cone", "cone")
 			lab.relay()
 			data := randomBytes(64 << 20)
