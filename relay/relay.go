@@ -8,6 +8,10 @@
 // content, and anything it alters or replays is rejected by DTLS or by the
 // record layer. Access is by long-term credentials so that strangers
 // cannot use the relay's bandwidth; per-user quotas bound allocations.
+//
+// The relay serves TURN over UDP and over TCP on the same port: TCP is for
+// peers behind firewalls that block UDP. Relayed traffic to the other peer
+// is UDP either way.
 package relay
 
 import (
@@ -19,12 +23,18 @@ import (
 
 	"github.com/pion/logging"
 	"github.com/pion/turn/v5"
+	"golang.org/x/net/netutil"
 )
+
+// MaxTCPConnections bounds the TURN-over-TCP connections served at once;
+// further ones wait to be accepted.
+const MaxTCPConnections = 1024
 
 // Config configures a relay. Realm defaults to "sp2p"; MaxAllocationsPerUser
 // to 16.
 type Config struct {
-	// Listen is the UDP address to listen on, such as "0.0.0.0:3478".
+	// Listen is the address to listen on, UDP and TCP, such as
+	// "0.0.0.0:3478".
 	Listen string
 	// RelayIP is the address peers reach the relay's allocations at: the
 	// machine's public address.
@@ -45,10 +55,12 @@ type Config struct {
 type Server struct {
 	turn *turn.Server
 	conn net.PacketConn
+	ln   net.Listener
 	cfg  Config
 
 	mu    sync.Mutex
 	inUse map[string]int
+	tcp   map[net.Conn]struct{} // open TURN-over-TCP connections
 }
 
 // Start listens and serves until Close.
@@ -79,7 +91,15 @@ func Start(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
-	s := &Server{conn: conn, cfg: cfg, inUse: map[string]int{}}
+	// TCP on the port UDP got (which matters when Listen asks for port 0).
+	ln, err := net.Listen("tcp4", conn.LocalAddr().String())
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("relay: TCP: %w", err)
+	}
+	s := &Server{conn: conn, cfg: cfg, inUse: map[string]int{}, tcp: map[net.Conn]struct{}{}}
+	s.ln = &trackingListener{Listener: netutil.LimitListener(ln, MaxTCPConnections), s: s}
+	ln = s.ln
 	var gen turn.RelayAddressGenerator = &turn.RelayAddressGeneratorPortRange{
 		RelayAddress: cfg.RelayIP, Address: "0.0.0.0", MinPort: cfg.MinPort, MaxPort: cfg.MaxPort,
 	}
@@ -113,18 +133,26 @@ func Start(cfg Config) (*Server, error) {
 			},
 		},
 		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: conn, RelayAddressGenerator: gen}},
+		ListenerConfigs:   []turn.ListenerConfig{{Listener: ln, RelayAddressGenerator: gen}},
 	})
 	if err != nil {
 		conn.Close()
+		ln.Close()
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	return s, nil
 }
 
-// URL returns the value peers pass to --turn.
-func (s *Server) URL() string {
+// URL returns the value peers pass to --turn for TURN over UDP.
+func (s *Server) URL() string { return s.url("udp") }
+
+// TCPURL returns the value peers pass to --turn for TURN over TCP, for a
+// peer whose firewall blocks UDP.
+func (s *Server) TCPURL() string { return s.url("tcp") }
+
+func (s *Server) url(transport string) string {
 	port := s.conn.LocalAddr().(*net.UDPAddr).Port
-	return "turn:" + net.JoinHostPort(s.cfg.RelayIP.String(), strconv.Itoa(port)) + "?transport=udp"
+	return "turn:" + net.JoinHostPort(s.cfg.RelayIP.String(), strconv.Itoa(port)) + "?transport=" + transport
 }
 
 // Allocations returns the number of open allocations per user.
@@ -138,8 +166,54 @@ func (s *Server) Allocations() map[string]int {
 	return out
 }
 
-// Close stops the relay.
-func (s *Server) Close() error { return s.turn.Close() }
+// Close stops the relay, closing its sockets and every TCP connection.
+func (s *Server) Close() error {
+	err := s.turn.Close()
+	s.mu.Lock()
+	open := make([]net.Conn, 0, len(s.tcp))
+	for c := range s.tcp {
+		open = append(open, c)
+	}
+	s.mu.Unlock()
+	for _, c := range open {
+		c.Close()
+	}
+	return err
+}
+
+// trackingListener remembers the connections it accepts until they close,
+// so that Close can end them (pion/turn closes only the listener).
+type trackingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l *trackingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	tc := &trackedConn{Conn: c, s: l.s}
+	l.s.mu.Lock()
+	l.s.tcp[tc] = struct{}{}
+	l.s.mu.Unlock()
+	return tc, nil
+}
+
+type trackedConn struct {
+	net.Conn
+	s    *Server
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		delete(c.s.tcp, c)
+		c.s.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
 
 type wrappingGenerator struct {
 	turn.RelayAddressGenerator

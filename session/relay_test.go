@@ -163,3 +163,30 @@ func TestHostileRelay(t *testing.T) {
 		}
 	}
 }
+
+// TURN over TCP, for a peer whose firewall blocks UDP: the offerer reaches
+// the relay only by TCP (it is given no other server and no other
+// candidates), the answerer by UDP, and the session works.
+func TestRelayOverTCP(t *testing.T) {
+	checkGoroutines(t)
+	srv := startRelay(t, nil)
+	o, a := relayOptions(srv), relayOptions(srv)
+	o.ICEServers = []ICEServer{{URLs: []string{srv.TCPURL()}, Username: "sp2p", Credential: "relay-secret"}}
+	var offerCands []invite.Candidate
+	p := connectObserved(t, o, a, func(off *invite.Offer, _ *invite.Answer) { offerCands = off.Conn.Candidates })
+	if len(offerCands) == 0 {
+		t.Fatal("the offer carries no candidates")
+	}
+	for _, c := range offerCands {
+		if c.Type != invite.Relay {
+			t.Fatalf("the offer carries a %v candidate with --relay-only: %v", c.Type, c)
+		}
+	}
+	ctx := context.Background()
+	if err := p.offerer.Send(ctx, []byte("over TCP to the relay")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := p.answerer.Receive(ctx); err != nil || string(m) != "over TCP to the relay" {
+		t.Fatalf("%q %v", m, err)
+	}
+}

@@ -231,6 +231,44 @@ func TestNetnsSymmetricThroughRelay(t *testing.T) {
 	t.Logf("symmetric ↔ symmetric through sp2p relay: 4 MiB in %v (%s)", r.elapsed.Round(time.Millisecond), lastLine(r.receiver.stderr.String()))
 }
 
+// A firewall that blocks all UDP in front of host A (as some corporate
+// networks do): A reaches sp2p relay over TCP, B over UDP, and the
+// transfer completes through the relay. Both sides are given both
+// transports, as a user who does not know what is blocked would.
+func TestNetnsUDPBlockedThroughTCPRelay(t *testing.T) {
+	t.Parallel()
+	lab := newNetnsLab(t, "cone", "cone")
+	lab.relay()
+	lab.nft("ra", "table ip noudp {\n  chain fwd_udp {\n    type filter hook forward priority 0;\n    iifname \"lan\" meta l4proto udp counter drop\n  }\n}\n")
+	data := randomBytes(4 << 20)
+	r := lab.transfer(data, 90*time.Second, "--turn", "turn:198.18.0.1:3478?transport=udp",
+		"--turn", "turn:198.18.0.1:3478?transport=tcp", "--turn-user", "lab")
+	if r.codeS != 0 || r.codeR != 0 {
+		t.Fatalf("exit %d/%d\nsender:\n%s\nreceiver:\n%s", r.codeS, r.codeR, r.sender.stderr.String(), r.receiver.stderr.String())
+	}
+	got, _ := os.ReadFile(filepath.Join(r.out, "payload.bin"))
+	if !bytes.Equal(got, data) {
+		t.Fatal("file differs")
+	}
+	raw, _ := os.ReadFile(filepath.Join(r.dir, "offer"))
+	o, err := invite.ParseOffer(string(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed := false
+	for _, c := range o.Conn.Candidates {
+		relayed = relayed || c.Type == invite.Relay
+	}
+	if !relayed {
+		t.Fatalf("the offer from behind the UDP block carries no relay candidate: %v", o.Conn.Candidates)
+	}
+	// Gathering behind the block waits for pion's TURN-over-UDP attempt
+	// to time out (about 8 s) before the offer is written.
+	fo, _ := os.Stat(filepath.Join(r.dir, "offer"))
+	t.Logf("UDP blocked on one side, TURN over TCP: 4 MiB in %v, offer written after %v (%s)", r.elapsed.Round(time.Millisecond),
+		fo.ModTime().Sub(time.Now().Add(-r.elapsed)).Round(time.Millisecond), lastLine(r.receiver.stderr.String()))
+}
+
 // nft loads an nftables script in a namespace of the lab.
 func (l *netnsLab) nft(n, script string) {
 	l.t.Helper()

@@ -23,9 +23,13 @@ when both sit behind networks that block direct connections (symmetric NAT,
 strict firewalls). The relay only forwards encrypted packets: it sees
 addresses, timing and sizes, never content, and cannot alter what sp2p
 delivers. The password comes from $SP2P_TURN_PASSWORD or --password-file,
-never from the command line.`,
+never from the command line.
+
+The relay serves TURN over UDP and over TCP on the same port; a peer whose
+firewall blocks UDP uses the ?transport=tcp form.`,
 		Example: `  SP2P_TURN_PASSWORD=... sp2p relay --relay-ip 203.0.113.7 --user friends
-  # peers then add: --turn turn:203.0.113.7:3478?transport=udp --turn-user friends`,
+  # peers then add: --turn turn:203.0.113.7:3478?transport=udp --turn-user friends
+  # behind a firewall that blocks UDP: --turn 'turn:203.0.113.7:3478?transport=tcp'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ip := net.ParseIP(relayIP)
@@ -59,6 +63,7 @@ never from the command line.`,
 			}
 			defer srv.Close()
 			a.infof("relay running; peers use: --turn '%s' --turn-user %s (password from $SP2P_TURN_PASSWORD)", srv.URL(), user)
+			a.infof("a peer whose firewall blocks UDP uses: --turn '%s'", srv.TCPURL())
 			a.infof("Ctrl-C stops it")
 			ctx, stop := signalContext()
 			defer stop()
@@ -67,7 +72,7 @@ never from the command line.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&listen, "listen", "0.0.0.0:3478", "UDP `ADDRESS` to listen on")
+	cmd.Flags().StringVar(&listen, "listen", "0.0.0.0:3478", "`ADDRESS` to listen on (UDP and TCP)")
 	cmd.Flags().StringVar(&relayIP, "relay-ip", "", "the public IPv4 address of this machine, as peers reach it")
 	cmd.Flags().StringVar(&ports, "ports", "49152-65535", "UDP port range for relayed traffic")
 	cmd.Flags().StringVar(&realm, "realm", "sp2p", "TURN realm")
