@@ -417,3 +417,49 @@ func TestForgedCloseIgnored(t *testing.T) {
 		t.Fatalf("rejections %+v, want one auth failure and one reflection", st)
 	}
 }
+
+// shortReads reads the peer's messages into at most limit bytes of the
+// caller's buffer, as a receive buffer smaller than the message would.
+type shortReads struct {
+	transport
+	limit int
+}
+
+func (s shortReads) readMessage(p []byte) (int, error) {
+	return s.transport.readMessage(p[:min(len(p), s.limit)])
+}
+
+// A data-channel message larger than the receive buffer (pion's reader
+// reports io.ErrShortBuffer and drops it) ends the session with a protocol
+// error, not a silent loss. Records of the largest size do fit: the
+// buffer is MaxRecord bytes and pion sends nothing larger.
+func TestMessageLargerThanBufferEndsSession(t *testing.T) {
+	checkGoroutines(t)
+	ctx := context.Background()
+	p := connect(t, loopback(), loopback())
+	full := make([]byte, MaxRecord-seal.Overhead)
+	if err := p.offerer.sendRecord(seal.TypeData, full); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := p.answerer.Receive(ctx); err != nil || len(m) != len(full) {
+		t.Fatalf("a record of the largest size: %d bytes, %v", len(m), err)
+	}
+	if err := p.offerer.tr.writeMessage(make([]byte, MaxRecord+1)); err == nil {
+		t.Fatal("pion sent a message larger than MaxRecord")
+	}
+
+	a := loopback()
+	a.wrapTransport = func(tr transport) transport { return shortReads{tr, 16 << 10} }
+	q := connect(t, loopback(), a)
+	if err := q.offerer.sendRecord(seal.TypeData, make([]byte, 20<<10)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-q.answerer.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the message that did not fit was not reported")
+	}
+	if err := q.answerer.Err(); !errors.Is(err, ErrProtocol) {
+		t.Fatalf("reason %v, want ErrProtocol", err)
+	}
+}

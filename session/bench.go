@@ -214,6 +214,10 @@ func newLoopbackPair(ctx context.Context) (*loopbackPair, error) {
 	return &loopbackPair{a: as, b: bs, tokenChars: len(token), qrVersion: v}, nil
 }
 
+// rawReadBuffer holds the largest message plain pion accepts (65,535
+// bytes when the peer announces no max-message-size).
+const rawReadBuffer = 64 << 10
+
 // rawStream sends size-byte messages one way for d over a plain pair.
 func rawStream(ctx context.Context, tuned bool, size int, d time.Duration) (int64, time.Duration, error) {
 	tx, rx, err := rawConnect(ctx, tuned)
@@ -223,10 +227,13 @@ func rawStream(ctx context.Context, tuned bool, size int, d time.Duration) (int6
 	defer tx.close()
 	defer rx.close()
 	var got atomic.Int64
+	readErr := make(chan error, 1)
 	go func() {
-		buf := make([]byte, MaxRecord+1)
+		buf := make([]byte, rawReadBuffer)
 		for {
 			if _, err := rx.readMessage(buf); err != nil {
+				readErr <- err
+				tx.close() // unblock the writer
 				return
 			}
 			got.Add(1)
@@ -236,6 +243,11 @@ func rawStream(ctx context.Context, tuned bool, size int, d time.Duration) (int6
 	start := time.Now()
 	for time.Since(start) < d && ctx.Err() == nil {
 		if err := tx.writeMessage(msg); err != nil {
+			select {
+			case rerr := <-readErr:
+				return 0, 0, fmt.Errorf("session: raw bench reader: %w", rerr)
+			default:
+			}
 			return 0, 0, err
 		}
 	}
@@ -281,7 +293,7 @@ func benchRTT(ctx context.Context, n int) (Pair, error) {
 		return out, err
 	}
 	go func() {
-		buf := make([]byte, MaxRecord+1)
+		buf := make([]byte, rawReadBuffer)
 		for {
 			k, err := rx.readMessage(buf)
 			if err != nil || rx.writeMessage(buf[:k]) != nil {
@@ -289,7 +301,7 @@ func benchRTT(ctx context.Context, n int) (Pair, error) {
 			}
 		}
 	}()
-	msg, buf := make([]byte, 64), make([]byte, MaxRecord+1)
+	msg, buf := make([]byte, 64), make([]byte, rawReadBuffer)
 	var rtts []time.Duration
 	for range n {
 		start := time.Now()

@@ -56,7 +56,7 @@ func benchRaw(b *testing.B, tuned bool, msg []byte) {
 	tx, rx := rawPair(b, tuned)
 	done := make(chan struct{})
 	go func() {
-		buf := make([]byte, MaxRecord+1)
+		buf := make([]byte, rawReadBuffer)
 		for {
 			if _, err := rx.readMessage(buf); err != nil {
 				close(done)
@@ -172,7 +172,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("raw", func(b *testing.B) {
 		tx, rx := rawPair(b, false)
 		go func() {
-			buf := make([]byte, MaxRecord+1)
+			buf := make([]byte, rawReadBuffer)
 			for {
 				k, err := rx.readMessage(buf)
 				if err != nil || rx.writeMessage(buf[:k]) != nil {
@@ -180,7 +180,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				}
 			}
 		}()
-		buf := make([]byte, MaxRecord+1)
+		buf := make([]byte, rawReadBuffer)
 		var rtts []time.Duration
 		for b.Loop() {
 			start := time.Now()

@@ -81,7 +81,7 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 		peer: peer, safetyCode: keys.SafetyCode, sessionID: keys.SessionID, tr: tr, opts: *opts,
 		log: opts.logger(), limiter: limiter, started: time.Now(),
 		sealer: sealer,
-		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, MaxRecord+1),
+		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, MaxRecord),
 		incoming: make(chan []byte, incomingQueue), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}), readerDone: make(chan struct{}),
 	}
 	s.ctx, s.cancelCtx = context.WithCancel(context.Background())
