@@ -244,7 +244,9 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 		return nil, nil, err
 	}
 	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	done := a.gathering(opts)
 	inv, err := session.Invite(gctx, me, opts)
+	done()
 	cancel()
 	if err != nil {
 		return nil, nil, err
@@ -406,7 +408,9 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 		}
 	}
 	gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	done := a.gathering(opts)
 	acc, err := session.Accept(gctx, me, offer, opts)
+	done()
 	cancel()
 	if err != nil {
 		return nil, nil, err
@@ -613,4 +617,21 @@ func (a *app) askLine(prompt string) (string, error) {
 		return "", err
 	}
 	return strings.TrimSpace(line), nil
+}
+
+// gathering tells the user that sp2p is asking STUN/TURN servers for this
+// machine's addresses (which can take seconds), and the returned func
+// says so if it was slow: usually a server that does not answer, or a
+// transport that a firewall blocks.
+func (a *app) gathering(opts session.Options) func() {
+	if len(opts.ICEServers) == 0 {
+		return func() {}
+	}
+	a.infof("finding this machine's addresses through %d STUN/TURN server(s)…", len(opts.ICEServers))
+	start := time.Now()
+	return func() {
+		if el := time.Since(start); el > 3*time.Second {
+			a.infof("that took %v: a server did not answer, or a firewall blocks its transport (check --stun and --turn)", el.Round(time.Second))
+		}
+	}
 }
