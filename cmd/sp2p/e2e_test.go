@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -186,6 +187,21 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// waitForBytes waits until some file in dir holds more than n bytes (a
+// transfer is under way).
+func waitForBytes(t *testing.T, dir string, n int64) {
+	t.Helper()
+	waitFor(t, fmt.Sprintf("more than %d bytes in %s", n, dir), func() bool {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if info, err := e.Info(); err == nil && info.Size() > n {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // Line chat between two processes: typed lines arrive on the other side,

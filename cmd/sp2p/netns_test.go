@@ -157,15 +157,7 @@ func (l *netnsLab) transferThen(data []byte, limit time.Duration, started func()
 	r := l.start("hb", homeB, nil, append([]string{"receive", "--out", out}, common...)...)
 	res := transferResult{sender: s, receiver: r, out: out, dir: dir}
 	if started != nil {
-		waitFor(l.t, "the transfer to start", func() bool {
-			ents, _ := os.ReadDir(out)
-			for _, e := range ents {
-				if info, err := e.Info(); err == nil && info.Size() > 0 {
-					return true
-				}
-			}
-			return false
-		})
+		waitForBytes(l.t, out, 0)
 		started()
 	}
 	res.codeS = s.wait(l.t, limit)
@@ -359,15 +351,7 @@ func outageRun(t *testing.T, outage time.Duration) (s, r *proc, out string, data
 		"--stun", "stun:198.18.0.1:3478"}
 	s = lab.start("ha", homeA, nil, append(append([]string{"send"}, common...), src)...)
 	r = lab.start("hb", homeB, nil, append([]string{"receive", "--out", out}, common...)...)
-	waitFor(t, "the transfer to start", func() bool {
-		ents, _ := os.ReadDir(out)
-		for _, e := range ents {
-			if info, err := e.Info(); err == nil && info.Size() > 2<<20 {
-				return true
-			}
-		}
-		return false
-	})
+	waitForBytes(t, out, 2<<20)
 	start = time.Now()
 	lab.nft("ra", dropForwarded("cut", 100))
 	if outage > 0 {

@@ -100,15 +100,7 @@ func TestBinaryKilledSenderThenResume(t *testing.T) {
 	}
 	a, b := run(t.TempDir())
 	// Kill the sender once some data has arrived.
-	waitFor(t, "data to arrive", func() bool {
-		ents, _ := os.ReadDir(out)
-		for _, e := range ents {
-			if info, err := e.Info(); err == nil && info.Size() > 4<<20 {
-				return true
-			}
-		}
-		return false
-	})
+	waitForBytes(t, out, 4<<20)
 	a.cmd.Process.Kill()
 	a.cmd.Wait()
 	if code := b.wait(t, 30*time.Second); code != 1 {
