@@ -285,6 +285,17 @@ func median(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2]
 }
 
+// rawEcho sends every message it reads on rx back, until rx fails.
+func rawEcho(rx transport) {
+	buf := make([]byte, rawReadBuffer)
+	for {
+		k, err := rx.readMessage(buf)
+		if err != nil || rx.writeMessage(buf[:k]) != nil {
+			return
+		}
+	}
+}
+
 // benchRTT measures n 64-byte ping-pongs, raw and sealed.
 func benchRTT(ctx context.Context, n int) (Pair, error) {
 	var out Pair
@@ -292,15 +303,7 @@ func benchRTT(ctx context.Context, n int) (Pair, error) {
 	if err != nil {
 		return out, err
 	}
-	go func() {
-		buf := make([]byte, rawReadBuffer)
-		for {
-			k, err := rx.readMessage(buf)
-			if err != nil || rx.writeMessage(buf[:k]) != nil {
-				return
-			}
-		}
-	}()
+	go rawEcho(rx)
 	msg, buf := make([]byte, 64), make([]byte, rawReadBuffer)
 	var rtts []time.Duration
 	for range n {

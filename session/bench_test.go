@@ -33,22 +33,27 @@ func BenchmarkThroughput(b *testing.B) {
 		b.Run(raw.name, func(b *testing.B) { benchRaw(b, raw.tuned, msg) })
 	}
 	b.Run("sealed", func(b *testing.B) {
-		p := benchPair(b)
-		ctx := context.Background()
-		go func() {
-			for {
-				if _, err := p.answerer.Receive(ctx); err != nil {
-					return
-				}
-			}
-		}()
 		b.SetBytes(int64(len(msg)))
-		for b.Loop() {
-			if err := p.offerer.Send(ctx, msg); err != nil {
-				b.Fatal(err)
+		benchSealed(b, msg)
+	})
+}
+
+// benchSealed sends msg one way over an sp2p session for b.N iterations.
+func benchSealed(b *testing.B, msg []byte) {
+	p := benchPair(b)
+	ctx := context.Background()
+	go func() {
+		for {
+			if _, err := p.answerer.Receive(ctx); err != nil {
+				return
 			}
 		}
-	})
+	}()
+	for b.Loop() {
+		if err := p.offerer.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
 
 // benchRaw sends msg one way over a plain pion pair for b.N iterations.
@@ -142,21 +147,8 @@ func BenchmarkSmallMessages(b *testing.B) {
 	msg := make([]byte, 100)
 	b.Run("raw_tuned", func(b *testing.B) { benchRaw(b, true, msg) })
 	b.Run("sealed", func(b *testing.B) {
-		p := benchPair(b)
-		ctx := context.Background()
-		go func() {
-			for {
-				if _, err := p.answerer.Receive(ctx); err != nil {
-					return
-				}
-			}
-		}()
 		b.ReportAllocs()
-		for b.Loop() {
-			if err := p.offerer.Send(ctx, msg); err != nil {
-				b.Fatal(err)
-			}
-		}
+		benchSealed(b, msg)
 	})
 }
 
@@ -171,15 +163,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 	}
 	b.Run("raw", func(b *testing.B) {
 		tx, rx := rawPair(b, false)
-		go func() {
-			buf := make([]byte, rawReadBuffer)
-			for {
-				k, err := rx.readMessage(buf)
-				if err != nil || rx.writeMessage(buf[:k]) != nil {
-					return
-				}
-			}
-		}()
+		go rawEcho(rx)
 		buf := make([]byte, rawReadBuffer)
 		var rtts []time.Duration
 		for b.Loop() {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/relay"
@@ -62,43 +61,6 @@ func TestRelayOnly(t *testing.T) {
 	if n := srv.Allocations()["sp2p"]; n < 2 {
 		t.Fatalf("%d allocations on the relay", n)
 	}
-}
-
-// connectObserved is connect, also handing the tokens to observe.
-func connectObserved(t *testing.T, oOpts, aOpts Options, observe func(*invite.Offer, *invite.Answer)) *pair {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	p := &pair{alice: testIdentity(t), bob: testIdentity(t)}
-	inv, err := Invite(ctx, p.alice, oOpts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := Accept(ctx, p.bob, inv.Offer(), aOpts)
-	if err != nil {
-		inv.Close()
-		t.Fatal(err)
-	}
-	observe(inv.Offer(), acc.Answer())
-	ans, err := inv.ReadAnswer(acc.Token())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan *Session, 1)
-	go func() {
-		s, err := acc.Wait(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		ch <- s
-	}()
-	p.offerer, err = inv.Connect(ctx, ans)
-	p.answerer = <-ch
-	if err != nil || p.answerer == nil {
-		t.Fatalf("connect through the relay: %v", err)
-	}
-	t.Cleanup(func() { p.offerer.Close(); p.answerer.Close() })
-	return p
 }
 
 // hostileConn is a relayed connection that drops, duplicates and corrupts

@@ -60,7 +60,14 @@ type pair struct {
 // text, and returns both open sessions (closed at cleanup).
 func connect(t testing.TB, oOpts, aOpts Options) *pair {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	return connectObserved(t, oOpts, aOpts, nil)
+}
+
+// connectObserved is connect, also handing the tokens to observe (if not
+// nil) before the offerer reads the answer.
+func connectObserved(t testing.TB, oOpts, aOpts Options, observe func(*invite.Offer, *invite.Answer)) *pair {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	p := &pair{alice: testIdentity(t), bob: testIdentity(t)}
 	inv, err := Invite(ctx, p.alice, oOpts)
@@ -75,6 +82,9 @@ func connect(t testing.TB, oOpts, aOpts Options) *pair {
 	if err != nil {
 		inv.Close()
 		t.Fatal(err)
+	}
+	if observe != nil {
+		observe(offer, acc.Answer())
 	}
 	answer, err := inv.ReadAnswer(acc.Token())
 	if err != nil {

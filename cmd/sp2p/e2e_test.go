@@ -34,8 +34,15 @@ type proc struct {
 
 func startBinary(t *testing.T, home string, stdin []byte, args ...string) *proc {
 	t.Helper()
-	p := &proc{cmd: exec.Command(sp2pBinary, args...)}
-	p.cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	return startCmd(t, exec.Command(sp2pBinary, args...), stdin, "HOME="+home, "PATH="+os.Getenv("PATH"))
+}
+
+// startCmd starts cmd with exactly env, stdin and captured output; it is
+// killed (by PID: only our own process) at cleanup if still running.
+func startCmd(t *testing.T, cmd *exec.Cmd, stdin []byte, env ...string) *proc {
+	t.Helper()
+	p := &proc{cmd: cmd}
+	p.cmd.Env = env
 	p.cmd.Stdin = bytes.NewReader(stdin)
 	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
 	if err := p.cmd.Start(); err != nil {
@@ -43,7 +50,7 @@ func startBinary(t *testing.T, home string, stdin []byte, args ...string) *proc 
 	}
 	t.Cleanup(func() {
 		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill() // only our own process, by PID
+			p.cmd.Process.Kill()
 			p.cmd.Wait()
 		}
 	})
@@ -308,20 +315,7 @@ func TestBinaryRelayOnly(t *testing.T) {
 	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
 	common := []string{"--offer-file", offer, "--answer-file", answer, "--pipe", "--yes", "--loopback", "--relay-only", "--turn", turnURL, "--turn-user", "friends"}
 	start := func(home string, stdin []byte, args ...string) *proc {
-		p := &proc{cmd: exec.Command(sp2pBinary, append(args, common...)...)}
-		p.cmd.Env = []string{"HOME=" + home, "SP2P_TURN_PASSWORD=s3cret"}
-		p.cmd.Stdin = bytes.NewReader(stdin)
-		p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-		if err := p.cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if p.cmd.ProcessState == nil {
-				p.cmd.Process.Kill()
-				p.cmd.Wait()
-			}
-		})
-		return p
+		return startCmd(t, exec.Command(sp2pBinary, append(args, common...)...), stdin, "HOME="+home, "SP2P_TURN_PASSWORD=s3cret")
 	}
 	data := make([]byte, 1<<20)
 	rand.Read(data)

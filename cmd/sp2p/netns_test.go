@@ -99,25 +99,14 @@ func newNetnsLab(t *testing.T, natA, natB string) *netnsLab {
 // start runs the built binary in namespace n (by PID; killed at cleanup).
 func (l *netnsLab) start(n, home string, stdin []byte, args ...string) *proc {
 	l.t.Helper()
-	p := &proc{cmd: exec.Command("ip", append([]string{"netns", "exec", l.prefix + "-" + n, sp2pBinary}, args...)...)}
-	p.cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "SP2P_TURN_PASSWORD=lab-secret"}
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "SP2P_TURN_PASSWORD=lab-secret"}
 	if v := os.Getenv("SP2P_TEST_PION_LOG"); v != "" {
 		// Debugging: pion's debug logs from the lab's processes, such as
 		// SP2P_TEST_PION_LOG=sctp,ice (they end up in failure reports).
-		p.cmd.Env = append(p.cmd.Env, "PION_LOG_DEBUG="+v)
+		env = append(env, "PION_LOG_DEBUG="+v)
 	}
-	p.cmd.Stdin = bytes.NewReader(stdin)
-	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
-	if err := p.cmd.Start(); err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-	})
-	return p
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.prefix + "-" + n, sp2pBinary}, args...)...)
+	return startCmd(l.t, cmd, stdin, env...)
 }
 
 func (l *netnsLab) relay() {
