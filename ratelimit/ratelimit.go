@@ -81,8 +81,9 @@ func (l Limits) withDefaults() Limits {
 
 // Limiter tracks the budgets of many peers. It is safe for concurrent use.
 type Limiter[K comparable] struct {
-	limits Limits
-	now    func() time.Time
+	limits    Limits
+	now       func() time.Time
+	penalties *Penalties[K]
 
 	mu        sync.Mutex
 	peers     map[K]*entry
@@ -90,20 +91,33 @@ type Limiter[K comparable] struct {
 }
 
 type entry struct {
-	msgs, bytes    *rate.Limiter
-	violations     int
-	penalizedUntil time.Time
-	lastSeen       time.Time
+	msgs, bytes *rate.Limiter
+	violations  int
+	lastSeen    time.Time
 }
 
 // New returns a Limiter with the given limits (zero fields take the
-// defaults) and clock (nil means time.Now).
+// defaults) and clock (nil means time.Now), with a record of penalties of
+// its own.
 func New[K comparable](limits Limits, now func() time.Time) *Limiter[K] {
+	return NewShared[K](limits, now, nil)
+}
+
+// NewShared is New with a record of penalties shared with other Limiters
+// (nil means one of its own): a peer penalised through any of them is
+// refused by all.
+func NewShared[K comparable](limits Limits, now func() time.Time, penalties *Penalties[K]) *Limiter[K] {
 	if now == nil {
 		now = time.Now
 	}
-	return &Limiter[K]{limits: limits.withDefaults(), now: now, peers: map[K]*entry{}}
+	if penalties == nil {
+		penalties = NewPenalties[K](0, now)
+	}
+	return &Limiter[K]{limits: limits.withDefaults(), now: now, penalties: penalties, peers: map[K]*entry{}}
 }
+
+// Penalties returns the record of penalties the Limiter uses.
+func (l *Limiter[K]) Penalties() *Penalties[K] { return l.penalties }
 
 // Limits returns the limits in force.
 func (l *Limiter[K]) Limits() Limits { return l.limits }
@@ -128,26 +142,23 @@ func (l *Limiter[K]) get(k K, now time.Time) (*entry, error) {
 	return e, nil
 }
 
-// sweep forgets idle peers that are not serving a penalty.
+// sweep forgets idle peers. Penalties are kept apart (in l.penalties), so
+// forgetting a peer's budget never lifts its penalty.
 func (l *Limiter[K]) sweep(now time.Time) {
 	l.lastSweep = now
 	for k, e := range l.peers {
-		if now.Sub(e.lastSeen) > l.limits.IdleTimeout && !now.Before(e.penalizedUntil) {
+		if now.Sub(e.lastSeen) > l.limits.IdleTimeout {
 			delete(l.peers, k)
 		}
 	}
 }
 
-// evictOne forgets the least recently seen peer that is not serving a
-// penalty, so that penalties survive pressure from many new peers.
+// evictOne forgets the least recently seen peer's budget.
 func (l *Limiter[K]) evictOne(now time.Time) bool {
 	var victim K
 	var oldest time.Time
 	found := false
 	for k, e := range l.peers {
-		if now.Before(e.penalizedUntil) {
-			continue
-		}
 		if !found || e.lastSeen.Before(oldest) {
 			victim, oldest, found = k, e.lastSeen, true
 		}
@@ -161,28 +172,24 @@ func (l *Limiter[K]) evictOne(now time.Time) bool {
 // Admit reports whether peer k may connect: ErrPenalized while it serves a
 // penalty, ErrTooManyPeers when no room can be made.
 func (l *Limiter[K]) Admit(k K) error {
+	if until, ok := l.penalties.Until(k); ok {
+		return fmt.Errorf("%w (until %s)", ErrPenalized, until.UTC().Format(time.RFC3339))
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := l.now()
-	e, err := l.get(k, now)
-	if err != nil {
-		return err
-	}
-	if now.Before(e.penalizedUntil) {
-		return fmt.Errorf("%w (until %s)", ErrPenalized, e.penalizedUntil.UTC().Format(time.RFC3339))
-	}
-	return nil
+	_, err := l.get(k, l.now())
+	return err
 }
 
 // Reserve accounts for one message of n bytes from k and returns how long
 // the receiver must wait before processing it to stay within k's budget.
 func (l *Limiter[K]) Reserve(k K, n int) (time.Duration, error) {
+	if _, ok := l.penalties.Until(k); ok {
+		return 0, ErrPenalized
+	}
 	l.mu.Lock()
 	now := l.now()
 	e, err := l.get(k, now)
-	if err == nil && now.Before(e.penalizedUntil) {
-		err = ErrPenalized
-	}
 	l.mu.Unlock()
 	if err != nil {
 		return 0, err
@@ -222,12 +229,13 @@ func (l *Limiter[K]) Violation(k K) bool {
 	now := l.now()
 	e, err := l.get(k, now)
 	if err != nil {
+		l.penalties.Penalize(k, l.limits.Penalty)
 		return true // cannot track it: treat as over the limit
 	}
 	e.violations++
 	if e.violations >= l.limits.MaxViolations {
 		e.violations = 0
-		e.penalizedUntil = now.Add(l.limits.Penalty)
+		l.penalties.Penalize(k, l.limits.Penalty)
 		return true
 	}
 	return false

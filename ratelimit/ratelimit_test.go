@@ -109,18 +109,71 @@ func TestBoundedMemory(t *testing.T) {
 	if err := l.Admit(-1); !errors.Is(err, ErrPenalized) {
 		t.Fatalf("penalty evicted by churn: %v", err)
 	}
-	// Idle peers are forgotten.
+	// Idle peers are forgotten; the penalty is not.
 	clk.Advance(2 * time.Minute)
 	l.Admit(1_000_000)
-	if n := l.Len(); n != 2 { // the penalised peer and the new one
-		t.Fatalf("%d peers after the idle timeout, want 2", n)
+	if n := l.Len(); n != 1 {
+		t.Fatalf("%d peers after the idle timeout, want 1", n)
 	}
-	// When every slot serves a penalty, new peers are refused.
+	if err := l.Admit(-1); !errors.Is(err, ErrPenalized) {
+		t.Fatalf("penalty forgotten with the idle budget: %v", err)
+	}
+	// Penalised peers do not take the budget slots: with every slot's
+	// peer penalised, a new peer is still admitted.
 	full := New[int](Limits{MaxPeers: 2, MaxViolations: 1}, clk.Now)
 	full.Violation(1)
 	full.Violation(2)
-	if err := full.Admit(3); !errors.Is(err, ErrTooManyPeers) {
-		t.Fatalf("admit with all slots penalised: %v", err)
+	if err := full.Admit(3); err != nil {
+		t.Fatalf("admit with all slots' peers penalised: %v", err)
+	}
+	if err := full.Admit(1); !errors.Is(err, ErrPenalized) {
+		t.Fatalf("penalised peer admitted: %v", err)
+	}
+}
+
+// A penalty given through one Limiter holds in every Limiter that shares
+// the record, whatever their own budgets, and the record stays bounded.
+func TestSharedPenalties(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	p := NewPenalties[string](3, clk.Now)
+	a := NewShared(Limits{MaxViolations: 2, Penalty: time.Minute}, clk.Now, p)
+	b := NewShared(Limits{MessagesPerSecond: 5}, clk.Now, p)
+	if err := b.Admit("m"); err != nil {
+		t.Fatal(err)
+	}
+	a.Violation("m")
+	if !a.Violation("m") {
+		t.Fatal("no penalty at MaxViolations")
+	}
+	if err := b.Admit("m"); !errors.Is(err, ErrPenalized) {
+		t.Fatalf("other limiter admits the penalised peer: %v", err)
+	}
+	if _, err := b.Reserve("m", 1); !errors.Is(err, ErrPenalized) {
+		t.Fatalf("other limiter reserves for the penalised peer: %v", err)
+	}
+	if err := New[string](Limits{}, clk.Now).Admit("m"); err != nil {
+		t.Fatalf("a limiter with its own record refuses: %v", err)
+	}
+	// Bounded: the fourth penalty pushes out the one that ends soonest.
+	p.Penalize("x", 2*time.Minute)
+	p.Penalize("y", 3*time.Minute)
+	p.Penalize("z", 4*time.Minute)
+	if p.Len() != 3 {
+		t.Fatalf("%d penalties, cap 3", p.Len())
+	}
+	if _, ok := p.Until("m"); ok {
+		t.Fatal("the soonest-ending penalty was kept over a longer one")
+	}
+	if _, ok := p.Until("z"); !ok {
+		t.Fatal("the newest penalty was dropped")
+	}
+	clk.Advance(2 * time.Minute)
+	if _, ok := p.Until("x"); ok {
+		t.Fatal("a penalty outlived its end (the end itself is not inside the penalty)")
+	}
+	if err := b.Admit("y"); !errors.Is(err, ErrPenalized) {
+		t.Fatalf("y: %v", err)
 	}
 }
 

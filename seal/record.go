@@ -307,7 +307,9 @@ type Opener struct {
 // length and fixed header fields (ErrMalformed), the direction
 // (ErrReflected), the key epoch (ErrEpoch), authentication (ErrAuth), the
 // replay window (ErrReplay) and the timestamp (ErrStale, ErrFuture). A
-// rejected record changes nothing but the counters. With enough capacity
+// rejected record changes nothing but the counters: only an accepted record
+// marks its sequence number, moves the replay window or moves the receive
+// epoch forward. With enough capacity
 // in dst it does not allocate (except once per key epoch).
 func (o *Opener) Open(dst, record []byte) (Type, []byte, error) {
 	if len(record) < MinRecordSize || len(record) > MaxRecordSize ||
@@ -357,11 +359,28 @@ func (o *Opener) Open(dst, record []byte) (Type, []byte, error) {
 		o.stats.AuthFailed++
 		return 0, dst, ErrAuth
 	}
-	if !o.filter.check(seq) {
+	// From here on the record is authentic, but it changes no state until
+	// every check has passed: a replayed, stale or future record neither
+	// marks its sequence number nor moves the window or the epoch.
+	reject := func(counter *uint64, err error) (Type, []byte, error) {
 		clear(out[len(dst):])
-		o.stats.Replayed++
-		return 0, dst, ErrReplay
+		if st == &o.next {
+			o.next.erase()
+		}
+		*counter++
+		return 0, dst, err
 	}
+	if !o.filter.fresh(seq) {
+		return reject(&o.stats.Replayed, ErrReplay)
+	}
+	if nowMs := uint64(max(now.UnixMilli(), 0)); ts > nowMs {
+		if ts-nowMs > uint64(o.cfg.MaxFutureSkew.Milliseconds()) {
+			return reject(&o.stats.Future, ErrFuture)
+		}
+	} else if nowMs-ts > uint64(o.cfg.MaxAge.Milliseconds()) {
+		return reject(&o.stats.Stale, ErrStale)
+	}
+	o.filter.mark(seq)
 	if st == &o.next { // the peer moved to the next epoch: follow it
 		o.prev.erase()
 		o.prev, o.cur = o.cur, o.next
@@ -369,17 +388,6 @@ func (o *Opener) Open(dst, record []byte) (Type, []byte, error) {
 		o.prevUntil = now.Add(o.cfg.PreviousKeyGrace)
 		o.stats.Rekeys++
 		o.stats.CurrentEpoch = o.cur.epoch
-	}
-	if nowMs := uint64(max(now.UnixMilli(), 0)); ts > nowMs {
-		if ts-nowMs > uint64(o.cfg.MaxFutureSkew.Milliseconds()) {
-			clear(out[len(dst):])
-			o.stats.Future++
-			return 0, dst, ErrFuture
-		}
-	} else if nowMs-ts > uint64(o.cfg.MaxAge.Milliseconds()) {
-		clear(out[len(dst):])
-		o.stats.Stale++
-		return 0, dst, ErrStale
 	}
 	if seq > o.stats.NewestSeqSeen {
 		o.stats.NewestSeqSeen = seq

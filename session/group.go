@@ -54,7 +54,8 @@ var ErrDuplicatePeer = errors.New("session: peer already in the group")
 // every message of its sessions: do not call Receive on them.
 type Group struct {
 	limiter *ratelimit.Limiter[identity.ID]
-	events  chan Event
+	events  chan Event // unbuffered: the queue is in q
+	q       *eventQueue
 
 	mu       sync.Mutex
 	sessions map[identity.ID]*Session
@@ -62,14 +63,126 @@ type Group struct {
 	closed   bool
 }
 
+// GroupOption changes a Group's settings.
+type GroupOption func(*Group)
+
+// DefaultGroupQueueBytes is how many bytes of messages a Group queues for
+// its reader by default, across all its sessions.
+const DefaultGroupQueueBytes = 16 << 20
+
+// groupQueueEvents bounds the number of queued events.
+const groupQueueEvents = 256
+
+// WithQueueBytes bounds the messages that wait in the group's event queue
+// to n bytes in all (default DefaultGroupQueueBytes). When the queue is
+// full, the group stops taking messages from its sessions, their queues
+// fill (Options.MaxQueuedBytes each) and their peers' sends block. A single
+// message larger than n waits until the queue is empty.
+func WithQueueBytes(n int) GroupOption {
+	return func(g *Group) {
+		if n > 0 {
+			g.q.maxBytes = n
+		}
+	}
+}
+
 // NewGroup returns a group whose sessions share limits (zero fields take
-// the defaults). Events are buffered; when nobody reads them, the group
-// stops reading from its sessions and their peers are slowed down.
-func NewGroup(limits ratelimit.Limits) *Group {
-	return &Group{
-		limiter:  ratelimit.New[identity.ID](limits, nil),
-		events:   make(chan Event, 256),
+// the defaults). Events are queued up to a bound in bytes and in count;
+// when nobody reads them, the group stops reading from its sessions and
+// their peers are slowed down.
+func NewGroup(limits ratelimit.Limits, opts ...GroupOption) *Group {
+	g := &Group{
+		limiter:  newLimiter(limits),
+		events:   make(chan Event),
+		q:        newEventQueue(DefaultGroupQueueBytes, groupQueueEvents),
 		sessions: map[identity.ID]*Session{},
+	}
+	for _, o := range opts {
+		o(g)
+	}
+	go g.q.run(g.events)
+	return g
+}
+
+// eventQueue is a FIFO of events bounded in bytes (of messages) and in
+// count, drained into an unbuffered channel by run. Producers block in
+// push while it is full.
+type eventQueue struct {
+	maxBytes, maxEvents int
+
+	mu      sync.Mutex
+	cond    *sync.Cond
+	items   []Event
+	bytes   int // of the messages in items and the one being handed over
+	closed  bool
+	done    chan struct{} // closed by close
+	stopped chan struct{} // closed when run returns
+}
+
+func newEventQueue(maxBytes, maxEvents int) *eventQueue {
+	q := &eventQueue{maxBytes: maxBytes, maxEvents: maxEvents, done: make(chan struct{}), stopped: make(chan struct{})}
+	q.cond = sync.NewCond(&q.mu)
+	return q
+}
+
+// push queues ev, waiting while the queue is full; it drops ev once the
+// queue is closed.
+func (q *eventQueue) push(ev Event) {
+	n := len(ev.Message)
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for !q.closed && q.bytes > 0 && (q.bytes+n > q.maxBytes || len(q.items) >= q.maxEvents) {
+		q.cond.Wait()
+	}
+	if q.closed {
+		return
+	}
+	q.items = append(q.items, ev)
+	q.bytes += n
+	q.cond.Broadcast()
+}
+
+// close drops what is queued, makes push drop events from now on and ends
+// run, which closes the output channel.
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	if !q.closed {
+		q.closed = true
+		close(q.done)
+	}
+	q.items = nil
+	q.cond.Broadcast()
+	q.mu.Unlock()
+	<-q.stopped
+}
+
+// run hands events to out, one at a time and in order, until close; then
+// it closes out. Events still queued are dropped.
+func (q *eventQueue) run(out chan<- Event) {
+	defer close(q.stopped)
+	defer close(out)
+	for {
+		q.mu.Lock()
+		for !q.closed && len(q.items) == 0 {
+			q.cond.Wait()
+		}
+		if q.closed {
+			q.mu.Unlock()
+			return
+		}
+		ev := q.items[0]
+		q.items[0] = Event{}
+		q.items = q.items[1:]
+		q.mu.Unlock()
+		// The bytes stay counted until the reader has the event.
+		select {
+		case out <- ev:
+		case <-q.done:
+		}
+		q.mu.Lock()
+		q.bytes -= len(ev.Message)
+		q.cond.Broadcast()
+		q.mu.Unlock()
 	}
 }
 
@@ -80,7 +193,8 @@ func (g *Group) Options(base Options) Options {
 	return base
 }
 
-// Events returns the group's events. It is closed by Close.
+// Events returns the group's events. It is closed by Close; events not yet
+// read then are dropped.
 func (g *Group) Events() <-chan Event { return g.events }
 
 // Add puts an open session into the group.
@@ -103,7 +217,7 @@ func (g *Group) Add(s *Session) error {
 // is closed only after every receive has returned.
 func (g *Group) receive(s *Session) {
 	defer g.wg.Done()
-	g.events <- Event{Kind: Connected, Peer: s.Peer()}
+	g.q.push(Event{Kind: Connected, Peer: s.Peer()})
 	for {
 		m, err := s.Receive(context.Background())
 		if err != nil {
@@ -114,10 +228,10 @@ func (g *Group) receive(s *Session) {
 			delete(g.sessions, s.Peer())
 			g.mu.Unlock()
 			s.Close()
-			g.events <- Event{Kind: Disconnected, Peer: s.Peer(), Err: err}
+			g.q.push(Event{Kind: Disconnected, Peer: s.Peer(), Err: err})
 			return
 		}
-		g.events <- Event{Kind: Message, Peer: s.Peer(), Message: m}
+		g.q.push(Event{Kind: Message, Peer: s.Peer(), Message: m})
 	}
 }
 
@@ -198,17 +312,10 @@ func (g *Group) Close() error {
 		list = append(list, s)
 	}
 	g.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		for range g.events { // keep receivers from blocking while closing
-		}
-		close(done)
-	}()
+	g.q.close() // receivers no longer block on a full queue
 	for _, s := range list {
 		s.Close()
 	}
 	g.wg.Wait()
-	close(g.events)
-	<-done
 	return nil
 }

@@ -78,7 +78,7 @@ func Invite(ctx context.Context, id *identity.Identity, opts Options) (*Invitati
 		return nil, err
 	}
 	if inv.limiter == nil {
-		inv.limiter = ratelimit.New[identity.ID](ratelimit.Limits{}, nil)
+		inv.limiter = newLimiter(ratelimit.Limits{})
 	}
 	opts.logger().Debug("invitation created", "candidates", len(desc.Candidates), "expires", offer.Expires())
 	return inv, nil
@@ -170,7 +170,7 @@ func Accept(ctx context.Context, id *identity.Identity, offer *invite.Offer, opt
 	}
 	limiter := opts.Limiter
 	if limiter == nil {
-		limiter = ratelimit.New[identity.ID](ratelimit.Limits{}, nil)
+		limiter = newLimiter(ratelimit.Limits{})
 	}
 	if err := limiter.Admit(offer.Inviter); err != nil {
 		return nil, err

@@ -56,11 +56,22 @@ type Options struct {
 	// third of it.
 	HeartbeatTimeout time.Duration
 
+	// MaxQueuedBytes bounds the received messages that wait for Receive
+	// (or a Group), in bytes: when they reach it, the session stops
+	// reading from the peer and the peer's sends block. A single message
+	// larger than the bound (up to Seal.MaxMessageSize) waits until the
+	// queue is empty. Default 4 MiB.
+	MaxQueuedBytes int
+
 	// Seal configures the record layer.
 	Seal seal.Config
 	// Limiter applies per-peer budgets on receive. Sessions of a Group
 	// share the group's limiter; nil gives the session a limiter of its
-	// own with the default limits.
+	// own with the default limits. Limiters made by this package share
+	// the process's record of penalties (Penalties), so a peer
+	// disconnected for invalid records is refused by every session,
+	// invitation and group of the process; a Limiter made by the caller
+	// shares it only if made with ratelimit.NewShared(…, Penalties()).
 	Limiter *ratelimit.Limiter[identity.ID]
 
 	// Logger receives debug and warning logs; nil discards them. Logs
@@ -126,7 +137,28 @@ const (
 	// incomingQueue is how many received messages wait for Receive before
 	// the reader stops reading (backpressure).
 	incomingQueue = 64
+	// DefaultMaxQueuedBytes is Options.MaxQueuedBytes's default.
+	DefaultMaxQueuedBytes = 4 << 20
 )
+
+func (o *Options) maxQueuedBytes() int {
+	if o.MaxQueuedBytes <= 0 {
+		return DefaultMaxQueuedBytes
+	}
+	return o.MaxQueuedBytes
+}
+
+// processPenalties is the process's record of penalised peers.
+var processPenalties = ratelimit.NewPenalties[identity.ID](0, nil)
+
+// Penalties returns the process's record of penalised peers, which every
+// limiter this package makes shares. Pass it to ratelimit.NewShared to make
+// a Limiter of your own that honours (and adds to) the same penalties.
+func Penalties() *ratelimit.Penalties[identity.ID] { return processPenalties }
+
+func newLimiter(l ratelimit.Limits) *ratelimit.Limiter[identity.ID] {
+	return ratelimit.NewShared(l, nil, processPenalties)
+}
 
 func (o *Options) heartbeat() time.Duration {
 	if o.HeartbeatTimeout <= 0 {

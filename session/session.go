@@ -28,6 +28,10 @@ var (
 	ErrWriteClosed  = errors.New("session: sending was ended with CloseWrite")
 	ErrSendAborted  = errors.New("session: a message was cut off while sending; the session ended")
 	ErrTransportEnd = fmt.Errorf("%w: the connection ended without a close from the peer", ErrPeerLost)
+	// ErrLimiter ends a session whose rate limiter refused a record for a
+	// reason other than a penalty (a record larger than the byte burst, no
+	// room to track the peer); the limiter's own error is wrapped too.
+	ErrLimiter = errors.New("session: the rate limiter refused the peer's record")
 )
 
 // Session is an open, end-to-end encrypted, authenticated channel with one
@@ -53,6 +57,9 @@ type Session struct {
 	rbuf   []byte
 
 	incoming   chan []byte   // closed by the reader when the peer ends or the session fails
+	queued     atomic.Int64  // bytes in incoming: only the reader adds, Receive subtracts
+	queueSpace chan struct{} // Receive signals here after taking a message
+	maxQueued  int64
 	peerEnded  atomic.Bool   // the peer sent End or Close: Receive ends with io.EOF
 	ended      chan struct{} // closed when peerEnded is set
 	endOnce    sync.Once
@@ -82,7 +89,7 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 		log: opts.logger(), limiter: limiter, started: time.Now(),
 		sealer: sealer,
 		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, MaxRecord),
-		incoming: make(chan []byte, incomingQueue), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}), readerDone: make(chan struct{}),
+		incoming: make(chan []byte, incomingQueue), queueSpace: make(chan struct{}, 1), maxQueued: int64(opts.maxQueuedBytes()), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}), readerDone: make(chan struct{}),
 	}
 	s.ctx, s.cancelCtx = context.WithCancel(context.Background())
 	s.lastRecv.Store(time.Now().UnixNano())
@@ -252,12 +259,20 @@ func (s *Session) Receive(ctx context.Context) ([]byte, error) {
 func (s *Session) receive(cancel <-chan struct{}, why func() error) ([]byte, error) {
 	got := func(m []byte, ok bool) ([]byte, error) {
 		if ok {
+			s.queued.Add(-int64(len(m)))
+			select {
+			case s.queueSpace <- struct{}{}:
+			default: // the reader has a wake-up pending already
+			}
 			return m, nil
 		}
 		if s.peerEnded.Load() {
 			return nil, io.EOF
 		}
-		return nil, s.Err()
+		if err := s.Err(); err != nil {
+			return nil, err
+		}
+		return nil, ErrClosed // never (nil, nil)
 	}
 	select {
 	case m, ok := <-s.incoming:
@@ -340,7 +355,9 @@ func (s *Session) readLoop() {
 	defer close(s.readerDone)
 	defer func() {
 		// Closing incoming ends Receive: io.EOF after a clean end, the
-		// session's error otherwise.
+		// session's error otherwise. Every path out of the loop has ended
+		// the session already; the shutdown here only makes sure of it.
+		s.shutdown(ErrClosed)
 		close(s.incoming)
 	}()
 	for {
@@ -359,8 +376,12 @@ func (s *Session) readLoop() {
 		err = s.limiter.Wait(s.ctx, s.peer, n)
 		s.delivering.Store(false)
 		if err != nil {
-			if errors.Is(err, ratelimit.ErrPenalized) {
+			switch {
+			case errors.Is(err, ratelimit.ErrPenalized):
 				s.shutdown(ErrPenalized)
+			case s.ctx.Err() != nil: // the session is ending; its reason is set
+			default:
+				s.shutdown(fmt.Errorf("%w: %w", ErrLimiter, err))
 			}
 			return
 		}
@@ -413,6 +434,9 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 		s.bytesRecv.Add(uint64(len(msg)))
 		s.delivering.Store(true)
 		defer s.delivering.Store(false)
+		if !s.waitQueueSpace(len(msg)) {
+			return false
+		}
 		select {
 		case s.incoming <- msg:
 			return true
@@ -445,6 +469,26 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 	default: // a second Confirm
 		s.shutdown(fmt.Errorf("%w: unexpected %v record", ErrProtocol, typ))
 		return false
+	}
+}
+
+// waitQueueSpace waits until a message of n bytes fits the queue of
+// received messages (MaxQueuedBytes; a larger message waits for an empty
+// queue) and counts it in. While it waits the reader reads nothing, so the
+// peer's writes block: backpressure by bytes, not only by message count.
+// Only the reader calls it.
+func (s *Session) waitQueueSpace(n int) bool {
+	for {
+		q := s.queued.Load()
+		if q == 0 || q+int64(n) <= s.maxQueued {
+			s.queued.Add(int64(n))
+			return true
+		}
+		select {
+		case <-s.queueSpace:
+		case <-s.done:
+			return false
+		}
 	}
 }
 

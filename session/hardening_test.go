@@ -1,0 +1,224 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/ratelimit"
+)
+
+// A receiver that does not read holds at most MaxQueuedBytes of queued
+// messages (4 MiB by default), not 64 messages of up to 16 MiB: the
+// sender's sends block instead, and everything arrives once it reads.
+func TestQueuedBytesBounded(t *testing.T) {
+	checkGoroutines(t)
+	p := connect(t, loopback(), loopback())
+	before := heapMiB()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const total = 64 // 64 MiB would be queued by message count alone
+	msg := make([]byte, 1<<20)
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		for ; n < total; n++ {
+			msg[0] = byte(n)
+			if p.offerer.Send(ctx, msg) != nil {
+				break
+			}
+		}
+		sent <- n
+	}()
+	time.Sleep(2 * time.Second)
+	queued := p.answerer.queued.Load()
+	grew := heapMiB() - before
+	t.Logf("nobody reading for 2 s: %d bytes queued, heap grew %.1f MiB", queued, grew)
+	if queued > DefaultMaxQueuedBytes {
+		t.Fatalf("%d bytes queued, bound %d", queued, DefaultMaxQueuedBytes)
+	}
+	if queued == 0 {
+		t.Fatal("nothing queued: the test did not exercise the queue")
+	}
+	if grew > 24 {
+		t.Fatalf("heap grew by %.0f MiB with nobody reading", grew)
+	}
+	select {
+	case n := <-sent:
+		t.Fatalf("all %d messages were accepted with nobody reading", n)
+	default:
+	}
+	for i := range total {
+		m, err := p.answerer.Receive(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m) != len(msg) || m[0] != byte(i) {
+			t.Fatalf("message %d: %d bytes, first byte %d", i, len(m), m[0])
+		}
+	}
+	if n := <-sent; n != total {
+		t.Fatalf("sent %d", n)
+	}
+	if q := p.answerer.queued.Load(); q != 0 {
+		t.Fatalf("%d bytes still counted as queued after reading everything", q)
+	}
+}
+
+// A Group nobody reads holds at most its queue bound in messages (plus
+// each session's own bound), not 256 events of up to 16 MiB each.
+func TestGroupQueueBounded(t *testing.T) {
+	checkGoroutines(t)
+	const bound = 2 << 20
+	g := NewGroup(ratelimit.Limits{}, WithQueueBytes(bound))
+	defer g.Close()
+	p := connect(t, loopback(), g.Options(loopback()))
+	if err := g.Add(p.answerer); err != nil {
+		t.Fatal(err)
+	}
+	before := heapMiB()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const total = 48
+	msg := make([]byte, 1<<20)
+	sent := make(chan int, 1)
+	go func() {
+		n := 0
+		for ; n < total; n++ {
+			msg[0] = byte(n)
+			if p.offerer.Send(ctx, msg) != nil {
+				break
+			}
+		}
+		sent <- n
+	}()
+	time.Sleep(2 * time.Second)
+	g.q.mu.Lock()
+	inGroup := g.q.bytes
+	g.q.mu.Unlock()
+	inSession := p.answerer.queued.Load()
+	grew := heapMiB() - before
+	t.Logf("nobody reading events for 2 s: %d bytes in the group queue, %d in the session, heap grew %.1f MiB", inGroup, inSession, grew)
+	if inGroup > bound || inSession > DefaultMaxQueuedBytes {
+		t.Fatalf("queued %d in the group (bound %d), %d in the session (bound %d)", inGroup, bound, inSession, DefaultMaxQueuedBytes)
+	}
+	if grew > 32 {
+		t.Fatalf("heap grew by %.0f MiB with nobody reading the group", grew)
+	}
+	select {
+	case n := <-sent:
+		t.Fatalf("all %d messages were accepted with nobody reading", n)
+	default:
+	}
+	for i := 0; i < total; {
+		select {
+		case e := <-g.Events():
+			if e.Kind != Message {
+				continue
+			}
+			if len(e.Message) != len(msg) || e.Message[0] != byte(i) {
+				t.Fatalf("message %d: %d bytes, first byte %d", i, len(e.Message), e.Message[0])
+			}
+			i++
+		case <-time.After(10 * time.Second):
+			t.Fatalf("message %d did not come", i)
+		}
+	}
+	if n := <-sent; n != total {
+		t.Fatalf("sent %d", n)
+	}
+}
+
+// A limiter error other than a penalty (here a record larger than the
+// byte burst) ends the session with an error callers can test, instead of
+// a session whose Receive returns (nil, nil) forever.
+func TestLimiterErrorEndsSession(t *testing.T) {
+	checkGoroutines(t)
+	aOpts := loopback()
+	aOpts.Limiter = ratelimit.New[identity.ID](ratelimit.Limits{ByteBurst: 1000}, nil)
+	p := connect(t, loopback(), aOpts)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.offerer.Send(ctx, make([]byte, 2000)); err != nil {
+		t.Fatal(err)
+	}
+	m, err := p.answerer.Receive(ctx)
+	if err == nil {
+		t.Fatalf("Receive returned %d bytes and no error", len(m))
+	}
+	if !errors.Is(err, ErrLimiter) || !errors.Is(err, ratelimit.ErrTooLarge) {
+		t.Fatalf("Receive: %v, want ErrLimiter wrapping ratelimit.ErrTooLarge", err)
+	}
+	if err := p.answerer.Err(); !errors.Is(err, ErrLimiter) {
+		t.Fatalf("Err: %v", err)
+	}
+	// And it stays an error.
+	if _, err := p.answerer.Receive(ctx); err == nil {
+		t.Fatal("second Receive returned no error")
+	}
+}
+
+// A peer penalised in one session is refused by every later invitation
+// and acceptance of the process, though each makes its own limiter.
+func TestPenaltyHoldsAcrossInvitations(t *testing.T) {
+	checkGoroutines(t)
+	var g *garbage
+	aOpts := loopback()
+	aOpts.wrapTransport = func(tr transport) transport {
+		g = &garbage{transport: tr}
+		return g
+	}
+	p := connect(t, loopback(), aOpts)
+	g.count.Store(100)
+	p.offerer.Send(context.Background(), []byte("x"))
+	select {
+	case <-p.answerer.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the garbage-sending peer was not disconnected")
+	}
+	if err := p.answerer.Err(); !errors.Is(err, ErrPenalized) {
+		t.Fatalf("reason %v, want ErrPenalized", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Alice invites Bob again: Bob refuses her offer.
+	inv, err := Invite(ctx, p.alice, loopback())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inv.Close()
+	if acc, err := Accept(ctx, p.bob, inv.Offer(), loopback()); !errors.Is(err, ratelimit.ErrPenalized) {
+		if acc != nil {
+			acc.Close()
+		}
+		t.Fatalf("a new invitation from the penalised peer: %v, want ErrPenalized", err)
+	}
+
+	// Bob invites, Alice answers: Bob refuses her answer.
+	binv, err := Invite(ctx, p.bob, loopback())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer binv.Close()
+	acc, err := Accept(ctx, p.alice, binv.Offer(), loopback())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.Close()
+	answer, err := binv.ReadAnswer(acc.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s, err := binv.Connect(ctx, answer); !errors.Is(err, ratelimit.ErrPenalized) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("the penalised peer's answer to a new invitation: %v, want ErrPenalized", err)
+	}
+	if _, ok := Penalties().Until(p.alice.ID()); !ok {
+		t.Fatal("the process's record of penalties does not hold the peer")
+	}
+}
