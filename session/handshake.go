@@ -132,7 +132,7 @@ func (inv *Invitation) Connect(ctx context.Context, a *invite.Answer) (*Session,
 		return nil, err
 	}
 	s, err := establish(ctx, inv.pc, keys, a.Answerer, &inv.opts, inv.limiter)
-	if errors.Is(err, ErrConnectFailed) || errors.Is(err, context.DeadlineExceeded) {
+	if (errors.Is(err, ErrConnectFailed) || errors.Is(err, context.DeadlineExceeded)) && !errors.Is(err, errDTLSFailed) {
 		err = fmt.Errorf("%w: %s", err, explainFailure(inv.offer.Conn.Candidates, a.Conn.Candidates))
 	}
 	return s, err
@@ -235,7 +235,7 @@ func (a *Acceptance) Wait(ctx context.Context) (*Session, error) {
 		return nil, fmt.Errorf("%w: the inviter did not connect before the invitation expired (was the answer delivered? %s)",
 			ErrConnectFailed, explainFailure(a.answer.Conn.Candidates, a.offer.Conn.Candidates))
 	}
-	if errors.Is(err, ErrConnectFailed) {
+	if errors.Is(err, ErrConnectFailed) && !errors.Is(err, errDTLSFailed) {
 		err = fmt.Errorf("%w: %s", err, explainFailure(a.answer.Conn.Candidates, a.offer.Conn.Candidates))
 	}
 	return s, err

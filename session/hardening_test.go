@@ -3,10 +3,12 @@ package session
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/ratelimit"
 )
 
@@ -221,4 +223,58 @@ func TestPenaltyHoldsAcrossInvitations(t *testing.T) {
 	if _, ok := Penalties().Until(p.alice.ID()); !ok {
 		t.Fatal("the process's record of penalties does not hold the peer")
 	}
+}
+
+// A DTLS certificate that does not match the fingerprint in the peer's
+// signed token is reported as what it is, a possible attack, and not as a
+// NAT problem; the side whose certificate was refused is told that the
+// DTLS handshake failed after the peer was reached.
+func TestCertificateMismatchReported(t *testing.T) {
+	checkGoroutines(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice, bob := testIdentity(t), testIdentity(t)
+	oOpts := loopback()
+	oOpts.mangleLocalDesc = func(d *invite.ConnDesc) { d.Fingerprint[0] ^= 1 } // signed, but not pion's certificate
+	inv, err := Invite(ctx, alice, oOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inv.Close()
+	acc, err := Accept(ctx, bob, inv.Offer(), loopback())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.Close()
+	answer, err := inv.ReadAnswer(acc.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bobErr := make(chan error, 1)
+	go func() {
+		s, err := acc.Wait(ctx)
+		if s != nil {
+			s.Close()
+		}
+		bobErr <- err
+	}()
+	s, aliceErr := inv.Connect(ctx, answer)
+	if s != nil {
+		s.Close()
+		t.Fatal("connected with a certificate that does not match the token")
+	}
+	err = <-bobErr
+	if !errors.Is(err, ErrCertificateMismatch) {
+		t.Fatalf("the side that checked the certificate: %v, want ErrCertificateMismatch", err)
+	}
+	for who, err := range map[string]error{"checking side": err, "refused side": aliceErr} {
+		if err == nil || strings.Contains(err.Error(), "--stun") || strings.Contains(err.Error(), "NAT") && !strings.Contains(err.Error(), "not a NAT") {
+			t.Errorf("%s: %v, reported as a network problem", who, err)
+		}
+	}
+	if !errors.Is(aliceErr, ErrConnectFailed) || !strings.Contains(aliceErr.Error(), "DTLS") {
+		t.Errorf("refused side: %v, want a DTLS failure after the peer was reached", aliceErr)
+	}
+	t.Logf("checking side: %v", err)
+	t.Logf("refused side: %v", aliceErr)
 }

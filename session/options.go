@@ -99,6 +99,11 @@ type Options struct {
 	// congestion window without sp2p's floor, for comparison.
 	noCwndFloor bool
 
+	// mangleLocalDesc, set only by this package's tests, changes this
+	// side's connection description before it is signed (a wrong DTLS
+	// fingerprint, for instance).
+	mangleLocalDesc func(*invite.ConnDesc)
+
 	// wrapTransport, set only by this package's tests, sits below the
 	// record layer to tamper with or replay records.
 	wrapTransport func(transport) transport

@@ -8,6 +8,8 @@ package session
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -43,6 +45,10 @@ type peerConn struct {
 	once   sync.Once
 
 	extraChannels atomic.Int64 // in-band channels the peer opened (and we closed)
+
+	remoteFingerprint [32]byte    // from the peer's signed token, set by setRemote
+	iceConnected      atomic.Bool // ICE reached the peer at least once
+	mangleLocal       func(*invite.ConnDesc)
 }
 
 // iceCredentials returns random ICE credentials of the compact size sp2p
@@ -127,7 +133,7 @@ func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Du
 	if err != nil {
 		return nil, fmt.Errorf("session: creating the peer connection: %w", err)
 	}
-	p := &peerConn{pc: pc, opened: make(chan struct{}), failed: make(chan struct{})}
+	p := &peerConn{pc: pc, opened: make(chan struct{}), failed: make(chan struct{}), mangleLocal: opts.mangleLocalDesc}
 	negotiated, id := true, uint16(0)
 	ordered := !ch.Unordered
 	init := &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Ordered: &ordered}
@@ -165,6 +171,9 @@ func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Du
 	// Report outages of an open connection and their end.
 	var down atomic.Bool
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		if s == webrtc.ICEConnectionStateConnected || s == webrtc.ICEConnectionStateCompleted {
+			p.iceConnected.Store(true)
+		}
 		if opts.OnNetwork == nil || !isClosed(p.opened) {
 			return
 		}
@@ -203,6 +212,9 @@ func (p *peerConn) gather(ctx context.Context, desc webrtc.SessionDescription) (
 		}
 		return nil, err
 	}
+	if p.mangleLocal != nil {
+		p.mangleLocal(d)
+	}
 	return d, nil
 }
 
@@ -212,6 +224,7 @@ func (p *peerConn) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {
 	if err != nil {
 		return err
 	}
+	p.remoteFingerprint = d.Fingerprint
 	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: sdp}); err != nil {
 		return fmt.Errorf("session: applying the peer's connection description: %w", err)
 	}
@@ -219,8 +232,34 @@ func (p *peerConn) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {
 }
 
 // ErrConnectFailed is returned when ICE or DTLS fail: the peers could not
-// reach each other, or a DTLS certificate did not match its token.
+// reach each other, or the DTLS handshake between them failed.
 var ErrConnectFailed = errors.New("session: could not connect to the peer")
+
+// ErrCertificateMismatch is returned when the peer was reached but
+// presented a DTLS certificate whose fingerprint is not the one in its
+// signed token. That is not a network problem: something between the
+// peers may be trying to take the connection over (or the peer's software
+// is broken). It does not wrap ErrConnectFailed.
+var ErrCertificateMismatch = errors.New("session: the peer's DTLS certificate does not match the fingerprint in its signed token: the connection may be under attack (this is not a NAT or firewall problem); do not retry over this path before checking it")
+
+// errDTLSFailed is the cause given when ICE connected but DTLS did not.
+var errDTLSFailed = errors.New("the peer was reached, but the DTLS handshake failed: the peer may have refused this side's certificate (which is what interference on the path looks like) or the handshake was cut off; this is not a NAT problem")
+
+// connectError says why the connection failed: a certificate that does not
+// match the signed token, a DTLS failure after ICE connected, or (the
+// usual case) ICE itself.
+func (p *peerConn) connectError() error {
+	if cert := p.pc.SCTP().Transport().GetRemoteCertificate(); len(cert) > 0 {
+		sum := sha256.Sum256(cert)
+		if subtle.ConstantTimeCompare(sum[:], p.remoteFingerprint[:]) != 1 {
+			return ErrCertificateMismatch
+		}
+	}
+	if p.iceConnected.Load() {
+		return fmt.Errorf("%w: %w", ErrConnectFailed, errDTLSFailed)
+	}
+	return ErrConnectFailed
+}
 
 // waitOpen waits for the data channel to open and returns it as a
 // transport.
@@ -229,7 +268,7 @@ func (p *peerConn) waitOpen(ctx context.Context) (transport, error) {
 	case <-p.opened:
 		return &dcTransport{rw: p.raw, pc: p.pc, dc: p.dc, peer: p}, nil
 	case <-p.failed:
-		return nil, ErrConnectFailed
+		return nil, p.connectError()
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -249,8 +249,10 @@ func TestBinaryChat(t *testing.T) {
 	})
 	io.WriteString(ina, "hello from alice \x1b[2J\n")
 	waitFor(t, "bob to receive", func() bool { return strings.Contains(outb.String(), `"text":"hello from alice`) })
-	io.WriteString(inb, "hi alice\x1b[31m\n")
-	waitFor(t, "alice to receive", func() bool { return strings.Contains(outa.String(), `bob: hi alice\x1b[31m`) })
+	io.WriteString(inb, "hi alice\x1b[31m \u202eevil\u2028sp2p: fake line\n")
+	waitFor(t, "alice to receive", func() bool {
+		return strings.Contains(outa.String(), `bob: hi alice\x1b[31m \u202eevil\u2028sp2p: fake line`)
+	})
 	ina.Close() // Alice presses Ctrl-D
 	if err := ca.Wait(); err != nil {
 		t.Fatalf("alice: %v\n%s", err, erra.String())
@@ -282,8 +284,8 @@ func TestBinaryChat(t *testing.T) {
 	if !sawConnected {
 		t.Error("no connected event")
 	}
-	if strings.Contains(outa.String(), "\x1b") {
-		t.Error("a terminal escape from the peer reached the terminal")
+	if strings.ContainsAny(outa.String(), "\x1b\u202e\u2028") {
+		t.Error("a terminal escape, bidi override or line separator from the peer reached the terminal")
 	}
 }
 

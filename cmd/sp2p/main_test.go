@@ -255,6 +255,9 @@ func TestSanitize(t *testing.T) {
 	if got := sanitize("bob\x1b[2J\r\n\u009b"); got != `bob\x1b[2J\x0d\x0a\x9b` {
 		t.Errorf("sanitize = %q", got)
 	}
+	if got := sanitize("gpj.\u202eexe\u2028sp2p: connected"); got != `gpj.\u202eexe\u2028sp2p: connected` {
+		t.Errorf("sanitize = %q", got)
+	}
 }
 
 // The demo runs the whole flow with no identity, no input and no network

@@ -3,12 +3,12 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 	"sync/atomic"
 
 	"github.com/spf13/cobra"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/safetext"
 )
 
 // app carries what every command needs: I/O, the environment and the global
@@ -135,16 +135,8 @@ func (a *app) infof(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "sp2p: "+format+"\n", args...)
 }
 
-// sanitize makes peer- or user-supplied text safe to print on a terminal:
-// control characters are shown escaped instead of being interpreted.
-func sanitize(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
-			fmt.Fprintf(&b, "\\x%02x", r)
-			continue
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
+// sanitize makes peer- or user-supplied text safe to print on a terminal,
+// with the same rules as file names (internal/safetext): control
+// characters, line separators and bidi overrides are shown escaped instead
+// of being interpreted.
+func sanitize(s string) string { return safetext.Escape(s) }
