@@ -428,7 +428,7 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 			}
 			msg = m
 		} else {
-			msg = append([]byte(nil), pt...)
+			msg = append([]byte{}, pt...) // non-nil, even when empty
 		}
 		s.msgsRecv.Add(1)
 		s.bytesRecv.Add(uint64(len(msg)))
