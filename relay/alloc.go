@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/pion/turn/v5"
 )
@@ -92,4 +93,16 @@ func (s *Server) release(user string) {
 	if s.inUse[user] <= 0 {
 		delete(s.inUse, user)
 	}
+}
+
+// slowGenerator makes relayed sockets slowly (tests: it widens any window
+// between a quota check and the allocation it admits).
+type slowGenerator struct {
+	turn.RelayAddressGenerator
+	delay time.Duration
+}
+
+func (g slowGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	time.Sleep(g.delay)
+	return g.RelayAddressGenerator.AllocatePacketConn(conf)
 }

@@ -359,11 +359,12 @@ func TestRelayTCPTimeouts(t *testing.T) {
 
 // Racing allocation requests never exceed the per-user quota: 50 TCP
 // clients (each served by its own goroutine in pion/turn) allocate at
-// once, 20 times over.
+// once, 20 times over, with relayed sockets made slowly (as on a loaded
+// host) so that a check that is not atomic with the allocation is seen.
 func TestRelayQuotaIsAtomic(t *testing.T) {
 	t.Parallel()
 	const limit, clients, rounds = 4, 50, 20
-	s := testRelay(t, Config{MaxAllocationsPerUser: limit, MaxTCPPerSource: clients})
+	s := testRelay(t, Config{MaxAllocationsPerUser: limit, MaxTCPPerSource: clients, slowSocket: 20 * time.Millisecond})
 	for round := range rounds {
 		var granted atomic.Int32
 		var wg sync.WaitGroup
@@ -460,7 +461,7 @@ func TestUnauthenticatedReplySize(t *testing.T) {
 	for _, req := range [][]byte{unauthAllocate(false), unauthAllocate(true)} {
 		r := reply(req)
 		class, method, attrs, _, ok := stunMessage(r)
-		if !ok || class != classErrorResponse || method != methodAllocate || len(attrs[attrErrorCode]) != 4 || attrs[attrErrorCode][3] != 1 {
+		if !ok || class != classErrorResponse || method != methodAllocate || len(attrs[0x0009]) != 4 || attrs[0x0009][3] != 1 {
 			t.Fatalf("reply to a %d-byte Allocate: %x, want a 401 with no reason phrase", len(req), r)
 		}
 		f := float64(len(r)) / float64(len(req))

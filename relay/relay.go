@@ -104,6 +104,8 @@ type Config struct {
 	// wrap, set only in tests, wraps each relayed connection (to drop,
 	// duplicate or corrupt packets).
 	wrap func(net.PacketConn) net.PacketConn
+	// slowSocket, set only in tests, delays making each relayed socket.
+	slowSocket time.Duration
 }
 
 // Server is a running relay. Close stops it.
@@ -170,12 +172,13 @@ func Start(cfg Config) (*Server, error) {
 		inUse: map[string]int{}, tcp: map[net.Conn]struct{}{}, byRemote: map[string]*trackedConn{}, perSource: map[netip.Addr]int{},
 	}
 	s.ln = &tcpListener{Listener: netutil.LimitListener(ln, cfg.MaxTCPConnections), s: s}
-	gen := &allocGenerator{
-		RelayAddressGenerator: &turn.RelayAddressGeneratorPortRange{
-			RelayAddress: cfg.RelayIP, Address: "0.0.0.0", MinPort: cfg.MinPort, MaxPort: cfg.MaxPort,
-		},
-		s: s, wrap: cfg.wrap,
+	var base turn.RelayAddressGenerator = &turn.RelayAddressGeneratorPortRange{
+		RelayAddress: cfg.RelayIP, Address: "0.0.0.0", MinPort: cfg.MinPort, MaxPort: cfg.MaxPort,
 	}
+	if cfg.slowSocket > 0 {
+		base = slowGenerator{base, cfg.slowSocket}
+	}
+	gen := &allocGenerator{RelayAddressGenerator: base, s: s, wrap: cfg.wrap}
 	quiet := logging.NewDefaultLoggerFactory()
 	quiet.DefaultLogLevel = logging.LogLevelError
 	s.turn, err = turn.NewServer(turn.ServerConfig{

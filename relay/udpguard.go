@@ -16,8 +16,6 @@ import (
 //     if it is a Binding request or an Allocate request carrying
 //     REQUESTED-TRANSPORT (at least 28 bytes); other unauthenticated
 //     requests are dropped unanswered;
-//   - a reply without MESSAGE-INTEGRITY carries no ERROR-CODE reason
-//     phrase (a 401 is the header, ERROR-CODE, NONCE and REALM only);
 //   - replies without MESSAGE-INTEGRITY are rate-limited per destination
 //     address and in total.
 const (
@@ -25,7 +23,6 @@ const (
 	stunMagicCookie      = 0x2112A442
 	attrMessageIntegrity = 0x0008
 	attrMIntegritySHA256 = 0x001C
-	attrErrorCode        = 0x0009
 	attrRequestedTransp  = 0x0019
 	methodBinding        = 0x001
 	methodAllocate       = 0x003
@@ -113,40 +110,15 @@ func dropUnauthenticated(b []byte) bool {
 }
 
 func (c *guardedConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	class, _, attrs, order, ok := stunMessage(b)
+	_, _, attrs, _, ok := stunMessage(b)
 	if !ok || authenticated(attrs) {
 		return c.PacketConn.WriteTo(b, addr)
-	}
-	if class == classErrorResponse {
-		b = withoutReason(b, attrs, order)
 	}
 	u, isUDP := addr.(*net.UDPAddr)
 	if !isUDP || !c.lim.allow(u.AddrPort().Addr().Unmap()) {
 		return len(b), nil // dropped, as the network might
 	}
 	return c.PacketConn.WriteTo(b, addr)
-}
-
-// withoutReason rebuilds a STUN message with an empty ERROR-CODE reason
-// phrase.
-func withoutReason(b []byte, attrs map[uint16][]byte, order []uint16) []byte {
-	ec, ok := attrs[attrErrorCode]
-	if !ok || len(ec) <= 4 {
-		return b
-	}
-	out := append([]byte(nil), b[:stunHeaderLen]...)
-	for _, at := range order {
-		v := attrs[at]
-		if at == attrErrorCode {
-			v = v[:4]
-		}
-		out = binary.BigEndian.AppendUint16(out, at)
-		out = binary.BigEndian.AppendUint16(out, uint16(len(v)))
-		out = append(out, v...)
-		out = append(out, make([]byte, (4-len(v)%4)%4)...)
-	}
-	binary.BigEndian.PutUint16(out[2:4], uint16(len(out)-stunHeaderLen))
-	return out
 }
 
 // replyLimiter holds per-address token buckets (bounded in number) and a
