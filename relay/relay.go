@@ -184,6 +184,12 @@ func Start(cfg Config) (*Server, error) {
 	s.turn, err = turn.NewServer(turn.ServerConfig{
 		Realm:         cfg.Realm,
 		LoggerFactory: quiet,
+		// pion's defaults, stated: RFC 8656's 10-minute allocation
+		// (a client may ask for up to an hour), 5-minute permission and
+		// 10-minute channel binding.
+		AllocationLifetime: 10 * time.Minute,
+		PermissionTimeout:  5 * time.Minute,
+		ChannelBindTimeout: 10 * time.Minute,
 		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
 			key, ok := keys[ra.Username]
 			return ra.Username, key, ok
