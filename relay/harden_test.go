@@ -307,7 +307,7 @@ func TestRelayTCPFloodFromOneSource(t *testing.T) {
 // TCPIdleTimeout of silence.
 func TestRelayTCPTimeouts(t *testing.T) {
 	t.Parallel()
-	s := testRelay(t, Config{TCPAuthTimeout: 300 * time.Millisecond, TCPIdleTimeout: 2 * time.Second})
+	s := testRelay(t, Config{TCPAuthTimeout: 300 * time.Millisecond, TCPIdleTimeout: 3 * time.Second})
 	closed := func(c net.Conn) bool {
 		c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, err := c.Read(make([]byte, 1500))
