@@ -291,7 +291,9 @@ func TestBinaryChat(t *testing.T) {
 
 // sp2p relay as the TURN server, both peers --relay-only: the data goes
 // through the relay and arrives intact, and neither token carries a host
-// or server-reflexive candidate.
+// or server-reflexive candidate. The relay runs with its default peer
+// policy (no --allow-peer, although it is on loopback): two peers on the
+// same relay talk relay to relay, which the policy permits.
 func TestBinaryRelayOnly(t *testing.T) {
 	t.Parallel()
 	homeR, homeA, homeB := t.TempDir(), newHome(t), newHome(t)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -331,5 +332,31 @@ func TestConfigDefaults(t *testing.T) {
 	os.WriteFile(cfg, []byte("stun stun:x:1\nstnu stun:y:2\n"), 0o600)
 	if _, err := a.sessionOptions(&connFlags{heartbeat: time.Second}); err == nil || !strings.Contains(err.Error(), "config "+cfg+":2") {
 		t.Fatalf("bad line: %v", err)
+	}
+}
+
+// sp2p relay: a bad --allow-peer says what was wrong and exits 2, as do
+// other usage errors of the command.
+func TestBinaryRelayUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--allow-peer", "10.0.0.0/33"}, `--allow-peer: bad peer range "10.0.0.0/33": want a CIDR range`},
+		{[]string{"--allow-peer", "lab"}, `--allow-peer: bad peer range "lab"`},
+		{[]string{"--max-allocations", "0"}, "--max-allocations 0: want at least 1"},
+		{[]string{"--ports", "9-1"}, `--ports "9-1": want MIN-MAX`},
+	} {
+		args := append([]string{"relay", "--relay-ip", "127.0.0.1", "--user", "u", "--listen", "127.0.0.1:0"}, c.args...)
+		cmd := exec.Command(sp2pBinary, args...)
+		cmd.Env = []string{"HOME=" + t.TempDir(), "SP2P_TURN_PASSWORD=p"}
+		var errb bytes.Buffer
+		cmd.Stderr = &errb
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(errb.String(), c.want) {
+			t.Errorf("relay %v: %v, want exit 2 saying %q:\n%s", c.args, err, c.want, errb.String())
+		}
 	}
 }

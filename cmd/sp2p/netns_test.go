@@ -111,6 +111,9 @@ func (l *netnsLab) start(n, home string, stdin []byte, args ...string) *proc {
 
 func (l *netnsLab) relay() {
 	l.t.Helper()
+	// The relay keeps its default peer policy: the lab's "public"
+	// addresses are in the benchmarking range 198.18.0.0/15, which it
+	// refuses as peers, and the peers still meet relay to relay.
 	r := l.start("pub", l.t.TempDir(), nil, "relay", "--listen", "198.18.0.1:3478", "--relay-ip", "198.18.0.1", "--user", "lab")
 	time.Sleep(300 * time.Millisecond)
 	if r.cmd.ProcessState != nil {
@@ -400,4 +403,92 @@ func TestNetnsLastingOutage(t *testing.T) {
 		t.Fatal("a partial file has the final name")
 	}
 	t.Logf("lasting outage: both sides reported a lost peer after %v", el.Round(time.Millisecond))
+}
+
+// coturnConfig is the coturn configuration README.md gives for sp2p, and
+// coturnLabConfig the lab-only lines the namespace test adds to it.
+const (
+	coturnConfig    = "testdata/coturn/turnserver.conf"
+	coturnLabConfig = "testdata/coturn/lab.conf"
+)
+
+// README.md quotes the coturn configuration files the namespace test runs,
+// verbatim.
+func TestCoturnConfigInREADME(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{coturnConfig, coturnLabConfig} {
+		conf, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(readme, append(append([]byte("```\n"), conf...), "```\n"...)) {
+			t.Errorf("README.md does not quote %s verbatim in a code block", f)
+		}
+	}
+}
+
+// coturn starts turnserver in the lab's public namespace with the README's
+// configuration plus the lab lines, and waits until it listens.
+func (l *netnsLab) coturn() {
+	l.t.Helper()
+	if _, err := exec.LookPath("turnserver"); err != nil {
+		l.t.Skip("the coturn scenario needs turnserver (apt-get install coturn)")
+	}
+	dir := l.t.TempDir()
+	var conf []byte
+	for _, f := range []string{coturnConfig, coturnLabConfig} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			l.t.Fatal(err)
+		}
+		conf = append(conf, b...)
+	}
+	path := filepath.Join(dir, "turnserver.conf")
+	if err := os.WriteFile(path, conf, 0o600); err != nil {
+		l.t.Fatal(err)
+	}
+	// coturn ends an allocation when sending to a peer fails with
+	// ENETUNREACH: the lab's internet gets a default route (on the
+	// bridge, where an unknown address goes unanswered as on the real
+	// internet).
+	if out, err := exec.Command("ip", "netns", "exec", l.prefix+"-pub", "ip", "route", "add", "default", "dev", "br0").CombinedOutput(); err != nil {
+		l.t.Fatalf("default route: %v\n%s", err, out)
+	}
+	// Its own pid file, database and log, so that nothing collides with a
+	// system turnserver or another test's.
+	cmd := exec.Command("ip", "netns", "exec", l.prefix+"-pub", "turnserver", "-c", path,
+		"--pidfile", filepath.Join(dir, "turnserver.pid"), "--userdb", filepath.Join(dir, "turndb"),
+		"--log-file", "stdout", "--simple-log")
+	p := startCmd(l.t, cmd, nil, "PATH="+os.Getenv("PATH"))
+	waitFor(l.t, "turnserver to listen", func() bool {
+		out, _ := exec.Command("ip", "netns", "exec", l.prefix+"-pub", "ss", "-Hlnu", "src", "198.18.0.1:3478").Output()
+		return len(bytes.TrimSpace(out)) > 0
+	})
+	l.t.Cleanup(func() {
+		if l.t.Failed() {
+			l.t.Logf("turnserver log:\n%s", p.stdout.String())
+		}
+	})
+}
+
+// Symmetric NAT on both sides with coturn, configured as README.md says,
+// as the TURN server, relay only: the transfer goes through coturn.
+func TestNetnsSymmetricThroughCoturn(t *testing.T) {
+	t.Parallel()
+	lab := newNetnsLab(t, "symmetric", "symmetric")
+	lab.coturn()
+	data := randomBytes(4 << 20)
+	r := lab.transfer(data, 90*time.Second, "--turn", "turn:198.18.0.1:3478?transport=udp", "--turn-user", "lab", "--relay-only")
+	if r.codeS != 0 || r.codeR != 0 {
+		t.Fatalf("exit %d/%d\nsender:\n%s\nreceiver:\n%s", r.codeS, r.codeR, r.sender.stderr.String(), r.receiver.stderr.String())
+	}
+	got, _ := os.ReadFile(filepath.Join(r.out, "payload.bin"))
+	if !bytes.Equal(got, data) {
+		t.Fatal("file differs")
+	}
+	t.Logf("symmetric ↔ symmetric through coturn: 4 MiB in %v (%s)", r.elapsed.Round(time.Millisecond), lastLine(r.receiver.stderr.String()))
 }
