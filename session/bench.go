@@ -1,3 +1,5 @@
+//go:build !js
+
 package session
 
 import (
@@ -12,6 +14,7 @@ import (
 
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/link"
 )
 
 // BenchResult holds the figures of Bench: each measured on a plain pion
@@ -108,16 +111,16 @@ func benchOptions() Options { return Options{LoopbackOnly: true, UDP4Only: true}
 // rawConnect connects two plain PeerConnections (full SDP, no tokens).
 func rawConnect(ctx context.Context, tuned bool) (transport, transport, error) {
 	opts := benchOptions()
-	a, err := newPeerConnTuned(&opts, invite.ChannelOptions{}, 30*time.Second, tuned)
+	a, err := newPeerConnTuned(&opts, link.Config{}, tuned)
 	if err != nil {
 		return nil, nil, err
 	}
-	b, err := newPeerConnTuned(&opts, invite.ChannelOptions{}, 30*time.Second, tuned)
+	b, err := newPeerConnTuned(&opts, link.Config{}, tuned)
 	if err != nil {
-		a.close()
+		a.Close()
 		return nil, nil, err
 	}
-	fail := func(err error) (transport, transport, error) { a.close(); b.close(); return nil, nil, err }
+	fail := func(err error) (transport, transport, error) { a.Close(); b.Close(); return nil, nil, err }
 	offer, err := a.pc.CreateOffer(nil)
 	if err != nil {
 		return fail(err)
@@ -146,7 +149,7 @@ func rawConnect(ctx context.Context, tuned bool) (transport, transport, error) {
 	if err != nil {
 		return fail(err)
 	}
-	return ta, tb, nil
+	return chanTransport{ta}, chanTransport{tb}, nil
 }
 
 // loopbackPair is two open sessions in this process.

@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/pion/webrtc/v4"
+	"github.com/sp2p/sp2p/link"
 
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
@@ -30,7 +30,7 @@ const confirmTimeout = 15 * time.Second
 type Invitation struct {
 	id      *identity.Identity
 	opts    Options
-	pc      *peerConn
+	pc      link.Link
 	eph     *ecdh.PrivateKey
 	offer   *invite.Offer
 	pending invite.Pending
@@ -44,23 +44,18 @@ func Invite(ctx context.Context, id *identity.Identity, opts Options) (*Invitati
 	if lifetime == 0 {
 		lifetime = invite.DefaultLifetime
 	}
-	pc, err := newPeerConn(&opts, opts.Channel, 30*time.Second)
+	pc, err := opts.makeLink(link.Config{Channel: opts.Channel, ConnectTimeout: 30 * time.Second})
 	if err != nil {
 		return nil, err
 	}
 	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
-		pc.close()
+		pc.Close()
 		return nil, err
 	}
-	sdpOffer, err := pc.pc.CreateOffer(nil)
+	desc, err := pc.Offer(ctx)
 	if err != nil {
-		pc.close()
-		return nil, fmt.Errorf("session: %w", err)
-	}
-	desc, err := pc.gather(ctx, sdpOffer)
-	if err != nil {
-		pc.close()
+		pc.Close()
 		return nil, err
 	}
 	offer, err := invite.NewOffer(id, invite.OfferParams{
@@ -68,13 +63,13 @@ func Invite(ctx context.Context, id *identity.Identity, opts Options) (*Invitati
 		Lifetime: lifetime, Recipient: opts.Recipient, Now: opts.now(),
 	})
 	if err != nil {
-		pc.close()
+		pc.Close()
 		return nil, err
 	}
 	inv := &Invitation{id: id, opts: opts, pc: pc, eph: eph, offer: offer, limiter: opts.Limiter}
 	inv.pending.Now = opts.Now
 	if err := inv.pending.Add(offer); err != nil {
-		pc.close()
+		pc.Close()
 		return nil, err
 	}
 	if inv.limiter == nil {
@@ -127,12 +122,12 @@ func (inv *Invitation) Connect(ctx context.Context, a *invite.Answer) (*Session,
 		inv.Close()
 		return nil, err
 	}
-	if err := inv.pc.setRemote(webrtc.SDPTypeAnswer, &a.Conn); err != nil {
+	if err := inv.pc.Apply(&a.Conn); err != nil {
 		inv.Close()
 		return nil, err
 	}
 	s, err := establish(ctx, inv.pc, keys, a.Answerer, &inv.opts, inv.limiter)
-	if (errors.Is(err, ErrConnectFailed) || errors.Is(err, context.DeadlineExceeded)) && !errors.Is(err, errDTLSFailed) {
+	if (errors.Is(err, ErrConnectFailed) || errors.Is(err, context.DeadlineExceeded)) && !errors.Is(err, link.ErrHandshakeFailed) {
 		err = fmt.Errorf("%w: %s", err, explainFailure(inv.offer.Conn.Candidates, a.Conn.Candidates))
 	}
 	return s, err
@@ -141,7 +136,7 @@ func (inv *Invitation) Connect(ctx context.Context, a *invite.Answer) (*Session,
 // Close abandons the invitation.
 func (inv *Invitation) Close() error {
 	inv.eph = nil
-	return inv.pc.close()
+	return inv.pc.Close()
 }
 
 func hashOf(o *invite.Offer) []byte {
@@ -153,7 +148,7 @@ func hashOf(o *invite.Offer) []byte {
 // made, and the session opens once the inviter applies it.
 type Acceptance struct {
 	opts    Options
-	pc      *peerConn
+	pc      link.Link
 	offer   *invite.Offer
 	answer  *invite.Answer
 	keys    *seal.Keys
@@ -178,37 +173,28 @@ func Accept(ctx context.Context, id *identity.Identity, offer *invite.Offer, opt
 	// Keep ICE alive for the rest of the invitation's life, and a little
 	// more: the inviter may paste the answer at the last moment.
 	wait := max(offer.Expires().Sub(opts.now())+30*time.Second, 30*time.Second)
-	pc, err := newPeerConn(&opts, offer.Options, wait)
+	pc, err := opts.makeLink(link.Config{Channel: offer.Options, ConnectTimeout: wait})
 	if err != nil {
 		return nil, err
 	}
-	if err := pc.setRemote(webrtc.SDPTypeOffer, &offer.Conn); err != nil {
-		pc.close()
-		return nil, err
-	}
-	sdpAnswer, err := pc.pc.CreateAnswer(nil)
+	desc, err := pc.Answer(ctx, &offer.Conn)
 	if err != nil {
-		pc.close()
-		return nil, fmt.Errorf("session: %w", err)
-	}
-	desc, err := pc.gather(ctx, sdpAnswer)
-	if err != nil {
-		pc.close()
+		pc.Close()
 		return nil, err
 	}
 	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
-		pc.close()
+		pc.Close()
 		return nil, err
 	}
 	answer, err := invite.NewAnswer(id, offer, invite.AnswerParams{Ephemeral: [32]byte(eph.PublicKey().Bytes()), Conn: *desc, Now: opts.now()})
 	if err != nil {
-		pc.close()
+		pc.Close()
 		return nil, err
 	}
 	keys, err := deriveKeys(eph, offer.Ephemeral[:], invite.Transcript(offer, answer), seal.Answerer)
 	if err != nil {
-		pc.close()
+		pc.Close()
 		return nil, err
 	}
 	return &Acceptance{opts: opts, pc: pc, offer: offer, answer: answer, keys: keys, limiter: limiter}, nil
@@ -235,7 +221,7 @@ func (a *Acceptance) Wait(ctx context.Context) (*Session, error) {
 		return nil, fmt.Errorf("%w: the inviter did not connect before the invitation expired (was the answer delivered? %s)",
 			ErrConnectFailed, explainFailure(a.answer.Conn.Candidates, a.offer.Conn.Candidates))
 	}
-	if errors.Is(err, ErrConnectFailed) && !errors.Is(err, errDTLSFailed) {
+	if errors.Is(err, ErrConnectFailed) && !errors.Is(err, link.ErrHandshakeFailed) {
 		err = fmt.Errorf("%w: %s", err, explainFailure(a.answer.Conn.Candidates, a.offer.Conn.Candidates))
 	}
 	return s, err
@@ -244,7 +230,7 @@ func (a *Acceptance) Wait(ctx context.Context) (*Session, error) {
 // Close abandons the acceptance.
 func (a *Acceptance) Close() error {
 	a.keys.Erase()
-	return a.pc.close()
+	return a.pc.Close()
 }
 
 // deriveKeys runs X25519 (crypto/ecdh rejects low-order points) and the key
@@ -264,13 +250,14 @@ func deriveKeys(priv *ecdh.PrivateKey, peerPub []byte, transcript [invite.HashSi
 
 // establish waits for the channel, exchanges key confirmations and starts
 // the session.
-func establish(ctx context.Context, pc *peerConn, keys *seal.Keys, peer identity.ID, opts *Options, limiter *ratelimit.Limiter[identity.ID]) (*Session, error) {
-	tr, err := pc.waitOpen(ctx)
+func establish(ctx context.Context, pc link.Link, keys *seal.Keys, peer identity.ID, opts *Options, limiter *ratelimit.Limiter[identity.ID]) (*Session, error) {
+	ch, err := pc.Open(ctx)
 	if err != nil {
-		pc.close()
+		pc.Close()
 		keys.Erase()
 		return nil, err
 	}
+	var tr transport = chanTransport{ch}
 	if opts.wrapTransport != nil {
 		tr = opts.wrapTransport(tr)
 	}

@@ -7,6 +7,7 @@ import (
 	pionnet "github.com/pion/transport/v5"
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/link"
 	"github.com/sp2p/sp2p/ratelimit"
 	"github.com/sp2p/sp2p/seal"
 )
@@ -87,6 +88,12 @@ type Options struct {
 	// was lost; only HeartbeatTimeout of silence does.
 	OnNetwork func(NetworkEvent)
 
+	// Link makes the link the handshake runs over; nil means pion on the
+	// host's network (in a browser build, the browser's RTCPeerConnection
+	// through pion). The ICE and candidate options above apply to pion
+	// only. Tests use an in-memory network (internal/memlink).
+	Link link.Maker
+
 	// faults, set only by this package's tests, cuts the network or
 	// drops datagrams.
 	faults *netFaults
@@ -107,25 +114,6 @@ type Options struct {
 	// wrapTransport, set only by this package's tests, sits below the
 	// record layer to tamper with or replay records.
 	wrapTransport func(transport) transport
-}
-
-// NetworkEvent is a change in the connection under an open session.
-type NetworkEvent int
-
-// Network events.
-const (
-	NetworkInterrupted NetworkEvent = iota + 1
-	NetworkRecovered
-)
-
-func (e NetworkEvent) String() string {
-	switch e {
-	case NetworkInterrupted:
-		return "interrupted"
-	case NetworkRecovered:
-		return "recovered"
-	}
-	return "NetworkEvent(?)"
 }
 
 // Defaults.

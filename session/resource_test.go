@@ -103,7 +103,7 @@ func TestSlowReaderBackpressure(t *testing.T) {
 func TestExtraDataChannelsClosed(t *testing.T) {
 	checkGoroutines(t)
 	p := connect(t, loopback(), loopback())
-	pc := p.offerer.tr.(*dcTransport).pc
+	pc := p.offerer.tr.(chanTransport).c.(*dcTransport).pc
 	opened := 0
 	for i := range 200 {
 		if _, err := pc.CreateDataChannel("extra"+fmtInt(i), nil); err != nil {
@@ -111,7 +111,7 @@ func TestExtraDataChannelsClosed(t *testing.T) {
 		}
 		opened++
 	}
-	victim := p.answerer.tr.(*dcTransport).peer
+	victim := p.answerer.tr.(chanTransport).c.(*dcTransport).peer
 	deadline := time.Now().Add(10 * time.Second)
 	for victim.extraChannels.Load() < int64(opened) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -1,9 +1,11 @@
+//go:build !js
+
 package session
 
-// This file is the only place that touches pion. Everything above it (the
-// handshake, the record layer, the Session API) talks to a transport: a
-// message-oriented duplex with backpressure. A browser build can provide
-// its own.
+// This file and tune.go are the only places that touch pion's native
+// build (link_js.go is the browser's). They make the default link.Link:
+// everything above it (the handshake, the record layer, the Session API)
+// talks to a link and the message channel it opens.
 
 import (
 	"context"
@@ -24,15 +26,8 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/link"
 )
-
-// transport carries records: one record per message, in both directions.
-// writeMessage blocks while the send buffer is full (backpressure).
-type transport interface {
-	readMessage(p []byte) (int, error)
-	writeMessage(p []byte) error
-	close() error
-}
 
 // peerConn is a pion PeerConnection with sp2p's one negotiated data
 // channel.
@@ -49,7 +44,51 @@ type peerConn struct {
 	remoteFingerprint [32]byte    // from the peer's signed token, set by setRemote
 	iceConnected      atomic.Bool // ICE reached the peer at least once
 	mangleLocal       func(*invite.ConnDesc)
+	onNetwork         func(link.Event)
 }
+
+var _ link.Link = (*peerConn)(nil)
+
+// pionLink makes the default link for opts: a pion PeerConnection on the
+// host's network with sp2p's transport settings.
+func pionLink(opts *Options) link.Maker {
+	return func(cfg link.Config) (link.Link, error) {
+		return newPeerConnTuned(opts, cfg, true)
+	}
+}
+
+// Offer creates the offer and gathers every candidate.
+func (p *peerConn) Offer(ctx context.Context) (*invite.ConnDesc, error) {
+	sdp, err := p.pc.CreateOffer(nil)
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return p.gather(ctx, sdp)
+}
+
+// Answer applies the offer, creates the answer and gathers every
+// candidate.
+func (p *peerConn) Answer(ctx context.Context, offer *invite.ConnDesc) (*invite.ConnDesc, error) {
+	if err := p.setRemote(webrtc.SDPTypeOffer, offer); err != nil {
+		return nil, err
+	}
+	sdp, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return p.gather(ctx, sdp)
+}
+
+// Apply applies the answer.
+func (p *peerConn) Apply(answer *invite.ConnDesc) error {
+	return p.setRemote(webrtc.SDPTypeAnswer, answer)
+}
+
+// Open waits for the data channel.
+func (p *peerConn) Open(ctx context.Context) (link.Channel, error) { return p.waitOpen(ctx) }
+
+// Close closes the PeerConnection.
+func (p *peerConn) Close() error { return p.pc.Close() }
 
 // iceCredentials returns random ICE credentials of the compact size sp2p
 // tokens carry: an 8-character ufrag (48 bits) and a 22-character password
@@ -62,16 +101,16 @@ func iceCredentials() (string, string, error) {
 	return base64.RawStdEncoding.EncodeToString(b[:6]), base64.RawStdEncoding.EncodeToString(b[6:])[:invite.MinPwdLen], nil
 }
 
-// newPeerConn builds a PeerConnection for opts. iceFailed is how long ICE
-// may go without connectivity before giving up: for the answerer, the whole
-// remaining lifetime of the invitation (people paste answers slowly).
-func newPeerConn(opts *Options, ch invite.ChannelOptions, iceFailed time.Duration) (*peerConn, error) {
-	return newPeerConnTuned(opts, ch, iceFailed, true)
-}
-
-// newPeerConnTuned builds the PeerConnection; tuned=false keeps pion's
+// newPeerConnTuned builds a PeerConnection for opts and cfg.
+// cfg.ConnectTimeout is how long ICE may go without connectivity before
+// giving up: for the answerer, the whole remaining lifetime of the
+// invitation (people paste answers slowly). tuned=false keeps pion's
 // default transport settings (for benchmarks against plain pion).
-func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Duration, tuned bool) (*peerConn, error) {
+func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, error) {
+	ch, iceFailed := cfg.Channel, cfg.ConnectTimeout
+	if iceFailed <= 0 {
+		iceFailed = 30 * time.Second
+	}
 	ufrag, pwd, err := iceCredentials()
 	if err != nil {
 		return nil, err
@@ -133,7 +172,7 @@ func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Du
 	if err != nil {
 		return nil, fmt.Errorf("session: creating the peer connection: %w", err)
 	}
-	p := &peerConn{pc: pc, opened: make(chan struct{}), failed: make(chan struct{}), mangleLocal: opts.mangleLocalDesc}
+	p := &peerConn{pc: pc, opened: make(chan struct{}), failed: make(chan struct{}), mangleLocal: opts.mangleLocalDesc, onNetwork: cfg.OnNetwork}
 	negotiated, id := true, uint16(0)
 	ordered := !ch.Unordered
 	init := &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Ordered: &ordered}
@@ -174,17 +213,17 @@ func newPeerConnTuned(opts *Options, ch invite.ChannelOptions, iceFailed time.Du
 		if s == webrtc.ICEConnectionStateConnected || s == webrtc.ICEConnectionStateCompleted {
 			p.iceConnected.Store(true)
 		}
-		if opts.OnNetwork == nil || !isClosed(p.opened) {
+		if p.onNetwork == nil || !isClosed(p.opened) {
 			return
 		}
 		switch s {
 		case webrtc.ICEConnectionStateDisconnected:
 			if down.CompareAndSwap(false, true) {
-				opts.OnNetwork(NetworkInterrupted)
+				p.onNetwork(link.Interrupted)
 			}
 		case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
 			if down.CompareAndSwap(true, false) {
-				opts.OnNetwork(NetworkRecovered)
+				p.onNetwork(link.Recovered)
 			}
 		}
 	})
@@ -231,20 +270,6 @@ func (p *peerConn) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {
 	return nil
 }
 
-// ErrConnectFailed is returned when ICE or DTLS fail: the peers could not
-// reach each other, or the DTLS handshake between them failed.
-var ErrConnectFailed = errors.New("session: could not connect to the peer")
-
-// ErrCertificateMismatch is returned when the peer was reached but
-// presented a DTLS certificate whose fingerprint is not the one in its
-// signed token. That is not a network problem: something between the
-// peers may be trying to take the connection over (or the peer's software
-// is broken). It does not wrap ErrConnectFailed.
-var ErrCertificateMismatch = errors.New("session: the peer's DTLS certificate does not match the fingerprint in its signed token: the connection may be under attack (this is not a NAT or firewall problem); do not retry over this path before checking it")
-
-// errDTLSFailed is the cause given when ICE connected but DTLS did not.
-var errDTLSFailed = errors.New("the peer was reached, but the DTLS handshake failed: the peer may have refused this side's certificate (which is what interference on the path looks like) or the handshake was cut off; this is not a NAT problem")
-
 // connectError says why the connection failed: a certificate that does not
 // match the signed token, a DTLS failure after ICE connected, or (the
 // usual case) ICE itself.
@@ -252,18 +277,17 @@ func (p *peerConn) connectError() error {
 	if cert := p.pc.SCTP().Transport().GetRemoteCertificate(); len(cert) > 0 {
 		sum := sha256.Sum256(cert)
 		if subtle.ConstantTimeCompare(sum[:], p.remoteFingerprint[:]) != 1 {
-			return ErrCertificateMismatch
+			return link.ErrCertificateMismatch
 		}
 	}
 	if p.iceConnected.Load() {
-		return fmt.Errorf("%w: %w", ErrConnectFailed, errDTLSFailed)
+		return fmt.Errorf("%w: %w", link.ErrConnectFailed, link.ErrHandshakeFailed)
 	}
-	return ErrConnectFailed
+	return link.ErrConnectFailed
 }
 
-// waitOpen waits for the data channel to open and returns it as a
-// transport.
-func (p *peerConn) waitOpen(ctx context.Context) (transport, error) {
+// waitOpen waits for the data channel to open and returns it.
+func (p *peerConn) waitOpen(ctx context.Context) (*dcTransport, error) {
 	select {
 	case <-p.opened:
 		return &dcTransport{rw: p.raw, pc: p.pc, dc: p.dc, peer: p}, nil
@@ -274,8 +298,6 @@ func (p *peerConn) waitOpen(ctx context.Context) (transport, error) {
 	}
 }
 
-func (p *peerConn) close() error { return p.pc.Close() }
-
 // dcTransport is a detached data channel.
 type dcTransport struct {
 	rw   datachannel.ReadWriteCloserDeadliner
@@ -284,19 +306,23 @@ type dcTransport struct {
 	peer *peerConn
 }
 
-func (t *dcTransport) setWriteDeadline(d time.Time) error { return t.rw.SetWriteDeadline(d) }
+// SetWriteDeadline bounds writes.
+func (t *dcTransport) SetWriteDeadline(d time.Time) error { return t.rw.SetWriteDeadline(d) }
 
-func (t *dcTransport) readMessage(p []byte) (int, error) {
+// ReadMessage reads one message.
+func (t *dcTransport) ReadMessage(p []byte) (int, error) {
 	n, _, err := t.rw.ReadDataChannel(p)
 	return n, err
 }
 
-func (t *dcTransport) writeMessage(p []byte) error {
+// WriteMessage writes one message, blocking while pion's buffer is full.
+func (t *dcTransport) WriteMessage(p []byte) error {
 	_, err := t.rw.Write(p)
 	return err
 }
 
-func (t *dcTransport) close() error {
+// Close closes the channel and the PeerConnection.
+func (t *dcTransport) Close() error {
 	t.rw.Close()
 	return t.pc.Close()
 }

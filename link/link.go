@@ -1,0 +1,116 @@
+// Package link is the seam under sp2p's handshake: everything the
+// handshake, the record layer and the Session API need from a transport,
+// and nothing more. A Link produces this side's connection description
+// (which travels, signed, inside the offer or answer token), applies the
+// peer's, and opens a message channel with backpressure whose far end is
+// authenticated by the DTLS fingerprint in the peer's signed description.
+//
+// Implementations: pion on the host network (package session, the
+// default), pion's browser build under GOOS=js (package session, the
+// default there), and an in-memory network for tests (internal/memlink),
+// which carries the real handshake and record layer with injectable loss,
+// delay, reordering, duplication, outages and a bandwidth cap. Nothing
+// above a Link knows which one it has, so a session could move to another
+// one.
+package link
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sp2p/sp2p/invite"
+)
+
+// Link is one connection attempt between two peers. The offerer calls
+// Offer, hands the description to the answerer (inside the signed offer),
+// and later Apply with the answerer's; the answerer calls Answer with the
+// offerer's. Both then call Open. A Link is used once.
+type Link interface {
+	// Offer gathers this side's candidates and returns its connection
+	// description (DTLS role actpass).
+	Offer(ctx context.Context) (*invite.ConnDesc, error)
+	// Answer applies the offerer's description, gathers this side's
+	// candidates and returns the answer's description.
+	Answer(ctx context.Context, offer *invite.ConnDesc) (*invite.ConnDesc, error)
+	// Apply gives the offerer the answerer's description; connecting
+	// starts.
+	Apply(answer *invite.ConnDesc) error
+	// Open waits until the channel to the peer is open. Its errors wrap
+	// ErrConnectFailed, or are ErrCertificateMismatch.
+	Open(ctx context.Context) (Channel, error)
+	// Close releases the link and any channel it opened.
+	Close() error
+}
+
+// Channel carries messages (one record each) in both directions, in order
+// unless the link was made for an unordered channel.
+type Channel interface {
+	// ReadMessage reads one whole message into p. A message larger than
+	// p is an error (io.ErrShortBuffer).
+	ReadMessage(p []byte) (int, error)
+	// WriteMessage sends one message, blocking while the link's send
+	// buffer is full (backpressure) or until the write deadline.
+	WriteMessage(p []byte) error
+	// SetWriteDeadline bounds blocked and future writes (zero: none); a
+	// write past it fails with an error wrapping os.ErrDeadlineExceeded.
+	SetWriteDeadline(t time.Time) error
+	// Close ends the channel; the peer's reads then fail.
+	Close() error
+}
+
+// Event is a change in the connection under an open channel.
+type Event int
+
+// Events.
+const (
+	// Interrupted: no traffic reaches the peer for a while. A short
+	// outage does not end the channel; what was sent meanwhile arrives
+	// when it ends.
+	Interrupted Event = iota + 1
+	// Recovered: traffic flows again.
+	Recovered
+)
+
+func (e Event) String() string {
+	switch e {
+	case Interrupted:
+		return "interrupted"
+	case Recovered:
+		return "recovered"
+	}
+	return fmt.Sprintf("Event(%d)", int(e))
+}
+
+// Config is what a Link is made with, whatever its kind.
+type Config struct {
+	// Channel is the data channel's delivery (the offerer's choice; the
+	// answerer follows the offer).
+	Channel invite.ChannelOptions
+	// ConnectTimeout is how long the link keeps trying to reach the peer
+	// before Open fails (the answerer waits for the invitation's whole
+	// lifetime: people paste answers slowly).
+	ConnectTimeout time.Duration
+	// OnNetwork, if set, is told of interruptions and recoveries of an
+	// open channel.
+	OnNetwork func(Event)
+}
+
+// Maker makes a Link.
+type Maker func(Config) (Link, error)
+
+// Errors of Open.
+var (
+	// ErrConnectFailed: the peers could not reach each other, or the
+	// secure handshake between them failed.
+	ErrConnectFailed = errors.New("could not connect to the peer")
+	// ErrHandshakeFailed (wrapped with ErrConnectFailed): the peer was
+	// reached, but the DTLS handshake failed; not a NAT problem.
+	ErrHandshakeFailed = errors.New("the peer was reached, but the DTLS handshake failed: the peer may have refused this side's certificate (which is what interference on the path looks like) or the handshake was cut off; this is not a NAT problem")
+	// ErrCertificateMismatch: the peer was reached but presented a
+	// certificate whose fingerprint is not the one in its signed
+	// description. It does not wrap ErrConnectFailed: it is not a network
+	// problem.
+	ErrCertificateMismatch = errors.New("the peer's DTLS certificate does not match the fingerprint in its signed token: the connection may be under attack (this is not a NAT or firewall problem); do not retry over this path before checking it")
+)

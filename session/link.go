@@ -1,0 +1,55 @@
+package session
+
+import (
+	"time"
+
+	"github.com/sp2p/sp2p/link"
+)
+
+// Errors of connecting, from the link.
+var (
+	// ErrConnectFailed is returned when the peers could not reach each
+	// other or the DTLS handshake between them failed.
+	ErrConnectFailed = link.ErrConnectFailed
+	// ErrCertificateMismatch is returned when the peer was reached but
+	// presented a DTLS certificate whose fingerprint is not the one in its
+	// signed token: not a network problem, a possible attack. It does not
+	// wrap ErrConnectFailed.
+	ErrCertificateMismatch = link.ErrCertificateMismatch
+)
+
+// NetworkEvent is a change in the connection under an open session.
+type NetworkEvent = link.Event
+
+// Network events.
+const (
+	NetworkInterrupted = link.Interrupted
+	NetworkRecovered   = link.Recovered
+)
+
+// transport carries records: one record per message, in both directions.
+// writeMessage blocks while the send buffer is full (backpressure). It is
+// the link's channel as the session sees it; tests wrap it to tamper with
+// records.
+type transport interface {
+	readMessage(p []byte) (int, error)
+	writeMessage(p []byte) error
+	close() error
+}
+
+// chanTransport is a link.Channel as a transport.
+type chanTransport struct{ c link.Channel }
+
+func (t chanTransport) readMessage(p []byte) (int, error)  { return t.c.ReadMessage(p) }
+func (t chanTransport) writeMessage(p []byte) error        { return t.c.WriteMessage(p) }
+func (t chanTransport) close() error                       { return t.c.Close() }
+func (t chanTransport) setWriteDeadline(d time.Time) error { return t.c.SetWriteDeadline(d) }
+
+// makeLink makes the link for a handshake: Options.Link, or pion.
+func (o *Options) makeLink(cfg link.Config) (link.Link, error) {
+	cfg.OnNetwork = o.OnNetwork
+	if o.Link != nil {
+		return o.Link(cfg)
+	}
+	return pionLink(o)(cfg)
+}
