@@ -41,7 +41,7 @@ func TestDelayedLinkIntact(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 2 MiB over an 80 ms round trip")
 	}
-	checkGoroutines(t)
+	t.Parallel() // slow: with the other slow real-network tests (TestMain checks goroutines)
 	na, nb := delayedNets(t, 40*time.Millisecond, 10*time.Millisecond)
 	o, a := Options{UDP4Only: true, testNet: na}, Options{UDP4Only: true, testNet: nb}
 	start := time.Now()

@@ -12,9 +12,9 @@ import (
 func TestGroup(t *testing.T) {
 	checkGoroutines(t)
 	g := NewGroup(ratelimit.Limits{})
-	opts := g.Options(loopback())
-	p1 := connect(t, loopback(), opts)
-	p2 := connect(t, loopback(), opts)
+	opts := g.Options(mem())
+	p1 := connect(t, mem(), opts)
+	p2 := connect(t, mem(), opts)
 	if err := g.Add(p1.answerer); err != nil {
 		t.Fatal(err)
 	}

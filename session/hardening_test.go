@@ -17,7 +17,7 @@ import (
 // sender's sends block instead, and everything arrives once it reads.
 func TestQueuedBytesBounded(t *testing.T) {
 	checkGoroutines(t)
-	p := connect(t, loopback(), loopback())
+	p := connect(t, mem(), mem())
 	before := heapMiB()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -76,7 +76,7 @@ func TestGroupQueueBounded(t *testing.T) {
 	const bound = 2 << 20
 	g := NewGroup(ratelimit.Limits{}, WithQueueBytes(bound))
 	defer g.Close()
-	p := connect(t, loopback(), g.Options(loopback()))
+	p := connect(t, mem(), g.Options(mem()))
 	if err := g.Add(p.answerer); err != nil {
 		t.Fatal(err)
 	}
@@ -138,9 +138,9 @@ func TestGroupQueueBounded(t *testing.T) {
 // a session whose Receive returns (nil, nil) forever.
 func TestLimiterErrorEndsSession(t *testing.T) {
 	checkGoroutines(t)
-	aOpts := loopback()
+	aOpts := mem()
 	aOpts.Limiter = ratelimit.New[identity.ID](ratelimit.Limits{ByteBurst: 1000}, nil)
-	p := connect(t, loopback(), aOpts)
+	p := connect(t, mem(), aOpts)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := p.offerer.Send(ctx, make([]byte, 2000)); err != nil {
@@ -167,12 +167,12 @@ func TestLimiterErrorEndsSession(t *testing.T) {
 func TestPenaltyHoldsAcrossInvitations(t *testing.T) {
 	checkGoroutines(t)
 	var g *garbage
-	aOpts := loopback()
+	aOpts := mem()
 	aOpts.wrapTransport = func(tr transport) transport {
 		g = &garbage{transport: tr}
 		return g
 	}
-	p := connect(t, loopback(), aOpts)
+	p := connect(t, mem(), aOpts)
 	g.count.Store(100)
 	p.offerer.Send(context.Background(), []byte("x"))
 	select {
@@ -187,12 +187,12 @@ func TestPenaltyHoldsAcrossInvitations(t *testing.T) {
 	defer cancel()
 
 	// Alice invites Bob again: Bob refuses her offer.
-	inv, err := Invite(ctx, p.alice, loopback())
+	inv, err := Invite(ctx, p.alice, mem())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer inv.Close()
-	if acc, err := Accept(ctx, p.bob, inv.Offer(), loopback()); !errors.Is(err, ratelimit.ErrPenalized) {
+	if acc, err := Accept(ctx, p.bob, inv.Offer(), mem()); !errors.Is(err, ratelimit.ErrPenalized) {
 		if acc != nil {
 			acc.Close()
 		}
@@ -200,12 +200,12 @@ func TestPenaltyHoldsAcrossInvitations(t *testing.T) {
 	}
 
 	// Bob invites, Alice answers: Bob refuses her answer.
-	binv, err := Invite(ctx, p.bob, loopback())
+	binv, err := Invite(ctx, p.bob, mem())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer binv.Close()
-	acc, err := Accept(ctx, p.alice, binv.Offer(), loopback())
+	acc, err := Accept(ctx, p.alice, binv.Offer(), mem())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,7 +39,7 @@ func TestLossyStreamIntact(t *testing.T) {
 	if testing.Short() {
 		t.Skip("moves 4 MiB through 10 % loss")
 	}
-	checkGoroutines(t)
+	t.Parallel() // slow: with the other slow real-network tests (TestMain checks goroutines)
 	var f netFaults
 	o, a := loopback(), loopback()
 	o.faults, a.faults = &f, &f

@@ -16,7 +16,7 @@ func TestShortOutageRecovers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits through a 7 s outage")
 	}
-	checkGoroutines(t)
+	t.Parallel() // slow: with the other slow real-network tests (TestMain checks goroutines)
 	var f netFaults
 	var mu sync.Mutex
 	var events []NetworkEvent

@@ -25,8 +25,8 @@ func heapMiB() float64 {
 // carries on.
 func TestIncompleteFragmentsBounded(t *testing.T) {
 	checkGoroutines(t)
-	p := connect(t, loopback(), loopback())
-	other := connect(t, loopback(), loopback())
+	p := connect(t, mem(), mem())
+	other := connect(t, mem(), mem())
 	before := heapMiB()
 	frag := make([]byte, seal.FragmentHeaderSize+MaxRecord-seal.Overhead-seal.FragmentHeaderSize)
 	for id := range uint32(8) {
@@ -62,7 +62,7 @@ func TestIncompleteFragmentsBounded(t *testing.T) {
 // queueing without bound, and everything arrives once the reader reads.
 func TestSlowReaderBackpressure(t *testing.T) {
 	checkGoroutines(t)
-	p := connect(t, loopback(), loopback())
+	p := connect(t, mem(), mem())
 	before := heapMiB()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -135,7 +135,7 @@ func TestManyInvalidAnswers(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	alice, bob := testIdentity(t), testIdentity(t)
-	inv, err := Invite(ctx, alice, loopback())
+	inv, err := Invite(ctx, alice, mem())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestManyInvalidAnswers(t *testing.T) {
 	if grew := heapMiB() - before; grew > 16 {
 		t.Fatalf("heap grew by %.0f MiB over 3000 invalid answers", grew)
 	}
-	acc, err := Accept(ctx, bob, inv.Offer(), loopback())
+	acc, err := Accept(ctx, bob, inv.Offer(), mem())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func TestManyInvalidAnswers(t *testing.T) {
 
 func newOfferFor(t *testing.T, id *identity.Identity) *invite.Offer {
 	t.Helper()
-	inv, err := Invite(context.Background(), id, loopback())
+	inv, err := Invite(context.Background(), id, mem())
 	if err != nil {
 		t.Fatal(err)
 	}

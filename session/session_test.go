@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/memlink"
 	"github.com/sp2p/sp2p/invite"
 )
 
@@ -27,7 +29,37 @@ func testIdentity(t testing.TB) *identity.Identity {
 	return id
 }
 
+// loopback is real pion on the loopback interface: for what only pion
+// shows (ICE, DTLS fingerprints, SCTP under loss and outages, relays).
 func loopback() Options { return Options{LoopbackOnly: true, UDP4Only: true} }
+
+// memNet is the in-memory network the logic tests share.
+var memNet = memlink.New(1, memlink.Faults{})
+
+// mem runs the real handshake and record layer over the in-memory link:
+// for everything where the real network is not the point.
+func mem() Options { return Options{Link: memNet.Maker()} }
+
+// TestMain runs the package's tests and then fails the run if goroutines
+// started by them (the parallel ones included, which cannot check their
+// own) are still running a little after the last test ends.
+func TestMain(m *testing.M) {
+	before := runtime.NumGoroutine()
+	code := m.Run()
+	if code == 0 {
+		deadline := time.Now().Add(10 * time.Second)
+		for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := runtime.NumGoroutine(); n > before {
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			fmt.Fprintf(os.Stderr, "goroutine leak: %d before the tests, %d after\n%s", before, n, buf)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // checkGoroutines fails the test if goroutines started during it are still
 // running a little after it ends (as pion's test.CheckRoutines does).
@@ -155,7 +187,7 @@ func TestMessageRoundTrip(t *testing.T) {
 
 func TestManyMessagesInOrder(t *testing.T) {
 	checkGoroutines(t)
-	p := connect(t, loopback(), loopback())
+	p := connect(t, mem(), mem())
 	ctx := context.Background()
 	const n = 10_000
 	go func() {
@@ -193,7 +225,7 @@ func fmtInt(i int) string {
 
 func TestStreamSHA256(t *testing.T) {
 	checkGoroutines(t)
-	p := connect(t, loopback(), loopback())
+	p := connect(t, mem(), mem())
 	const size = 50 << 20
 	w, r := p.offerer.Conn(), p.answerer.Conn()
 	sent := sha256.New()
@@ -228,7 +260,7 @@ func TestStreamSHA256(t *testing.T) {
 
 func TestCleanCloseAndHalfClose(t *testing.T) {
 	checkGoroutines(t)
-	p := connect(t, loopback(), loopback())
+	p := connect(t, mem(), mem())
 	ctx := context.Background()
 	// Half close: the offerer ends its sending, can still receive.
 	p.offerer.Send(ctx, []byte("last"))
@@ -305,7 +337,7 @@ func (b *blackHole) close() error {
 
 func TestPeerLost(t *testing.T) {
 	checkGoroutines(t)
-	opts := loopback()
+	opts := mem()
 	opts.HeartbeatTimeout = 1500 * time.Millisecond
 	var hole *blackHole
 	aOpts := opts
@@ -382,7 +414,7 @@ func TestUnorderedChannel(t *testing.T) {
 
 func TestConnDeadlines(t *testing.T) {
 	checkGoroutines(t)
-	p := connect(t, loopback(), loopback())
+	p := connect(t, mem(), mem())
 	c := p.answerer.Conn()
 	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	buf := make([]byte, 10)

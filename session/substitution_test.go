@@ -20,19 +20,19 @@ func TestTokenSubstitution(t *testing.T) {
 	defer cancel()
 	alice, bob, mallory := testIdentity(t), testIdentity(t), testIdentity(t)
 
-	aliceInv, err := Invite(ctx, alice, loopback())
+	aliceInv, err := Invite(ctx, alice, mem())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer aliceInv.Close()
 	// Mallory accepts Alice's real offer herself...
-	toAlice, err := Accept(ctx, mallory, aliceInv.Offer(), loopback())
+	toAlice, err := Accept(ctx, mallory, aliceInv.Offer(), mem())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer toAlice.Close()
 	// ...and gives Bob an offer of her own in its place.
-	malInv, err := Invite(ctx, mallory, loopback())
+	malInv, err := Invite(ctx, mallory, mem())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,13 +45,13 @@ func TestTokenSubstitution(t *testing.T) {
 		t.Fatal("the substituted offer shows Alice's fingerprint")
 	}
 	// Bob, with Alice pinned, refuses it.
-	pinned := loopback()
+	pinned := mem()
 	pinned.Expect = alice.ID()
 	if _, err := Accept(ctx, bob, substituted, pinned); !errors.Is(err, invite.ErrUnexpectedPeer) {
 		t.Fatalf("pinned Bob accepted Mallory's offer: %v", err)
 	}
 	// Bob without a pin goes ahead; Mallory completes both sides.
-	bobAcc, err := Accept(ctx, bob, substituted, loopback())
+	bobAcc, err := Accept(ctx, bob, substituted, mem())
 	if err != nil {
 		t.Fatal(err)
 	}
