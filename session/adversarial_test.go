@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -304,61 +303,6 @@ func TestHandshakeRefusals(t *testing.T) {
 func activeCopy(c invite.ConnDesc) invite.ConnDesc {
 	c.Role = invite.RoleActive
 	return c
-}
-
-// 64 sessions open at once in one process, all passing traffic.
-func TestSixtyFourSessions(t *testing.T) {
-	if testing.Short() {
-		t.Skip("opens 128 endpoints")
-	}
-	t.Parallel() // slow under -race: with the other slow real-network tests
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	const n, msgs = 64, 200
-	var pairs []*loopbackPair
-	defer func() {
-		for _, p := range pairs {
-			p.close()
-		}
-	}()
-	for range n {
-		p, err := newLoopbackPair(ctx)
-		if err != nil {
-			t.Fatalf("after %d sessions: %v", len(pairs), err)
-		}
-		pairs = append(pairs, p)
-	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2*n)
-	for _, p := range pairs {
-		wg.Add(2)
-		go func() {
-			defer wg.Done()
-			for i := range msgs {
-				if err := p.a.Send(ctx, bytes.Repeat([]byte{byte(i)}, 1000)); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			for i := range msgs {
-				m, err := p.b.Receive(ctx)
-				if err != nil || len(m) != 1000 || m[0] != byte(i) {
-					errs <- fmt.Errorf("message %d: %v", i, err)
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	t.Logf("%d sessions, %d messages each: %v", n, msgs, time.Since(start).Round(time.Millisecond))
 }
 
 // injector delivers one crafted record to the receiving side before the

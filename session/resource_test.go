@@ -98,36 +98,6 @@ func TestSlowReaderBackpressure(t *testing.T) {
 	}
 }
 
-// A peer that opens many in-band data channels gets each one closed at
-// once; the session is unaffected.
-func TestExtraDataChannelsClosed(t *testing.T) {
-	checkGoroutines(t)
-	p := connect(t, loopback(), loopback())
-	pc := p.offerer.tr.(chanTransport).c.(*dcTransport).pc
-	opened := 0
-	for i := range 200 {
-		if _, err := pc.CreateDataChannel("extra"+fmtInt(i), nil); err != nil {
-			t.Fatal(err)
-		}
-		opened++
-	}
-	victim := p.answerer.tr.(chanTransport).c.(*dcTransport).peer
-	deadline := time.Now().Add(10 * time.Second)
-	for victim.extraChannels.Load() < int64(opened) && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
-	if got := victim.extraChannels.Load(); got != int64(opened) {
-		t.Fatalf("%d of %d extra channels seen and closed", got, opened)
-	}
-	ctx := context.Background()
-	if err := p.offerer.Send(ctx, []byte("ok")); err != nil {
-		t.Fatal(err)
-	}
-	if m, err := p.answerer.Receive(ctx); err != nil || string(m) != "ok" {
-		t.Fatalf("%q %v", m, err)
-	}
-}
-
 // Thousands of invalid answers to a pending invitation are all refused;
 // the invitation still works for the real answer, and memory is bounded.
 func TestManyInvalidAnswers(t *testing.T) {

@@ -3,9 +3,7 @@
 package session
 
 import (
-	"math/rand/v2"
 	"net"
-	"sync/atomic"
 
 	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/stdnet"
@@ -27,23 +25,6 @@ const sctpMinCwnd = 16 << 10
 type tunedNet struct {
 	*stdnet.Net
 	faults *netFaults
-}
-
-// netFaults is a test's control over the network under a session.
-type netFaults struct {
-	// cut drops every datagram, in and out, while true (an outage).
-	cut atomic.Bool
-	// lossPermille drops that share of outgoing datagrams at random.
-	lossPermille atomic.Uint32
-}
-
-// drop reports whether an outgoing datagram is lost.
-func (f *netFaults) drop() bool {
-	if f.cut.Load() {
-		return true
-	}
-	l := f.lossPermille.Load()
-	return l > 0 && rand.Uint32N(1000) < l
 }
 
 func newTunedNet(faults *netFaults) (pionnet.Net, error) {
