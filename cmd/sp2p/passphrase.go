@@ -26,7 +26,7 @@ func (a *app) passphrase(prompt string, confirm bool) ([]byte, error) {
 	if file != "" {
 		return readPassphraseFile(file)
 	}
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	tty, err := openTTY()
 	if err != nil {
 		return nil, &hintError{errNoTerminal, "use --passphrase-file FILE (or $SP2P_PASSPHRASE_FILE) in scripts"}
 	}
