@@ -45,7 +45,9 @@ The connection opens when the inviter pastes the answer.`,
 // openAccept runs the invitee's side up to an open session: the offer
 // read and verified, the inviter shown (and confirmed when confirmPeer),
 // the answer token out.
-func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrImage string, confirmPeer bool) (*session.Session, *identity.Peers, error) {
+// Interrupted (Ctrl-C) before the session opens, it also removes the
+// answer token file it wrote.
+func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrImage string, confirmPeer bool) (_ *session.Session, _ *identity.Peers, err error) {
 	sources := len(args)
 	if f.offerFile != "" {
 		sources++
@@ -105,7 +107,7 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 			return nil, nil, err
 		}
 		if !ok {
-			return nil, nil, errors.New("refused by you")
+			return nil, nil, errors.New("refused by you: the invitation is not answered")
 		}
 	}
 	acc, err := gather(ctx, a, opts, func(ctx context.Context) (*session.Acceptance, error) {
@@ -118,6 +120,9 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	defer func() {
 		if !connected {
 			acc.Close()
+			if isInterrupt(err) {
+				removeTokenFile(f.answerFile, acc.Token())
+			}
 		}
 	}()
 	if f.answerFile == "" {

@@ -57,7 +57,7 @@ func (a *app) runSession(ctx context.Context, s *session.Session, f *connFlags, 
 	}
 	emit(event{Event: "disconnected", Peer: s.Peer().String(), Reason: reason})
 	if err == nil {
-		a.savePeer(s.Peer(), name, f, peers)
+		err = a.savePeer(s.Peer(), name, f, peers)
 	}
 	return err
 }
@@ -147,26 +147,32 @@ func (a *app) chat(ctx context.Context, s *session.Session, label string, asJSON
 }
 
 // savePeer offers to pin an unknown peer after a session: under
-// --save-peer NAME, or by asking on the terminal in chat mode.
-func (a *app) savePeer(id identity.ID, known string, f *connFlags, peers *identity.Peers) {
+// --save-peer NAME, or by asking on the terminal in chat mode. Its only
+// error is errInterrupted: Ctrl-C at the question (nothing is saved).
+func (a *app) savePeer(id identity.ID, known string, f *connFlags, peers *identity.Peers) error {
 	if known != "" {
-		return
+		return nil
 	}
 	name := f.savePeer
 	// Ask only when nothing else reads the terminal: while the chat's
 	// reader still waits for a line, it would take the answer.
 	if name == "" && !f.pipe && !f.asJSON && !a.stdinBusy.Load() {
-		name, _ = a.askLine("Pin this peer for next time? Name (Enter to skip): ")
+		var err error
+		name, err = a.askLine("Pin this peer for next time? Name (Enter to skip): ")
+		if errors.Is(err, errInterrupted) {
+			return err
+		}
 	}
 	if name == "" {
 		if f.savePeer == "" && !f.pipe && !f.asJSON {
 			a.infof("hint: pin this peer for next time: sp2p peers add NAME %s", id)
 		}
-		return
+		return nil
 	}
 	if err := peers.Add(name, id); err != nil {
 		a.warnf("could not save the peer: %v", err)
-		return
+		return nil
 	}
 	a.infof("saved the peer as %s", name)
+	return nil
 }

@@ -58,6 +58,23 @@ func (a *app) showToken(f *connFlags, file, token, what string) error {
 	return nil
 }
 
+// removeTokenFile removes a token file this process wrote, once its token
+// is dead (the command was interrupted before connecting). Only a regular
+// file that still holds exactly that token is removed: a named pipe, or a
+// file someone has replaced since, stays.
+func removeTokenFile(path, token string) {
+	if path == "" {
+		return
+	}
+	fi, err := os.Lstat(path)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() != int64(len(token))+1 {
+		return
+	}
+	if b, err := os.ReadFile(path); err == nil && string(b) == token+"\n" {
+		os.Remove(path)
+	}
+}
+
 // copyToClipboard sends the OSC 52 escape to the terminal: most terminals
 // put the text on the clipboard, also over SSH.
 func (a *app) copyToClipboard(text string) {

@@ -47,7 +47,9 @@ Then the two of you are connected: a line chat, or with --pipe a byte stream.`,
 
 // openInvite runs the inviter's side up to an open session: the offer
 // token out, the answer in, the answerer shown and confirmed.
-func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.Duration) (*session.Session, *identity.Peers, error) {
+// Interrupted (Ctrl-C) before the session opens, it also removes the offer
+// token file it wrote: the invitation is closed, the token is dead.
+func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.Duration) (_ *session.Session, _ *identity.Peers, err error) {
 	if ttl < invite.MinLifetime || ttl > invite.MaxLifetime {
 		return nil, nil, &usageError{fmt.Errorf("--ttl %v: must be from %v to %v", ttl, invite.MinLifetime, invite.MaxLifetime)}
 	}
@@ -80,6 +82,9 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 	defer func() {
 		if !connected {
 			inv.Close()
+			if isInterrupt(err) {
+				removeTokenFile(f.offerFile, inv.Token())
+			}
 		}
 	}()
 	if err := a.showToken(f, f.offerFile, inv.Token(), "offer"); err != nil {
@@ -94,7 +99,7 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, nil, fmt.Errorf("no answer before the invitation expired: %w", invite.ErrExpired)
 		}
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("reading the answer token: %w", err)
 	}
 	ans, err := inv.ReadAnswer(text)
 	if err != nil {
@@ -107,7 +112,7 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 			return nil, nil, err
 		}
 		if !ok {
-			return nil, nil, errors.New("refused by you")
+			return nil, nil, errors.New("refused by you: not connecting to this peer")
 		}
 	}
 	a.infof("connecting…")
