@@ -132,18 +132,22 @@ func (a *app) chat(ctx context.Context, s *session.Session, label string, asJSON
 			}
 		}
 	}()
+	var err error
 	select {
-	case err := <-lines:
-		return err // Ctrl-D: we leave; Close tells the peer
-	case err := <-msgs:
+	case err = <-lines: // Ctrl-D: we leave; Close tells the peer
+	case err = <-msgs:
 		if errors.Is(err, io.EOF) {
 			a.infof("%s left", sanitize(label))
 			return nil
 		}
-		return err
 	case <-ctx.Done():
+	}
+	if ctx.Err() != nil {
+		// Ctrl-C leaves as Ctrl-D does, even when Send or Receive saw the
+		// cancelled context first.
 		return nil
 	}
+	return err
 }
 
 // savePeer offers to pin an unknown peer after a session: under
