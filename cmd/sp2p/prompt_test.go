@@ -334,3 +334,24 @@ func TestPromptSignalRestoresTerminal(t *testing.T) {
 	}
 	p.checkRestored(t)
 }
+
+// The inviter waiting for the answer to be pasted: Ctrl-C exits 130;
+// Ctrl-D ends with an error that names the answer token.
+func TestInvitePasteCtrlCAndCtrlD(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		key, want string
+		code      int
+	}{
+		{"\x03", "sp2p: interrupted", 130},
+		{"\x04", "reading the answer token: input ended before a complete token", 1},
+	} {
+		p := startOnTTY(t, newHome(t), "invite", "--loopback")
+		p.waitText(t, "(paste it here)")
+		p.typeKeys(t, c.key)
+		if code := p.exitCode(t); code != c.code || !p.shows(c.want, 5*time.Second) {
+			t.Errorf("%q while invite waits for the pasted answer: exit %d, want %d saying %q\n%s", c.key, code, c.code, c.want, p.out.String())
+		}
+		p.checkRestored(t)
+	}
+}
