@@ -121,6 +121,7 @@ func editLine(r io.Reader, w io.Writer, echo bool) ([]byte, error) {
 	)
 	state := plain
 	var b [1]byte
+	defer clear(b[:])
 	for {
 		n, err := r.Read(b[:])
 		if n == 0 {
