@@ -60,6 +60,11 @@ func openTTY() (*os.File, error) {
 // line's end is echoed for Enter and Ctrl-C; after errNoInput the caller
 // finishes the line with what Ctrl-D meant.
 func readLine(tty *os.File, echo bool) ([]byte, error) {
+	// Signals are caught before the terminal changes, so that none can
+	// end the process between the change and its undoing.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	raw, err := tty.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -73,9 +78,6 @@ func readLine(tty *os.File, echo bool) ([]byte, error) {
 	}
 	restore := func() { raw.Control(func(fd uintptr) { term.Restore(int(fd), old) }) }
 
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	type result struct {
 		line []byte
 		err  error
