@@ -21,7 +21,7 @@ func TestChatCtrlCLeaves(t *testing.T) {
 		a := startCmdBuffered(t, homeA, "invite", "--offer-file", offer, "--answer-file", answer, "--loopback", "--yes")
 		b := startCmdBuffered(t, homeB, "accept", "--offer-file", offer, "--answer-file", answer, "--loopback", "--yes")
 		waitFor(t, "both connected", func() bool {
-			return strings.Contains(a.errb.String(), "safety code") && strings.Contains(b.errb.String(), "safety code")
+			return strings.Contains(a.errb.String(), "safety code: ") && strings.Contains(b.errb.String(), "safety code: ")
 		})
 		a.cmd.Process.Signal(os.Interrupt)
 		if code := a.wait(t, 10*time.Second); code != 0 {
