@@ -1,6 +1,7 @@
 // Command sp2p makes serverless, end-to-end encrypted peer-to-peer channels.
 //
-// Exit status: 0 on success, 1 on failure, 2 on wrong usage. Data goes to
+// Exit status: 0 on success, 1 on failure, 2 on wrong usage, 130 when
+// interrupted (Ctrl-C, also at a prompt, or SIGTERM). Data goes to
 // standard output; messages and errors go to standard error as
 // "sp2p: error: …", "sp2p: warning: …" and "sp2p: hint: …".
 package main
@@ -17,6 +18,8 @@ const (
 	exitOK    = 0
 	exitError = 1
 	exitUsage = 2
+	// exitInterrupted is the shells' 128+SIGINT.
+	exitInterrupted = 130
 )
 
 func main() {
@@ -32,6 +35,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	err := root.Execute()
 	if err == nil {
 		return exitOK
+	}
+	if isInterrupt(err) {
+		fmt.Fprintln(stderr, "sp2p: interrupted")
+		return exitInterrupted
 	}
 	var ue *usageError
 	if errors.As(err, &ue) || !a.started {

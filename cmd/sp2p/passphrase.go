@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-
-	"golang.org/x/term"
 )
 
 const maxPassphraseFile = 4096
@@ -16,8 +14,10 @@ var errNoTerminal = errors.New("no terminal to ask for a passphrase")
 
 // passphrase returns the identity passphrase: from --passphrase-file or
 // $SP2P_PASSPHRASE_FILE when set, otherwise typed on the terminal without
-// echo (twice when confirm is set). It never comes from a command-line
-// argument.
+// echo. It never comes from a command-line argument. With confirm, the
+// passphrase is a new one (keygen): it is asked twice, and the advice for
+// giving none is --no-passphrase; without, it opens an existing identity.
+// Ctrl-C at the prompt returns errInterrupted.
 func (a *app) passphrase(prompt string, confirm bool) ([]byte, error) {
 	file := a.passFile
 	if file == "" {
@@ -26,35 +26,40 @@ func (a *app) passphrase(prompt string, confirm bool) ([]byte, error) {
 	if file != "" {
 		return readPassphraseFile(file)
 	}
-	tty, err := os.OpenFile("/dev/tty", os.O_RDWR, 0)
+	tty, err := openTTY()
 	if err != nil {
 		return nil, &hintError{errNoTerminal, "use --passphrase-file FILE (or $SP2P_PASSPHRASE_FILE) in scripts"}
 	}
 	defer tty.Close()
-	ask := func(p string) ([]byte, error) {
-		fmt.Fprint(tty, p)
-		b, err := term.ReadPassword(int(tty.Fd()))
-		fmt.Fprintln(tty)
-		if err != nil {
-			return nil, fmt.Errorf("reading passphrase: %w", err)
+	none := func(what string) error {
+		if confirm {
+			return &hintError{errors.New(what), "use --no-passphrase for an unencrypted key file"}
 		}
-		return b, nil
+		return &hintError{errors.New(what), "your identity file is encrypted: type its passphrase, or give --passphrase-file FILE (or $SP2P_PASSPHRASE_FILE)"}
 	}
-	p, err := ask(prompt)
+	p, err := askSecret(tty, prompt)
+	if errors.Is(err, errNoInput) {
+		return nil, none("no passphrase given (Ctrl-D)")
+	}
 	if err != nil {
 		return nil, err
 	}
 	if len(p) == 0 {
-		return nil, errors.New("empty passphrase (use --no-passphrase for an unencrypted key file)")
+		return nil, none("empty passphrase")
 	}
 	if confirm {
-		again, err := ask("Repeat passphrase: ")
+		again, err := askSecret(tty, "Repeat passphrase: ")
+		defer clear(again)
+		if err != nil || !bytes.Equal(p, again) {
+			clear(p)
+		}
+		if errors.Is(err, errNoInput) {
+			return nil, errors.New("the passphrase was not repeated (Ctrl-D)")
+		}
 		if err != nil {
 			return nil, err
 		}
-		defer clear(again)
 		if !bytes.Equal(p, again) {
-			clear(p)
 			return nil, errors.New("the passphrases do not match")
 		}
 	}

@@ -73,7 +73,7 @@ transfer resumes when you run the same command again.`,
 	}
 	cmd.Flags().StringVar(&to, "to", "", "send only to this peer (`NAME` or ID)")
 	cmd.Flags().StringVar(&f.expect, "expect", "", "accept only an answer from this peer (`NAME` or ID)")
-	cmd.Flags().DurationVar(&ttl, "ttl", 5*time.Minute, "how long the invitation stays valid (10s to 24h)")
+	ttlFlag(cmd, &ttl)
 	f.register(cmd)
 	cmd.Flags().MarkHidden("pipe")
 	return cmd

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/session"
+)
+
+func (a *app) acceptCmd() *cobra.Command {
+	var f connFlags
+	var qrImage string
+	cmd := &cobra.Command{
+		Use:   "accept TOKEN|LINK|-",
+		Short: "Accept an invitation: verify it, print the answer token, connect",
+		Long: `Verify an invitation (offer token, sp2p: link or https link; '-' reads it
+from stdin), show who sent it, and print the answer token to send back.
+The connection opens when the inviter pastes the answer.`,
+		Example: `  sp2p accept SP2P:AEAQ...
+  sp2p accept --expect alice 'https://example.org/join#SP2P:AEAQ...'
+  sp2p accept --qr-image screenshot.png
+  sp2p accept --offer-file offer.txt --answer-file answer.txt --pipe > file`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			s, peers, err := a.openAccept(ctx, &f, args, qrImage, true)
+			if err != nil {
+				return err
+			}
+			return a.runSession(ctx, s, &f, peers)
+		},
+	}
+	cmd.Flags().StringVar(&f.expect, "expect", "", "accept only an invitation from this peer (`NAME` or ID)")
+	cmd.Flags().StringVar(&qrImage, "qr-image", "", "read the token from a QR code in a PNG or JPEG `FILE`")
+	f.register(cmd)
+	return cmd
+}
+
+// openAccept runs the invitee's side up to an open session: the offer
+// read and verified, the inviter shown (and confirmed when confirmPeer),
+// the answer token out.
+// Interrupted (Ctrl-C) before the session opens, it also removes the
+// answer token file it wrote.
+func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrImage string, confirmPeer bool) (_ *session.Session, _ *identity.Peers, err error) {
+	sources := len(args)
+	if f.offerFile != "" {
+		sources++
+	}
+	if qrImage != "" {
+		sources++
+	}
+	if sources != 1 {
+		return nil, nil, &usageError{errors.New("give the token in one way: as an argument, with --offer-file, or with --qr-image")}
+	}
+	if len(args) == 1 && args[0] == "-" && f.pipe {
+		return nil, nil, &usageError{errors.New("with --pipe, stdin carries data: give the token as an argument or with --offer-file")}
+	}
+	opts, err := a.sessionOptions(f)
+	if err != nil {
+		return nil, nil, err
+	}
+	peers, err := a.peers()
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.Expect, err = a.resolvePeer(peers, f.expect); err != nil {
+		return nil, nil, err
+	}
+	var text string
+	switch {
+	case f.offerFile != "":
+		wctx, cancel := context.WithTimeout(ctx, invite.MaxLifetime)
+		text, err = waitTokenFile(wctx, f.offerFile, invite.KindOffer)
+		cancel()
+	case qrImage != "":
+		text, err = readQRFile(qrImage)
+	case args[0] == "-":
+		text, err = readPastedToken(ctx, a.stdin)
+	default:
+		text = args[0]
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	offer, err := invite.ParseOffer(text)
+	if err != nil {
+		return nil, nil, err
+	}
+	me, _, err := a.loadIdentity()
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := offer.Verify(invite.VerifyOptions{Self: me.ID(), Expect: opts.Expect}); err != nil {
+		return nil, nil, err
+	}
+	a.describePeer("invitation from", "inviter", offer.Inviter, peers)
+	a.infof("  valid until %s", offer.Expires().Local().Format("15:04:05"))
+	if confirmPeer && !f.yes && opts.Expect.IsZero() {
+		ok, err := a.confirm("Accept this invitation?")
+		if err != nil {
+			return nil, nil, err
+		}
+		if !ok {
+			return nil, nil, errors.New("refused by you: the invitation is not answered")
+		}
+	}
+	acc, err := gather(ctx, a, opts, func(ctx context.Context) (*session.Acceptance, error) {
+		return session.Accept(ctx, me, offer, opts)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	connected := false
+	defer func() {
+		if !connected {
+			acc.Close()
+			if isInterrupt(err) {
+				removeTokenFile(f.answerFile, acc.Token())
+			}
+		}
+	}()
+	if f.answerFile == "" {
+		a.infof("send this answer token back to the inviter:")
+	}
+	if err := a.showToken(f, f.answerFile, acc.Token(), "answer"); err != nil {
+		return nil, nil, err
+	}
+	a.infof("waiting for the inviter to connect (until the invitation expires at %s)…", offer.Expires().Local().Format("15:04:05"))
+	s, err := acc.Wait(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	connected = true
+	return s, peers, nil
+}
+
+func readQRFile(path string) (string, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer file.Close()
+	return invite.ReadQRImage(file)
+}
