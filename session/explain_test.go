@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"net/netip"
 	"strings"
 	"testing"
@@ -8,6 +9,8 @@ import (
 	"github.com/sp2p/sp2p/invite"
 )
 
+// Failures say what each side offered and the likely cause, as data the
+// CLI turns into hints, and name no command or flag.
 func TestExplainFailure(t *testing.T) {
 	t.Parallel()
 	c := func(typ invite.CandidateType) invite.Candidate {
@@ -16,19 +19,22 @@ func TestExplainFailure(t *testing.T) {
 	host, srflx, relay := c(invite.Host), c(invite.ServerReflexive), c(invite.Relay)
 	cases := []struct {
 		local, remote []invite.Candidate
-		want          []string
+		cause         FailureCause
+		want          string
 	}{
-		{[]invite.Candidate{host}, []invite.Candidate{host}, []string{"offered host candidates, the peer host", "--stun"}},
-		{[]invite.Candidate{host, srflx}, []invite.Candidate{host, srflx}, []string{"server-reflexive", "symmetric NAT", "sp2p relay"}},
-		{[]invite.Candidate{host, srflx}, []invite.Candidate{host}, []string{"no public", "--stun"}},
-		{[]invite.Candidate{relay}, []invite.Candidate{relay}, []string{"relay path failed", "credentials"}},
+		{[]invite.Candidate{host}, []invite.Candidate{host}, CauseNoPublicAddress, "offered host candidates, the peer host"},
+		{[]invite.Candidate{host, srflx}, []invite.Candidate{host, srflx}, CauseStrictNAT, "symmetric NAT"},
+		{[]invite.Candidate{host, srflx}, []invite.Candidate{host}, CauseNoPublicAddress, "no public"},
+		{[]invite.Candidate{relay}, []invite.Candidate{relay}, CauseRelayFailed, "relay path failed"},
 	}
 	for _, tc := range cases {
-		got := explainFailure(tc.local, tc.remote)
-		for _, w := range tc.want {
-			if !strings.Contains(got, w) {
-				t.Errorf("explanation %q lacks %q", got, w)
-			}
+		err := explainFailure(ErrConnectFailed, tc.local, tc.remote)
+		var f *ConnectFailure
+		if !errors.As(err, &f) || f.Cause != tc.cause || !errors.Is(err, ErrConnectFailed) {
+			t.Errorf("%v: cause %v, want %v, wrapping ErrConnectFailed", err, f.Cause, tc.cause)
+		}
+		if msg := err.Error(); !strings.Contains(msg, tc.want) || strings.Contains(msg, "--") || strings.Contains(msg, "sp2p ") {
+			t.Errorf("explanation %q: want %q and no flag or command", msg, tc.want)
 		}
 	}
 }

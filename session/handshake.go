@@ -128,7 +128,7 @@ func (inv *Invitation) Connect(ctx context.Context, a *invite.Answer) (*Session,
 	}
 	s, err := establish(ctx, inv.pc, keys, a.Answerer, &inv.opts, inv.limiter)
 	if (errors.Is(err, ErrConnectFailed) || errors.Is(err, context.DeadlineExceeded)) && !errors.Is(err, link.ErrHandshakeFailed) {
-		err = fmt.Errorf("%w: %s", err, explainFailure(inv.offer.Conn.Candidates, a.Conn.Candidates))
+		err = explainFailure(err, inv.offer.Conn.Candidates, a.Conn.Candidates)
 	}
 	return s, err
 }
@@ -218,11 +218,11 @@ func (a *Acceptance) Wait(ctx context.Context) (*Session, error) {
 	defer cancel()
 	s, err := establish(ctx, a.pc, a.keys, a.offer.Inviter, &a.opts, a.limiter)
 	if errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(deadline) {
-		return nil, fmt.Errorf("%w: the inviter did not connect before the invitation expired (was the answer delivered? %s)",
-			ErrConnectFailed, explainFailure(a.answer.Conn.Candidates, a.offer.Conn.Candidates))
+		return nil, explainFailure(fmt.Errorf("%w: the inviter did not connect before the invitation expired (was the answer delivered?)", ErrConnectFailed),
+			a.answer.Conn.Candidates, a.offer.Conn.Candidates)
 	}
 	if errors.Is(err, ErrConnectFailed) && !errors.Is(err, link.ErrHandshakeFailed) {
-		err = fmt.Errorf("%w: %s", err, explainFailure(a.answer.Conn.Candidates, a.offer.Conn.Candidates))
+		err = explainFailure(err, a.answer.Conn.Candidates, a.offer.Conn.Candidates)
 	}
 	return s, err
 }

@@ -51,6 +51,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 	if errors.As(err, &he) {
 		fmt.Fprintf(stderr, "sp2p: hint: %s\n", he.hint)
 	}
+	for _, h := range libraryHints(err) {
+		fmt.Fprintf(stderr, "sp2p: hint: %s\n", h)
+	}
 	return exitError
 }
 

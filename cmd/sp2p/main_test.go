@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/session"
 )
 
 // sp2pBinary is the real binary, built once by TestMain.
@@ -358,5 +360,28 @@ func TestBinaryRelayUsageErrors(t *testing.T) {
 		if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(errb.String(), c.want) {
 			t.Errorf("relay %v: %v, want exit 2 saying %q:\n%s", c.args, err, c.want, errb.String())
 		}
+	}
+}
+
+// The libraries' failure data become hint lines that name the flags and
+// commands; the library messages themselves name none.
+func TestLibraryHints(t *testing.T) {
+	t.Parallel()
+	for cause, want := range map[session.FailureCause]string{
+		session.CauseStrictNAT:       "sp2p relay",
+		session.CauseNoPublicAddress: "--stun",
+		session.CauseRelayFailed:     "--turn",
+	} {
+		err := fmt.Errorf("connecting: %w", &session.ConnectFailure{Cause: cause, Err: session.ErrConnectFailed})
+		hints := libraryHints(err)
+		if len(hints) != 1 || !strings.Contains(hints[0], want) {
+			t.Errorf("cause %v: hints %q, want one naming %q", cause, hints, want)
+		}
+		if strings.Contains(err.Error(), want) {
+			t.Errorf("the library message names %q: %v", want, err)
+		}
+	}
+	if h := libraryHints(session.ErrCertificateMismatch); len(h) != 1 {
+		t.Errorf("certificate mismatch: hints %q", h)
 	}
 }

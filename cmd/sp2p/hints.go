@@ -1,0 +1,29 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/sp2p/sp2p/session"
+)
+
+// libraryHints turns what the libraries' errors say (sentinels and error
+// types with data; they name no flag or command) into the CLI's advice,
+// printed as "sp2p: hint: …" lines after the error.
+func libraryHints(err error) []string {
+	var hints []string
+	var cf *session.ConnectFailure
+	if errors.As(err, &cf) {
+		switch cf.Cause {
+		case session.CauseRelayFailed:
+			hints = append(hints, "check the --turn URL and --turn-user/password on both sides, and that the relay's port is open (UDP, or TCP with ?transport=tcp)")
+		case session.CauseStrictNAT:
+			hints = append(hints, "a TURN relay is needed: run `sp2p relay` on a reachable machine (or use coturn), then give both sides --turn")
+		case session.CauseNoPublicAddress:
+			hints = append(hints, "add --stun stun:HOST:PORT on both sides, or a TURN relay (`sp2p relay`, --turn); on one machine, --loopback")
+		}
+	}
+	if errors.Is(err, session.ErrCertificateMismatch) {
+		hints = append(hints, "do not retry over this network; compare fingerprints and safety codes with the peer by phone or in person")
+	}
+	return hints
+}
