@@ -4,64 +4,37 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"runtime"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/bench"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/link"
 )
 
-// BenchResult holds the figures of Bench: each measured on a plain pion
-// data channel with pion's defaults (Raw), the same with sp2p's transport
-// settings (RawTuned), and an sp2p session (Sealed), in one run.
-type BenchResult struct {
-	BulkMBs     Triple  `json:"bulk_mb_s"`    // 60,000-byte messages, MB/s
-	SmallMsgs   Triple  `json:"small_msgs_s"` // 100-byte messages per second
-	RTTMicros   Pair    `json:"rtt_us"`       // 64-byte ping-pong, median
-	ConnectMs   Pair    `json:"connect_ms"`   // offer created → open, median
-	SessionKiB  Pair    `json:"session_kib"`  // heap per idle open session, 50 open
-	Goroutines  Pair    `json:"goroutines_per_session"`
-	TokenChars  int     `json:"token_chars"`
-	QRVersion   int     `json:"qr_version"`
-	DurationSec float64 `json:"duration_s"`
-}
+func init() { bench.Run = runBench }
 
-// Triple is a figure for raw pion, tuned raw pion and sp2p.
-type Triple struct {
-	Raw      float64 `json:"raw"`
-	RawTuned float64 `json:"raw_tuned"`
-	Sealed   float64 `json:"sealed"`
-}
-
-// Pair is a figure for raw pion and sp2p.
-type Pair struct {
-	Raw    float64 `json:"raw"`
-	Sealed float64 `json:"sealed"`
-}
-
-// Bench measures sp2p against plain pion on loopback in this process. d
-// is how long each throughput figure runs. progress, if not nil, is told
-// what is being measured.
-func Bench(ctx context.Context, d time.Duration, progress func(string)) (*BenchResult, error) {
+// runBench measures sp2p against plain pion on loopback in this process
+// (bench.Run: the CLI's bench command). d is how long each throughput
+// figure runs. progress, if not nil, is told what is being measured.
+func runBench(ctx context.Context, d time.Duration, progress func(string)) (*bench.Result, error) {
 	say := func(s string) {
 		if progress != nil {
 			progress(s)
 		}
 	}
 	start := time.Now()
-	r := &BenchResult{}
+	r := &bench.Result{}
 	var err error
 	const bulk, small = 60_000, 100
 	for _, m := range []struct {
 		name string
 		size int
-		out  *Triple
+		out  *bench.Triple
 		conv func(n int64, el time.Duration) float64
 	}{
 		{"bulk throughput", bulk, &r.BulkMBs, func(n int64, el time.Duration) float64 { return float64(n*bulk) / el.Seconds() / 1e6 }},
@@ -173,45 +146,10 @@ func newLoopbackPair(ctx context.Context) (*loopbackPair, error) {
 		return nil, err
 	}
 	opts := benchOptions()
-	inv, err := Invite(ctx, alice, opts)
+	var token string
+	as, bs, err := ConnectInProcess(ctx, alice, bob, opts, opts, func(o *invite.Offer, _ *invite.Answer) { token = o.Text() })
 	if err != nil {
-		return nil, err
-	}
-	token := inv.Token()
-	offer, err := invite.ParseOffer(token)
-	if err != nil {
-		inv.Close()
-		return nil, err
-	}
-	acc, err := Accept(ctx, bob, offer, opts)
-	if err != nil {
-		inv.Close()
-		return nil, err
-	}
-	ans, err := inv.ReadAnswer(acc.Token())
-	if err != nil {
-		inv.Close()
-		acc.Close()
-		return nil, err
-	}
-	var bs *Session
-	var berr error
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		bs, berr = acc.Wait(ctx)
-	}()
-	as, aerr := inv.Connect(ctx, ans)
-	wg.Wait()
-	if aerr != nil || berr != nil {
-		if as != nil {
-			as.Close()
-		}
-		if bs != nil {
-			bs.Close()
-		}
-		return nil, fmt.Errorf("session: bench connect: %v", errors.Join(aerr, berr))
+		return nil, fmt.Errorf("session: bench connect: %w", err)
 	}
 	v, _ := invite.QRVersion(token)
 	return &loopbackPair{a: as, b: bs, tokenChars: len(token), qrVersion: v}, nil
@@ -300,8 +238,8 @@ func rawEcho(rx transport) {
 }
 
 // benchRTT measures n 64-byte ping-pongs, raw and sealed.
-func benchRTT(ctx context.Context, n int) (Pair, error) {
-	var out Pair
+func benchRTT(ctx context.Context, n int) (bench.Pair, error) {
+	var out bench.Pair
 	tx, rx, err := rawConnect(ctx, false)
 	if err != nil {
 		return out, err
@@ -351,8 +289,8 @@ func benchRTT(ctx context.Context, n int) (Pair, error) {
 }
 
 // benchConnect measures n connects each way.
-func benchConnect(ctx context.Context, n int) (Pair, error) {
-	var out Pair
+func benchConnect(ctx context.Context, n int) (bench.Pair, error) {
+	var out bench.Pair
 	var raw, sealed []time.Duration
 	for range n {
 		start := time.Now()
@@ -378,7 +316,7 @@ func benchConnect(ctx context.Context, n int) (Pair, error) {
 
 // benchMemory opens n idle pairs (2n endpoints) of each kind and reports
 // heap and goroutines per endpoint.
-func benchMemory(ctx context.Context, n int) (kib, goroutines Pair, err error) {
+func benchMemory(ctx context.Context, n int) (kib, goroutines bench.Pair, err error) {
 	measure := func(open func() (func(), error)) (float64, float64, error) {
 		runtime.GC()
 		var before runtime.MemStats

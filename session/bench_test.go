@@ -119,7 +119,7 @@ func TestBenchRuns(t *testing.T) {
 	}
 	checkGoroutines(t)
 	var steps []string
-	r, err := Bench(context.Background(), 200*time.Millisecond, func(s string) { steps = append(steps, s) })
+	r, err := runBench(context.Background(), 200*time.Millisecond, func(s string) { steps = append(steps, s) })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -102,49 +102,11 @@ func connectObserved(t testing.TB, oOpts, aOpts Options, observe func(*invite.Of
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	p := &pair{alice: testIdentity(t), bob: testIdentity(t)}
-	inv, err := Invite(ctx, p.alice, oOpts)
+	var err error
+	p.offerer, p.answerer, err = ConnectInProcess(ctx, p.alice, p.bob, oOpts, aOpts, observe)
 	if err != nil {
 		t.Fatal(err)
 	}
-	offer, err := invite.ParseOffer(inv.Token())
-	if err != nil {
-		t.Fatal(err)
-	}
-	acc, err := Accept(ctx, p.bob, offer, aOpts)
-	if err != nil {
-		inv.Close()
-		t.Fatal(err)
-	}
-	if observe != nil {
-		observe(offer, acc.Answer())
-	}
-	answer, err := inv.ReadAnswer(acc.Token())
-	if err != nil {
-		inv.Close()
-		acc.Close()
-		t.Fatal(err)
-	}
-	type res struct {
-		s   *Session
-		err error
-	}
-	ch := make(chan res, 1)
-	go func() {
-		s, err := acc.Wait(ctx)
-		ch <- res{s, err}
-	}()
-	p.offerer, err = inv.Connect(ctx, answer)
-	r := <-ch
-	if err != nil || r.err != nil {
-		if p.offerer != nil {
-			p.offerer.Close()
-		}
-		if r.s != nil {
-			r.s.Close()
-		}
-		t.Fatalf("connect: offerer %v, answerer %v", err, r.err)
-	}
-	p.answerer = r.s
 	t.Cleanup(func() {
 		p.offerer.Close()
 		p.answerer.Close()

@@ -9,7 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sp2p/sp2p/session"
+	"github.com/sp2p/sp2p/internal/bench"
+	_ "github.com/sp2p/sp2p/session" // sets bench.Run
 )
 
 func (a *app) benchCmd() *cobra.Command {
@@ -35,7 +36,7 @@ token. Each throughput figure runs for --duration.`,
 			defer stop()
 			ctx, cancel := context.WithTimeout(ctx, 6*d+5*time.Minute)
 			defer cancel()
-			r, err := session.Bench(ctx, d, func(step string) {
+			r, err := bench.Run(ctx, d, func(step string) {
 				if !asJSON {
 					a.infof("measuring %s…", step)
 				}
@@ -55,7 +56,7 @@ token. Each throughput figure runs for --duration.`,
 	return cmd
 }
 
-func (a *app) printBench(r *session.BenchResult) {
+func (a *app) printBench(r *bench.Result) {
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 	ratio := func(x, base float64) string {
 		if base <= 0 {
