@@ -37,7 +37,14 @@
 // is processed; a peer that keeps sending records that do not open is
 // disconnected and refused for a cool-down.
 //
-// Only this package imports pion, and only in transport.go: the rest talks
-// to a message transport with backpressure, so that another transport (a
-// browser's own RTCPeerConnection) can be plugged in.
+// # Links
+//
+// The handshake runs over a link (package link): something that produces
+// this side's connection description for the token, applies the peer's,
+// and opens a message channel with backpressure. Nothing above the link
+// knows which one it has. The default is pion: on the host's network
+// (link_pion.go and tune.go, the only files of sp2p that use pion's native
+// build), or, built for GOOS=js, the browser's own RTCPeerConnection
+// through pion's browser build (link_js.go). [Options.Link] plugs in
+// another, such as the in-memory network the tests use.
 package session
