@@ -1,7 +1,6 @@
 package transfer
 
 import (
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -22,7 +21,7 @@ func readManifest(r io.Reader) (*Manifest, error) {
 		return nil, err
 	}
 	lr := &io.LimitedReader{R: r, N: int64(n)}
-	m, _, err := decodeManifest(lr)
+	m, _, err := decodeManifest(lr, int64(n))
 	if err != nil {
 		if _, cerr := io.Copy(io.Discard, lr); cerr != nil {
 			return nil, errors.Join(err, cerr)
@@ -38,7 +37,11 @@ func readManifest(r io.Reader) (*Manifest, error) {
 // decodeManifest decodes and checks a manifest from r (the frame's
 // content). work counts the bytes the nesting check hashed and compared,
 // so tests can see that checking is linear in the input.
-func decodeManifest(r io.Reader) (m *Manifest, work int64, err error) {
+//
+// size is the frame's length: the entries and the maps are allocated once,
+// for as many entries as a frame of that size can hold (an entry takes at
+// least minEntryJSON bytes) and at most MaxEntries.
+func decodeManifest(r io.Reader, size int64) (m *Manifest, work int64, err error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	bad := func(format string, a ...any) (*Manifest, int64, error) {
@@ -47,8 +50,9 @@ func decodeManifest(r io.Reader) (m *Manifest, work int64, err error) {
 	if err := expectDelim(dec, '{'); err != nil {
 		return nil, 0, err
 	}
-	m = &Manifest{}
-	c := newChecker()
+	capacity := int(min(size/minEntryJSON+1, MaxEntries))
+	m = &Manifest{Entries: make([]Entry, 0, capacity)}
+	c := newChecker(capacity)
 	var haveProtocol, haveEntries bool
 	for dec.More() {
 		tok, err := dec.Token()
@@ -143,8 +147,12 @@ type checker struct {
 	work       int64
 }
 
-func newChecker() *checker {
-	return &checker{kinds: map[string]bool{}, fileHashes: map[uint64]struct{}{}, seed: maphash.MakeSeed()}
+// minEntryJSON is the length of the shortest entry: {"path":"a","dir":true}
+// and a comma.
+const minEntryJSON = 24
+
+func newChecker(capacity int) *checker {
+	return &checker{kinds: make(map[string]bool, capacity), fileHashes: make(map[uint64]struct{}, capacity), seed: maphash.MakeSeed()}
 }
 
 // add checks one entry (the i-th) against the limits and the entries
@@ -164,10 +172,7 @@ func (c *checker) add(e Entry, i int) error {
 		if e.Size < 0 || e.Size > MaxFileSize {
 			return fmt.Errorf("%w: entry %d has size %d (0 to %d allowed)", ErrBadManifest, i, e.Size, int64(MaxFileSize))
 		}
-		if len(e.SHA256) != 64 {
-			return fmt.Errorf("%w: %s has no valid SHA-256", ErrBadManifest, Quote(e.Path))
-		}
-		if _, err := hex.DecodeString(e.SHA256); err != nil {
+		if !isHexSHA256(e.SHA256) {
 			return fmt.Errorf("%w: %s has no valid SHA-256", ErrBadManifest, Quote(e.Path))
 		}
 		// Both are at most MaxTotalSize (2^50): the sum cannot overflow.
@@ -179,6 +184,20 @@ func (c *checker) add(e Entry, i int) error {
 	}
 	c.kinds[e.Path] = e.Dir
 	return nil
+}
+
+// isHexSHA256 reports whether s is 64 hex digits (either case).
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // nesting checks that no entry sits inside a path declared as a file,

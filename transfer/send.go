@@ -216,7 +216,7 @@ func (s *Sources) open(i int, e Entry) (*os.File, error) {
 	f, fi, err := openRegular(s.roots[src.root], src.name)
 	if err != nil {
 		if errors.Is(err, ErrChanged) {
-			return nil, fmt.Errorf("%w: %s; nothing of it was sent", ErrChanged, Quote(e.Path))
+			return nil, fmt.Errorf("transfer: sending %s: %w; nothing of it was sent", Quote(e.Path), err)
 		}
 		return nil, fmt.Errorf("%w: %s cannot be opened again (%v); nothing of it was sent", ErrChanged, Quote(e.Path), err)
 	}
@@ -324,6 +324,9 @@ func readDecision(r io.Reader, m *Manifest) ([]int64, error) {
 func readResult(r io.Reader) error {
 	var res result
 	if err := readFrame(r, &res, maxResultFrame); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("transfer: the receiver stopped before it reported a result (its disk may be full, or it was interrupted; it says why): %w", err)
+		}
 		return fmt.Errorf("transfer: waiting for the receiver's result: %w", err)
 	}
 	if len(res.Error) > MaxResultLen {
