@@ -155,11 +155,12 @@ func TestDeepPathsLinear(t *testing.T) {
 			t.Errorf("an entry inside a file: %v", err)
 		}
 	}
-	// The review's input: 3,951 paths of 2,048 one-letter components.
-	tooDeep := strings.TrimSuffix(strings.Repeat("a/", 2048), "/")
+	// The review's input: 3,951 paths of about 2,048 one-letter components.
 	attack := make([]string, 3951)
 	for i := range attack {
-		attack[i] = fmt.Sprintf(`{"path":"%d/%s","sha256":"%s"}`, i, tooDeep[:4096-6], testHash)
+		first := fmt.Sprint(i)
+		k := (MaxPathLen - len(first)) / 2
+		attack[i] = fmt.Sprintf(`{"path":"%s/%s","sha256":"%s"}`, first, strings.TrimSuffix(strings.Repeat("a/", k), "/"), testHash)
 	}
 	if _, err := readManifest(bytes.NewReader(manifestFrame(attack))); !errors.Is(err, ErrUnsafeName) || !strings.Contains(err.Error(), "components") {
 		t.Errorf("paths of 2,048 components: %v", err)

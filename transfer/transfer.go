@@ -101,7 +101,11 @@ type NameError struct {
 }
 
 func (e *NameError) Error() string {
-	return fmt.Sprintf("%v: %s %s", e.Err, Quote(e.Name), e.Problem)
+	name := e.Name
+	if len(name) > 200 {
+		name = name[:200] + "…"
+	}
+	return fmt.Sprintf("%v: %s %s", e.Err, Quote(name), e.Problem)
 }
 
 func (e *NameError) Unwrap() error { return e.Err }
@@ -239,7 +243,7 @@ func CheckName(p string) error {
 	case p == "":
 		return unsafeName(p, "is empty")
 	case len(p) > MaxPathLen:
-		return unsafeName(p[:64]+"…", fmt.Sprintf("is longer than %d bytes", MaxPathLen))
+		return unsafeName(p, fmt.Sprintf("is longer than %d bytes", MaxPathLen))
 	case !utf8.ValidString(p):
 		return unsafeName(p, "is not valid UTF-8")
 	case strings.HasPrefix(p, "/"):
