@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -236,12 +235,6 @@ func TestLargestFiles(t *testing.T) {
 	if _, _, total := m.Totals(); total != 1<<63-1 {
 		t.Errorf("Totals does not saturate: %d", total)
 	}
-}
-
-// rw is a connection made of a reader and a writer.
-type rw struct {
-	io.Reader
-	io.Writer
 }
 
 // A hostile receiver cannot make the sender allocate: a decision or a
