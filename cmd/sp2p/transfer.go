@@ -90,11 +90,13 @@ func (a *app) receiveCmd() *cobra.Command {
 		Use:   "receive TOKEN|LINK|-",
 		Short: "Receive files: accept the sender's invitation, confirm, transfer",
 		Long: `Accept a 'sp2p send' invitation. Before anything is written you see what is
-offered (names, count, size) and who offers it, with the safety code, and
-confirm. Files land in --out (default: the current directory) under a
-temporary name and get their final name only after their SHA-256 matches.
-Names that would leave --out, special characters and existing files are
-refused (existing files are replaced only with --overwrite).`,
+offered (the total, the largest files, the first names, the free space) and
+who offers it, with the safety code, and confirm. An offer that does not fit
+in the free space of --out is refused. Files land in --out (default: the
+current directory) under a temporary name and get their final name only
+after their SHA-256 matches. Names that would leave --out, special
+characters, symbolic links on the way and existing files are refused
+(existing files are replaced only with --overwrite).`,
 		Example: `  sp2p receive SP2P:AEAQ...
   sp2p receive --out ~/Downloads --yes SP2P:AEAQ...
   sp2p receive --offer-file o.txt --answer-file a.txt --yes --out dir`,
