@@ -3,38 +3,138 @@ package transfer
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"path"
 	"strings"
 	"testing"
 )
 
-// FuzzManifest feeds arbitrary frames to the manifest decoder and checks:
-// no panic, and every accepted manifest holds only names that stay inside
-// the output directory.
+func fuzzFrame(s string) []byte {
+	b := binary.BigEndian.AppendUint32(nil, uint32(len(s)))
+	return append(b, s...)
+}
+
+// FuzzManifest feeds arbitrary frames to the streaming manifest decoder
+// and checks: no panic, and every accepted manifest holds only names that
+// stay inside the output directory, within the limits, with an honest
+// total and no entry inside a file.
 func FuzzManifest(f *testing.F) {
-	frame := func(s string) []byte {
-		b := binary.BigEndian.AppendUint32(nil, uint32(len(s)))
-		return append(b, s...)
-	}
 	h := strings.Repeat("ab", 32)
-	f.Add(frame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"a","size":1,"sha256":"` + h + `"}]}`))
-	f.Add(frame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"d","dir":true},{"path":"d/x","size":0,"sha256":"` + h + `"}]}`))
-	f.Add(frame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"../a","size":1,"sha256":"` + h + `"}]}`))
-	f.Add(frame(`{"protocol":"sp2p-transfer v1","entries":[],"x":1}`))
+	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"a","size":1,"sha256":"` + h + `"}]}`))
+	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"d","dir":true},{"path":"d/x","size":0,"sha256":"` + h + `"}]}`))
+	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"../a","size":1,"sha256":"` + h + `"}]}`))
+	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[],"x":1}`))
+	f.Add(fuzzFrame(`{"entries":[{"path":"f/x","size":1,"sha256":"` + h + `"},{"path":"f","size":1,"sha256":"` + h + `"}],"protocol":"sp2p-transfer v1"}`))
+	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"a","size":1125899906842624,"sha256":"` + h + `"},{"path":"b","size":1,"sha256":"` + h + `"}]}`))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		var m Manifest
-		if err := readFrame(bytes.NewReader(data), &m); err != nil {
+		m, err := readManifest(bytes.NewReader(data))
+		if err != nil {
 			return
 		}
-		if m.validate() != nil {
-			return
+		if len(m.Entries) == 0 || len(m.Entries) > MaxEntries {
+			t.Fatalf("accepted %d entries", len(m.Entries))
 		}
+		kinds := map[string]bool{}
+		var total int64
 		for _, e := range m.Entries {
 			clean := path.Clean("/out/" + e.Path)
-			if !strings.HasPrefix(clean, "/out/") || strings.ContainsAny(e.Path, "\x00\x1b\\") {
+			if !strings.HasPrefix(clean, "/out/") || clean != "/out/"+e.Path || strings.ContainsAny(e.Path, "\x00\x1b\\") {
 				t.Fatalf("accepted an unsafe name %q", e.Path)
 			}
+			if strings.Count(e.Path, "/")+1 > MaxPathDepth || len(e.Path) > MaxPathLen {
+				t.Fatalf("accepted a name beyond the limits: %q", e.Path)
+			}
+			if _, dup := kinds[e.Path]; dup {
+				t.Fatalf("accepted %q twice", e.Path)
+			}
+			kinds[e.Path] = e.Dir
+			total += e.Size
+		}
+		if _, _, got := m.Totals(); got != total || total < 0 || total > MaxTotalSize {
+			t.Fatalf("total %d (sum %d)", got, total)
+		}
+		for p := range kinds {
+			for d := path.Dir(p); d != "."; d = path.Dir(d) {
+				if isDir, ok := kinds[d]; ok && !isDir {
+					t.Fatalf("accepted %q inside the file %q", p, d)
+				}
+			}
+		}
+	})
+}
+
+// fuzzOffer is the manifest the sender has offered in FuzzDecision: a
+// directory and files of several sizes.
+var fuzzOffer = &Manifest{Protocol: protocolHeader, Entries: []Entry{
+	{Path: "d", Dir: true},
+	{Path: "d/a", Size: 10, SHA256: strings.Repeat("ab", 32)},
+	{Path: "b", Size: 0, SHA256: strings.Repeat("cd", 32)},
+	{Path: "c", Size: 1 << 40, SHA256: strings.Repeat("ef", 32)},
+}}
+
+// FuzzDecision feeds arbitrary decision frames, as a hostile receiver
+// could send them, to the sender: no panic, a refusal is ErrDeclined with
+// a reason that cannot carry terminal escapes, and an acceptance gives
+// every entry an offset within its size.
+func FuzzDecision(f *testing.F) {
+	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,0,0,0]}`))
+	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,10,0,1099511627776]}`))
+	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,11,0,0]}`))
+	f.Add(fuzzFrame(`{"accept":true,"offsets":[1,0,0,0]}`))
+	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,-1,0,0]}`))
+	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,0,0]}`))
+	f.Add(fuzzFrame(`{"accept":false,"reason":"not enough space"}`))
+	f.Add(fuzzFrame(`{"accept":false,"reason":"evil\u001b]0;owned\u0007"}`))
+	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,0,0,0]} {}`))
+	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,0,0,0],"extra":1}`))
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		offsets, err := readDecision(bytes.NewReader(data), fuzzOffer)
+		if err != nil {
+			if strings.ContainsAny(err.Error(), "\x1b\x07\x00") {
+				t.Fatalf("an error carries a raw control character: %q", err)
+			}
+			return
+		}
+		if len(data) < 4 || binary.BigEndian.Uint32(data) > maxDecisionFrame(len(fuzzOffer.Entries)) {
+			t.Fatal("accepted a frame beyond its limit")
+		}
+		if len(offsets) != len(fuzzOffer.Entries) {
+			t.Fatalf("%d offsets", len(offsets))
+		}
+		for i, e := range fuzzOffer.Entries {
+			if offsets[i] < 0 || offsets[i] > e.Size || (e.Dir && offsets[i] != 0) {
+				t.Fatalf("offset %d for %+v", offsets[i], e)
+			}
+		}
+	})
+}
+
+// FuzzResult feeds arbitrary result frames, as a hostile receiver could
+// send them, to the sender: no panic, success only for {"ok":true}, and
+// a report that cannot carry terminal escapes.
+func FuzzResult(f *testing.F) {
+	f.Add(fuzzFrame(`{"ok":true}`))
+	f.Add(fuzzFrame(`{"ok":false,"error":"\"a\": content does not match its SHA-256"}`))
+	f.Add(fuzzFrame(`{"ok":false,"error":"evil\u001b[2J\u202e"}`))
+	f.Add(fuzzFrame(`{"ok":true,"error":"x"}`))
+	f.Add(fuzzFrame(`{"ok":true}x`))
+	f.Add(fuzzFrame(`{"OK":1}`))
+	f.Add([]byte{0, 0, 0x80, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		err := readResult(bytes.NewReader(data))
+		if err == nil {
+			if len(data) < 4 || binary.BigEndian.Uint32(data) > maxResultFrame {
+				t.Fatal("accepted a frame beyond its limit")
+			}
+			return
+		}
+		if strings.ContainsAny(err.Error(), "\x1b\x07\x00\u202e") {
+			t.Fatalf("an error carries a raw control character: %q", err)
+		}
+		if errors.Is(err, ErrDeclined) {
+			t.Fatal("a result read as a refusal")
 		}
 	})
 }

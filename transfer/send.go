@@ -3,33 +3,95 @@ package transfer
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
-	"strings"
 )
+
+// Sources are the local files behind a manifest, as BuildManifest found
+// them: the directories they were found in, held open, and for every file
+// its name inside one of them and its identity (device, inode, size and
+// modification time) when it was hashed. Send opens each file again inside
+// its directory without following a symbolic link and sends it only if it
+// is still that same file. Close releases the directories.
+type Sources struct {
+	roots []*os.Root
+	files []source // per manifest entry
+}
+
+type source struct {
+	root int         // index into roots; -1 for a directory entry
+	name string      // slash-separated, inside the root
+	info fs.FileInfo // the open handle's Stat when it was hashed
+}
+
+// Close closes the directories the files are read from.
+func (s *Sources) Close() error {
+	var errs []error
+	for _, r := range s.roots {
+		errs = append(errs, r.Close())
+	}
+	s.roots = nil
+	return errors.Join(errs...)
+}
 
 // BuildManifest lists what sending paths means: each file under its base
 // name, each directory as a tree under its base name. It hashes every file.
 // Symbolic links and special files are skipped and reported in skipped;
-// sp2p never follows a link out of what the user named.
-func BuildManifest(paths []string) (m *Manifest, local []string, skipped []string, err error) {
+// sp2p never follows a link out of what the user named. The caller closes
+// the Sources when the transfer is over.
+func BuildManifest(paths []string) (m *Manifest, src *Sources, skipped []string, err error) {
 	m = &Manifest{Protocol: protocolHeader}
+	src = &Sources{}
+	defer func() {
+		if err != nil {
+			src.Close()
+			m, src = nil, nil
+		}
+	}()
 	seen := map[string]bool{}
-	add := func(e Entry, src string) error {
+	var total int64
+	add := func(e Entry, s source, shown string) error {
 		if seen[e.Path] {
 			return fmt.Errorf("transfer: two things to send are both named %s", Quote(e.Path))
 		}
 		if err := CheckName(e.Path); err != nil {
-			return fmt.Errorf("transfer: cannot send %s: %w", Quote(src), err)
+			return fmt.Errorf("transfer: cannot send %s: %w", Quote(shown), err)
+		}
+		if len(m.Entries) == MaxEntries {
+			return fmt.Errorf("transfer: more than %d entries", MaxEntries)
+		}
+		if e.Size > MaxFileSize {
+			return fmt.Errorf("transfer: cannot send %s: larger than %d bytes", Quote(shown), int64(MaxFileSize))
+		}
+		total += e.Size
+		if total > MaxTotalSize {
+			return fmt.Errorf("transfer: more than %d bytes in all", int64(MaxTotalSize))
 		}
 		seen[e.Path] = true
 		m.Entries = append(m.Entries, e)
-		local = append(local, src)
+		src.files = append(src.files, s)
 		return nil
+	}
+	parents := map[string]int{} // directory of a named file → its root
+	openRoot := func(dir string, want fs.FileInfo) (int, error) {
+		r, err := os.OpenRoot(dir)
+		if err != nil {
+			return 0, fmt.Errorf("transfer: %w", err)
+		}
+		if want != nil { // the directory the user named, not a link swapped in since
+			fi, err := r.Lstat(".")
+			if err != nil || !os.SameFile(fi, want) {
+				r.Close()
+				return 0, fmt.Errorf("%w: %s", ErrChanged, Quote(dir))
+			}
+		}
+		src.roots = append(src.roots, r)
+		return len(src.roots) - 1, nil
 	}
 	for _, p := range paths {
 		fi, err := os.Lstat(p)
@@ -42,38 +104,44 @@ func BuildManifest(paths []string) (m *Manifest, local []string, skipped []strin
 		}
 		switch {
 		case fi.Mode().IsRegular():
-			e, err := fileEntry(p, base, fi)
+			dir := filepath.Dir(filepath.Clean(p))
+			ri, ok := parents[dir]
+			if !ok {
+				if ri, err = openRoot(dir, nil); err != nil {
+					return nil, nil, nil, err
+				}
+				parents[dir] = ri
+			}
+			e, s, err := hashFile(src.roots[ri], ri, base, base, p)
 			if err != nil {
 				return nil, nil, nil, err
 			}
-			if err := add(e, p); err != nil {
+			if err := add(e, s, p); err != nil {
 				return nil, nil, nil, err
 			}
 		case fi.IsDir():
-			err := filepath.WalkDir(p, func(src string, d fs.DirEntry, err error) error {
+			ri, err := openRoot(p, fi)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			root := src.roots[ri]
+			err = fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
 				if err != nil {
 					return err
 				}
-				rel, err := filepath.Rel(p, src)
-				if err != nil {
-					return err
-				}
-				name := path.Join(base, filepath.ToSlash(rel))
+				name := path.Join(base, rel)
+				shown := filepath.Join(p, filepath.FromSlash(rel))
 				switch {
 				case d.IsDir():
-					return add(Entry{Path: name, Dir: true}, src)
+					return add(Entry{Path: name, Dir: true}, source{root: -1}, shown)
 				case d.Type().IsRegular():
-					info, err := d.Info()
+					e, s, err := hashFile(root, ri, rel, name, shown)
 					if err != nil {
 						return err
 					}
-					e, err := fileEntry(src, name, info)
-					if err != nil {
-						return err
-					}
-					return add(e, src)
+					return add(e, s, shown)
 				default:
-					skipped = append(skipped, src)
+					skipped = append(skipped, shown)
 					return nil
 				}
 			})
@@ -87,24 +155,76 @@ func BuildManifest(paths []string) (m *Manifest, local []string, skipped []strin
 	if len(m.Entries) == 0 {
 		return nil, nil, skipped, fmt.Errorf("transfer: nothing to send")
 	}
-	if len(m.Entries) > MaxEntries {
-		return nil, nil, nil, fmt.Errorf("transfer: %d entries, at most %d", len(m.Entries), MaxEntries)
-	}
-	return m, local, skipped, nil
+	return m, src, skipped, nil
 }
 
-func fileEntry(src, name string, fi fs.FileInfo) (Entry, error) {
-	f, err := os.Open(src)
+// openRegular opens name inside root for reading and makes sure the handle
+// is the regular file that sits at that name: the handle's Stat and the
+// name's Lstat must be the same file, so a symbolic link at the name is
+// never followed (os.Root already refuses any link that leads outside).
+func openRegular(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
+	li, err := root.Lstat(name)
 	if err != nil {
-		return Entry{}, fmt.Errorf("transfer: %w", err)
+		return nil, nil, err
+	}
+	if !li.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%w: %s is no longer a regular file", ErrChanged, Quote(name))
+	}
+	f, err := root.OpenFile(name, os.O_RDONLY|openNonblock, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() || !os.SameFile(fi, li) {
+		f.Close()
+		return nil, nil, fmt.Errorf("%w: %s was replaced while it was opened", ErrChanged, Quote(name))
+	}
+	return f, fi, nil
+}
+
+// hashFile opens name inside root once, records its identity, and hashes
+// it.
+func hashFile(root *os.Root, ri int, name, entry, shown string) (Entry, source, error) {
+	f, fi, err := openRegular(root, name)
+	if err != nil {
+		return Entry{}, source{}, fmt.Errorf("transfer: %s: %w", Quote(shown), err)
 	}
 	defer f.Close()
 	h := sha256.New()
 	n, err := io.Copy(h, f)
 	if err != nil {
-		return Entry{}, fmt.Errorf("transfer: reading %s: %w", src, err)
+		return Entry{}, source{}, fmt.Errorf("transfer: reading %s: %w", Quote(shown), err)
 	}
-	return Entry{Path: name, Size: n, Exec: fi.Mode()&0o111 != 0, SHA256: hex.EncodeToString(h.Sum(nil))}, nil
+	if n != fi.Size() {
+		return Entry{}, source{}, fmt.Errorf("%w: %s changed size while it was hashed", ErrChanged, Quote(shown))
+	}
+	e := Entry{Path: entry, Size: n, Exec: fi.Mode()&0o111 != 0, SHA256: hex.EncodeToString(h.Sum(nil))}
+	return e, source{root: ri, name: name, info: fi}, nil
+}
+
+// open opens the source of entry i for sending and checks that it is the
+// file that was hashed: same device and inode, size and modification time.
+func (s *Sources) open(i int, e Entry) (*os.File, error) {
+	if i >= len(s.files) || s.files[i].root < 0 || s.files[i].root >= len(s.roots) {
+		return nil, fmt.Errorf("transfer: no source for %s", Quote(e.Path))
+	}
+	src := s.files[i]
+	f, fi, err := openRegular(s.roots[src.root], src.name)
+	if err != nil {
+		if errors.Is(err, ErrChanged) {
+			return nil, fmt.Errorf("transfer: sending %s: %w; nothing of it was sent", Quote(e.Path), err)
+		}
+		return nil, fmt.Errorf("%w: %s cannot be opened again (%v); nothing of it was sent", ErrChanged, Quote(e.Path), err)
+	}
+	if !os.SameFile(fi, src.info) || fi.Size() != src.info.Size() || fi.Size() != e.Size || !fi.ModTime().Equal(src.info.ModTime()) {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s was replaced or modified since it was offered; nothing of it was sent", ErrChanged, Quote(e.Path))
+	}
+	return f, nil
 }
 
 // SendResult summarises a transfer from the sender's side.
@@ -114,30 +234,26 @@ type SendResult struct {
 	Resumed int64 // skipped because the receiver already had them
 }
 
-// Send offers m (with local[i] the source of m.Entries[i]) on conn and, if
-// the receiver accepts, sends the files. progress, if not nil, is called as
-// bytes go out.
-func Send(conn io.ReadWriter, m *Manifest, local []string, progress func(Progress)) (*SendResult, error) {
+// Send offers m (with src the Sources BuildManifest returned with it) on
+// conn and, if the receiver accepts, sends the files. progress, if not
+// nil, is called as bytes go out. Each file is opened again, without
+// following links, and sent only if it is the very file that was hashed
+// (ErrChanged otherwise).
+func Send(conn io.ReadWriter, m *Manifest, src *Sources, progress func(Progress)) (*SendResult, error) {
+	if src == nil || len(src.files) != len(m.Entries) {
+		return nil, errors.New("transfer: Send needs the Sources BuildManifest returned with the manifest")
+	}
 	if err := writeFrame(conn, m); err != nil {
 		return nil, fmt.Errorf("transfer: sending the offer: %w", err)
 	}
-	var d decision
-	if err := readFrame(conn, &d); err != nil {
-		return nil, fmt.Errorf("transfer: waiting for the receiver's decision: %w", err)
-	}
-	if !d.Accept {
-		return nil, fmt.Errorf("%w: %s", ErrDeclined, Quote(d.Reason))
-	}
-	if len(d.Offsets) != len(m.Entries) {
-		return nil, fmt.Errorf("%w: %d offsets for %d entries", ErrProtocol, len(d.Offsets), len(m.Entries))
+	offsets, err := readDecision(conn, m)
+	if err != nil {
+		return nil, err
 	}
 	_, _, total := m.Totals()
 	res := &SendResult{}
-	for i, e := range m.Entries {
-		if off := d.Offsets[i]; off < 0 || off > e.Size || (e.Dir && off != 0) {
-			return nil, fmt.Errorf("%w: offset %d for %s", ErrProtocol, off, Quote(e.Path))
-		}
-		res.Resumed += d.Offsets[i]
+	for _, off := range offsets {
+		res.Resumed += off
 	}
 	done := res.Resumed
 	for i, e := range m.Entries {
@@ -145,13 +261,13 @@ func Send(conn io.ReadWriter, m *Manifest, local []string, progress func(Progres
 			continue
 		}
 		res.Files++
-		off := d.Offsets[i]
+		off := offsets[i]
 		if off == e.Size {
 			continue
 		}
-		f, err := os.Open(local[i])
+		f, err := src.open(i, e)
 		if err != nil {
-			return res, fmt.Errorf("transfer: %w", err)
+			return res, err
 		}
 		if _, err := f.Seek(off, io.SeekStart); err != nil {
 			f.Close()
@@ -168,14 +284,58 @@ func Send(conn io.ReadWriter, m *Manifest, local []string, progress func(Progres
 			return res, fmt.Errorf("transfer: %s changed while sending (%d bytes short)", Quote(e.Path), e.Size-off-n)
 		}
 	}
-	var r result
-	if err := readFrame(conn, &r); err != nil {
-		return res, fmt.Errorf("transfer: waiting for the receiver's result: %w", err)
-	}
-	if !r.OK {
-		return res, fmt.Errorf("transfer: the receiver reports: %s", strings.TrimSpace(Quote(r.Error)))
+	if err := readResult(conn); err != nil {
+		return res, err
 	}
 	return res, nil
+}
+
+// readDecision reads the receiver's decision on m and checks it: a
+// refusal is ErrDeclined with the receiver's reason (quoted); an
+// acceptance must give each entry an offset from 0 to its size (0 for a
+// directory). The frame is bounded by the size of m.
+func readDecision(r io.Reader, m *Manifest) ([]int64, error) {
+	var d decision
+	if err := readFrame(r, &d, maxDecisionFrame(len(m.Entries))); err != nil {
+		return nil, fmt.Errorf("transfer: waiting for the receiver's decision: %w", err)
+	}
+	if len(d.Reason) > MaxReasonLen {
+		return nil, fmt.Errorf("%w: a reason of %d bytes (at most %d)", ErrProtocol, len(d.Reason), MaxReasonLen)
+	}
+	if !d.Accept {
+		if d.Reason == "" || d.Reason == reasonDeclined {
+			return nil, ErrDeclined
+		}
+		return nil, fmt.Errorf("%w: %s", ErrDeclined, Quote(d.Reason))
+	}
+	if len(d.Offsets) != len(m.Entries) {
+		return nil, fmt.Errorf("%w: %d offsets for %d entries", ErrProtocol, len(d.Offsets), len(m.Entries))
+	}
+	for i, e := range m.Entries {
+		if off := d.Offsets[i]; off < 0 || off > e.Size || (e.Dir && off != 0) {
+			return nil, fmt.Errorf("%w: offset %d for %s", ErrProtocol, off, Quote(e.Path))
+		}
+	}
+	return d.Offsets, nil
+}
+
+// readResult reads the receiver's result frame: nil if it reports
+// success, otherwise an error with its (quoted) report.
+func readResult(r io.Reader) error {
+	var res result
+	if err := readFrame(r, &res, maxResultFrame); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return fmt.Errorf("transfer: the receiver stopped before it reported a result (its disk may be full, or it was interrupted; it says why): %w", err)
+		}
+		return fmt.Errorf("transfer: waiting for the receiver's result: %w", err)
+	}
+	if len(res.Error) > MaxResultLen {
+		return fmt.Errorf("%w: a result of %d bytes (at most %d)", ErrProtocol, len(res.Error), MaxResultLen)
+	}
+	if !res.OK {
+		return fmt.Errorf("transfer: the receiver reports: %s", Quote(res.Error))
+	}
+	return nil
 }
 
 type countingWriter struct {

@@ -19,27 +19,43 @@
 package transfer
 
 import (
+	"bytes"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"path"
+	"math"
+	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
 
-// Limits of the protocol.
+// Limits of the protocol. Every limit is inclusive: a value equal to the
+// limit is allowed, one above it is refused.
 const (
-	MaxFrameSize   = 16 << 20
-	MaxEntries     = 100_000
-	MaxPathLen     = 4096
-	MaxNameLen     = 255
-	MaxFileSize    = 1 << 50
+	MaxFrameSize = 16 << 20 // bytes in a manifest frame
+	MaxEntries   = 100_000  // entries (files and directories) in a manifest
+	MaxPathLen   = 4096     // bytes in a path
+	MaxNameLen   = 255      // bytes in one path component
+	MaxPathDepth = 64       // components in a path ("a/b/c" has 3)
+	MaxFileSize  = 1 << 50  // bytes in one file (1 PiB)
+	MaxTotalSize = 1 << 50  // bytes in all the files of a manifest (1 PiB)
+	MaxReasonLen = 512      // bytes in a decision frame's reason
+	MaxResultLen = 4096     // bytes in a result frame's error
+
+	// maxResultFrame bounds the result frame (its error, JSON-escaped).
+	maxResultFrame = 1024 + 6*MaxResultLen
 	protocolHeader = "sp2p-transfer v1"
 )
+
+// maxDecisionFrame bounds the decision frame for a manifest of n entries:
+// one offset (at most 20 characters and a comma) per entry, plus the
+// JSON-escaped reason and the field names.
+func maxDecisionFrame(n int) uint32 {
+	return uint32(1024 + 6*MaxReasonLen + 21*n)
+}
 
 // Errors.
 var (
@@ -50,7 +66,53 @@ var (
 	ErrIntegrity   = errors.New("transfer: file content does not match its SHA-256")
 	ErrIncomplete  = errors.New("transfer: interrupted")
 	ErrProtocol    = errors.New("transfer: protocol error")
+	// ErrNoSpace: the offer does not fit in the free space of the output
+	// directory's filesystem (the error is a *SpaceError).
+	ErrNoSpace = errors.New("transfer: not enough free space")
+	// ErrDiskFull: the disk filled up while a file was being written.
+	ErrDiskFull = errors.New("transfer: disk full")
+	// ErrChanged: a file the sender offered was replaced, moved or
+	// modified before it was sent; nothing of it was sent.
+	ErrChanged = errors.New("transfer: file changed after it was offered")
 )
+
+// SpaceError is the error of an offer that does not fit: Need bytes are
+// still to be written (the offer minus what can be resumed), Free are
+// available on the filesystem of Dir. errors.Is(err, ErrNoSpace) holds.
+type SpaceError struct {
+	Dir        string
+	Need, Free int64
+}
+
+func (e *SpaceError) Error() string {
+	return fmt.Sprintf("%v on %s: the offer needs %d more bytes, %d are free", ErrNoSpace, e.Dir, e.Need, e.Free)
+}
+
+// Is makes errors.Is(err, ErrNoSpace) true.
+func (e *SpaceError) Is(target error) bool { return target == ErrNoSpace }
+
+// NameError is the error of a name the receiver refuses: its problem is
+// described in Problem. errors.Is(err, ErrUnsafeName) holds, unless Err
+// says otherwise (ErrExists for a name that is taken).
+type NameError struct {
+	Name    string // as offered (use Quote to print it)
+	Problem string
+	Err     error // ErrUnsafeName or ErrExists
+}
+
+func (e *NameError) Error() string {
+	name := e.Name
+	if len(name) > 200 {
+		name = name[:200] + "…"
+	}
+	return fmt.Sprintf("%v: %s %s", e.Err, Quote(name), e.Problem)
+}
+
+func (e *NameError) Unwrap() error { return e.Err }
+
+func unsafeName(name, problem string) error {
+	return &NameError{Name: name, Problem: problem, Err: ErrUnsafeName}
+}
 
 // Entry is one file or directory of a transfer.
 type Entry struct {
@@ -67,17 +129,42 @@ type Manifest struct {
 	Entries  []Entry `json:"entries"`
 }
 
-// Totals returns the number of files and directories and the bytes.
+// Totals returns the number of files and directories and the bytes. The
+// sum saturates at math.MaxInt64 (a received manifest is at most
+// MaxTotalSize).
 func (m *Manifest) Totals() (files, dirs int, bytes int64) {
 	for _, e := range m.Entries {
 		if e.Dir {
 			dirs++
-		} else {
-			files++
-			bytes += e.Size
+			continue
+		}
+		files++
+		if e.Size > 0 {
+			if bytes > math.MaxInt64-e.Size {
+				bytes = math.MaxInt64
+			} else {
+				bytes += e.Size
+			}
 		}
 	}
 	return
+}
+
+// Largest returns the n largest files of the manifest, largest first
+// (files of the same size in manifest order), so that an offer cannot hide
+// a big file among many small ones.
+func (m *Manifest) Largest(n int) []Entry {
+	var files []Entry
+	for _, e := range m.Entries {
+		if !e.Dir {
+			files = append(files, e)
+		}
+	}
+	sort.SliceStable(files, func(i, j int) bool { return files[i].Size > files[j].Size })
+	if n < len(files) {
+		files = files[:max(n, 0)]
+	}
+	return files
 }
 
 type decision struct {
@@ -107,15 +194,25 @@ func writeFrame(w io.Writer, v any) error {
 	return nil
 }
 
-// readFrame reads one frame into v: bounded, strict JSON, no trailing data.
-func readFrame(r io.Reader, v any) error {
+// readFrameHeader reads a frame's length and checks it against limit.
+func readFrameHeader(r io.Reader, limit uint32) (uint32, error) {
 	var hdr [4]byte
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return err
+		return 0, err
 	}
 	n := binary.BigEndian.Uint32(hdr[:])
-	if n > MaxFrameSize {
-		return fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrProtocol, n, MaxFrameSize)
+	if n > limit {
+		return 0, fmt.Errorf("%w: frame of %d bytes exceeds %d", ErrProtocol, n, limit)
+	}
+	return n, nil
+}
+
+// readFrame reads one frame of at most limit bytes into v: strict JSON,
+// no trailing data.
+func readFrame(r io.Reader, v any, limit uint32) error {
+	n, err := readFrameHeader(r, limit)
+	if err != nil {
+		return err
 	}
 	b := make([]byte, n)
 	if _, err := io.ReadFull(r, b); err != nil {
@@ -125,12 +222,12 @@ func readFrame(r io.Reader, v any) error {
 }
 
 func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("%w: %v", ErrProtocol, err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); err != io.EOF {
 		return fmt.Errorf("%w: trailing data in a frame", ErrProtocol)
 	}
 	return nil
@@ -139,37 +236,39 @@ func decodeStrict(b []byte, v any) error {
 // CheckName reports whether a peer-supplied path is safe to create under
 // the output directory: relative, slash-separated, clean (no "." or ".."
 // components, no empty ones), valid UTF-8 without control characters or
-// backslashes, within the length limits.
+// backslashes, within the length and depth limits. Its cost is linear in
+// the length of p. The error is a *NameError.
 func CheckName(p string) error {
 	switch {
 	case p == "":
-		return fmt.Errorf("%w: empty name", ErrUnsafeName)
+		return unsafeName(p, "is empty")
 	case len(p) > MaxPathLen:
-		return fmt.Errorf("%w: name longer than %d bytes", ErrUnsafeName, MaxPathLen)
+		return unsafeName(p, fmt.Sprintf("is longer than %d bytes", MaxPathLen))
 	case !utf8.ValidString(p):
-		return fmt.Errorf("%w: %s is not valid UTF-8", ErrUnsafeName, Quote(p))
+		return unsafeName(p, "is not valid UTF-8")
 	case strings.HasPrefix(p, "/"):
-		return fmt.Errorf("%w: %s is an absolute path", ErrUnsafeName, Quote(p))
+		return unsafeName(p, "is an absolute path")
 	case strings.ContainsRune(p, '\\'):
-		return fmt.Errorf("%w: %s contains a backslash", ErrUnsafeName, Quote(p))
+		return unsafeName(p, "contains a backslash")
 	}
 	for _, r := range p {
 		if unsafeRune(r) {
-			return fmt.Errorf("%w: %s contains control or invisible formatting characters", ErrUnsafeName, Quote(p))
+			return unsafeName(p, "contains control or invisible formatting characters")
 		}
 	}
-	for _, c := range strings.Split(p, "/") {
+	depth := 0
+	for c := range strings.SplitSeq(p, "/") {
+		depth++
 		switch {
 		case c == "" || c == ".":
-			return fmt.Errorf("%w: %s has an empty or '.' component", ErrUnsafeName, Quote(p))
+			return unsafeName(p, "has an empty or '.' component")
 		case c == "..":
-			return fmt.Errorf("%w: %s has a '..' component", ErrUnsafeName, Quote(p))
+			return unsafeName(p, "has a '..' component")
 		case len(c) > MaxNameLen:
-			return fmt.Errorf("%w: a component of %s is longer than %d bytes", ErrUnsafeName, Quote(p), MaxNameLen)
+			return unsafeName(p, fmt.Sprintf("has a component longer than %d bytes", MaxNameLen))
+		case depth > MaxPathDepth:
+			return unsafeName(p, fmt.Sprintf("has more than %d components", MaxPathDepth))
 		}
-	}
-	if path.Clean(p) != p {
-		return fmt.Errorf("%w: %s is not a clean path", ErrUnsafeName, Quote(p))
 	}
 	return nil
 }
@@ -204,47 +303,6 @@ func Quote(s string) string {
 // "gpj.exe" look like "exe.jpg"), and line and paragraph separators.
 func unsafeRune(r rune) bool {
 	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r)
-}
-
-// validate checks a received manifest before anything is written.
-func (m *Manifest) validate() error {
-	if m.Protocol != protocolHeader {
-		return fmt.Errorf("%w: unknown protocol %s", ErrBadManifest, Quote(m.Protocol))
-	}
-	if len(m.Entries) == 0 || len(m.Entries) > MaxEntries {
-		return fmt.Errorf("%w: %d entries (1 to %d allowed)", ErrBadManifest, len(m.Entries), MaxEntries)
-	}
-	kinds := make(map[string]bool, len(m.Entries)) // path → is directory
-	for i, e := range m.Entries {
-		if err := CheckName(e.Path); err != nil {
-			return err
-		}
-		if _, dup := kinds[e.Path]; dup {
-			return fmt.Errorf("%w: %s appears twice", ErrBadManifest, Quote(e.Path))
-		}
-		if e.Dir {
-			if e.Size != 0 || e.SHA256 != "" || e.Exec {
-				return fmt.Errorf("%w: directory %s with file fields", ErrBadManifest, Quote(e.Path))
-			}
-		} else {
-			if e.Size < 0 || e.Size > MaxFileSize {
-				return fmt.Errorf("%w: entry %d has size %d", ErrBadManifest, i, e.Size)
-			}
-			if h, err := hex.DecodeString(e.SHA256); err != nil || len(h) != 32 {
-				return fmt.Errorf("%w: %s has no valid SHA-256", ErrBadManifest, Quote(e.Path))
-			}
-		}
-		kinds[e.Path] = e.Dir
-	}
-	// No entry may sit inside a path that is declared as a file.
-	for p := range kinds {
-		for dir := path.Dir(p); dir != "."; dir = path.Dir(dir) {
-			if isDir, ok := kinds[dir]; ok && !isDir {
-				return fmt.Errorf("%w: %s is inside the file %s", ErrBadManifest, Quote(p), Quote(dir))
-			}
-		}
-	}
-	return nil
 }
 
 // Progress reports bytes moved so far.

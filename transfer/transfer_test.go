@@ -1,14 +1,15 @@
+//go:build !js
+
+// The tests that need real sessions (session does not build for js/wasm).
+
 package transfer
 
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
-	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -60,60 +61,6 @@ func sessionPair(t *testing.T) (*session.Conn, *session.Conn) {
 	}
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a.Conn(), b.Conn()
-}
-
-func writeRandom(t *testing.T, p string, n int) {
-	t.Helper()
-	b := make([]byte, n)
-	rand.Read(b)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// treeHash maps every file and directory under dir to its content hash.
-func treeHash(t *testing.T, dir string) map[string]string {
-	t.Helper()
-	out := map[string]string{}
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			t.Fatal(err)
-		}
-		rel, _ := filepath.Rel(dir, p)
-		if d.IsDir() {
-			out[rel] = "dir"
-			return nil
-		}
-		b, _ := os.ReadFile(p)
-		h := sha256.Sum256(b)
-		info, _ := d.Info()
-		out[rel] = hex.EncodeToString(h[:]) + info.Mode().Perm().String()
-		return nil
-	})
-	return out
-}
-
-func run(t *testing.T, sconn, rconn io.ReadWriter, paths []string, opts ReceiveOptions) (*SendResult, *ReceiveResult, error, error) {
-	t.Helper()
-	m, local, _, err := BuildManifest(paths)
-	if err != nil {
-		t.Fatal(err)
-	}
-	type sres struct {
-		r   *SendResult
-		err error
-	}
-	ch := make(chan sres, 1)
-	go func() {
-		r, err := Send(sconn, m, local, nil)
-		ch <- sres{r, err}
-	}()
-	rr, rerr := Receive(rconn, opts)
-	s := <-ch
-	return s.r, rr, s.err, rerr
 }
 
 func TestTreeRoundTrip(t *testing.T) {
@@ -177,7 +124,7 @@ func TestMaliciousNamesRefused(t *testing.T) {
 		go func() {
 			writeFrame(s, Manifest{Protocol: protocolHeader, Entries: entries})
 			var d decision
-			readFrame(s, &d)
+			readFrame(s, &d, 1<<20)
 			if d.Accept {
 				s.Write([]byte("x"))
 			}
@@ -204,7 +151,7 @@ func TestDeclineAndNoOverwrite(t *testing.T) {
 	writeRandom(t, f, 1000)
 	// Declining writes nothing.
 	s, r := sessionPair(t)
-	_, _, serr, rerr := run(t, s, r, []string{f}, ReceiveOptions{Dir: out, Confirm: func(*Manifest, int64) (bool, error) { return false, nil }})
+	_, _, serr, rerr := run(t, s, r, []string{f}, ReceiveOptions{Dir: out, Confirm: func(*Offer) (bool, error) { return false, nil }})
 	if !errors.Is(serr, ErrDeclined) || !errors.Is(rerr, ErrDeclined) {
 		t.Fatalf("declined: %v / %v", serr, rerr)
 	}
@@ -242,10 +189,10 @@ func TestIntegrityFailure(t *testing.T) {
 		good := sha256.Sum256([]byte("good"))
 		writeFrame(s, Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: "f", Size: 4, SHA256: hex.EncodeToString(good[:])}}})
 		var d decision
-		readFrame(s, &d)
+		readFrame(s, &d, 1<<20)
 		s.Write([]byte("evil"))
 		var res result
-		readFrame(s, &res)
+		readFrame(s, &res, 1<<20)
 	}()
 	_, err := Receive(r, ReceiveOptions{Dir: out})
 	if err == nil || !strings.Contains(err.Error(), "does not match") {
@@ -264,6 +211,7 @@ func TestInterruptAndResume(t *testing.T) {
 	f := filepath.Join(src, "big.bin")
 	writeRandom(t, f, 4<<20)
 	m, local, _, err := BuildManifest([]string{f})
+	t.Cleanup(func() { local.Close() })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +219,7 @@ func TestInterruptAndResume(t *testing.T) {
 	go func() {
 		writeFrame(s, m)
 		var d decision
-		readFrame(s, &d)
+		readFrame(s, &d, 1<<20)
 		data, _ := os.ReadFile(f)
 		s.Write(data[:1<<20+123]) // then the sender dies
 		s.Close()

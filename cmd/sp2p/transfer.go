@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -37,10 +39,11 @@ transfer resumes when you run the same command again.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a.infof("hashing what you send…")
-			m, local, skipped, err := transfer.BuildManifest(args)
+			m, src, skipped, err := transfer.BuildManifest(args)
 			if err != nil {
 				return err
 			}
+			defer src.Close()
 			for _, s := range skipped {
 				a.warnf("skipping %s (not a regular file or directory; links are not followed)", transfer.Quote(s))
 			}
@@ -58,7 +61,7 @@ transfer resumes when you run the same command again.`,
 			start := time.Now()
 			p := a.newProgress(&f, "sending", total)
 			res, err := runWithContext(ctx, s, func() (*transfer.SendResult, error) {
-				return transfer.Send(s.Conn(), m, local, p.update)
+				return transfer.Send(s.Conn(), m, src, p.update)
 			})
 			p.finish()
 			if err != nil {
@@ -87,11 +90,13 @@ func (a *app) receiveCmd() *cobra.Command {
 		Use:   "receive TOKEN|LINK|-",
 		Short: "Receive files: accept the sender's invitation, confirm, transfer",
 		Long: `Accept a 'sp2p send' invitation. Before anything is written you see what is
-offered (names, count, size) and who offers it, with the safety code, and
-confirm. Files land in --out (default: the current directory) under a
-temporary name and get their final name only after their SHA-256 matches.
-Names that would leave --out, special characters and existing files are
-refused (existing files are replaced only with --overwrite).`,
+offered (the total, the largest files, the first names, the free space) and
+who offers it, with the safety code, and confirm. An offer that does not fit
+in the free space of --out is refused. Files land in --out (default: the
+current directory) under a temporary name and get their final name only
+after their SHA-256 matches. Names that would leave --out, special
+characters, symbolic links on the way and existing files are refused
+(existing files are replaced only with --overwrite).`,
 		Example: `  sp2p receive SP2P:AEAQ...
   sp2p receive --out ~/Downloads --yes SP2P:AEAQ...
   sp2p receive --offer-file o.txt --answer-file a.txt --yes --out dir`,
@@ -111,14 +116,13 @@ refused (existing files are replaced only with --overwrite).`,
 			start := time.Now()
 			var p *progress
 			opts := transfer.ReceiveOptions{Dir: out, Overwrite: overwrite,
-				Confirm: func(m *transfer.Manifest, resume int64) (bool, error) {
-					a.showOffer(m, resume, s, peers.LookupID)
-					files, _, total := m.Totals()
-					p = a.newProgress(&f, "receiving", total)
+				Confirm: func(o *transfer.Offer) (bool, error) {
+					a.showOffer(o, s, peers.LookupID)
+					p = a.newProgress(&f, "receiving", o.Bytes)
 					if f.yes {
 						return true, nil
 					}
-					return a.confirm(fmt.Sprintf("Receive these %d file(s) into %s?", files, transfer.Quote(out)))
+					return a.confirm(fmt.Sprintf("Receive these %d file(s) into %s?", o.Files, transfer.Quote(out)))
 				},
 				Progress: func(pr transfer.Progress) {
 					if p != nil {
@@ -131,6 +135,11 @@ refused (existing files are replaced only with --overwrite).`,
 			})
 			if p != nil {
 				p.finish()
+			}
+			var space *transfer.SpaceError
+			if errors.As(err, &space) {
+				return fmt.Errorf("refused the offer: not enough free space in %s: it needs %s more, %s are free: %w",
+					transfer.Quote(out), humanBytes(space.Need), humanBytes(space.Free), transfer.ErrNoSpace)
 			}
 			if err != nil {
 				return err
@@ -175,8 +184,7 @@ func (a *app) connectedLine(s *session.Session) {
 }
 
 // showOffer prints what the sender offers, names sanitised.
-func (a *app) showOffer(m *transfer.Manifest, resume int64, s *session.Session, lookup func(id identity.ID) (string, bool)) {
-	files, dirs, total := m.Totals()
+func (a *app) showOffer(o *transfer.Offer, s *session.Session, lookup func(id identity.ID) (string, bool)) {
 	name, known := lookup(s.Peer())
 	who := "UNKNOWN sender (not in your known peers)"
 	if known {
@@ -184,24 +192,54 @@ func (a *app) showOffer(m *transfer.Manifest, resume int64, s *session.Session, 
 	}
 	a.infof("offer from %s: %s", who, s.Peer())
 	a.infof("  fingerprint %s, safety code %s", s.Peer().Fingerprint(), s.SafetyCode())
-	a.infof("  %d file(s), %d folder(s), %s in all", files, dirs, humanBytes(total))
+	for _, l := range offerLines(o) {
+		a.infof("  %s", l)
+	}
+}
+
+// Offer listings: the largest files always, then the first by name.
+const (
+	offerLargest = 5
+	offerByName  = 15
+)
+
+// offerLines describes an offer: the true total, the largest files (so
+// big files cannot hide behind many small ones), the first files by name,
+// what can be resumed and the free space.
+func offerLines(o *transfer.Offer) []string {
+	lines := []string{fmt.Sprintf("%d file(s), %d folder(s), %s in all", o.Files, o.Dirs, humanBytes(o.Bytes))}
+	item := func(e transfer.Entry) string {
+		return fmt.Sprintf("%s (%s)", transfer.Quote(e.Path), humanBytes(e.Size))
+	}
+	largest := o.Manifest.Largest(offerLargest)
+	if o.Files > offerByName { // not all are listed by name
+		var l []string
+		for _, e := range largest {
+			l = append(l, item(e))
+		}
+		lines = append(lines, "largest: "+strings.Join(l, ", "))
+	}
 	var list []string
-	for _, e := range m.Entries {
+	for _, e := range o.Manifest.Entries {
 		if !e.Dir {
-			list = append(list, fmt.Sprintf("%s (%s)", transfer.Quote(e.Path), humanBytes(e.Size)))
+			list = append(list, item(e))
 		}
 	}
 	sort.Strings(list)
 	for i, l := range list {
-		if i == 20 {
-			a.infof("  … and %d more", len(list)-20)
+		if i == offerByName {
+			lines = append(lines, fmt.Sprintf("… and %d more", len(list)-offerByName))
 			break
 		}
-		a.infof("  %s", l)
+		lines = append(lines, l)
 	}
-	if resume > 0 {
-		a.infof("  %s can be resumed from an interrupted transfer", humanBytes(resume))
+	if o.Resume > 0 {
+		lines = append(lines, fmt.Sprintf("%s can be resumed from an interrupted transfer", humanBytes(o.Resume)))
 	}
+	if o.Free >= 0 {
+		lines = append(lines, fmt.Sprintf("%s to write, %s free on the output disk", humanBytes(o.Need), humanBytes(o.Free)))
+	}
+	return lines
 }
 
 // progress shows a bar on a terminal, or JSON lines with --json.
