@@ -1,6 +1,7 @@
-//go:build !js
-
-// The tests that need real sessions (session does not build for js/wasm).
+// The tests over real sessions: the real handshake and record layer,
+// over the in-memory link (internal/memlink), so they run anywhere,
+// WebAssembly included, and quickly. The CLI's end-to-end tests move files
+// between real processes over real pion.
 
 package transfer
 
@@ -17,47 +18,25 @@ import (
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
-	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/internal/memlink"
 	"github.com/sp2p/sp2p/session"
 )
 
-// sessionPair connects two real sessions over loopback and returns their
-// streams (sender, receiver).
+// memNet is the in-memory network of the transfer tests.
+var memNet = memlink.New(1, memlink.Faults{})
+
+// sessionPair connects two real sessions over the in-memory link and
+// returns their streams (sender, receiver).
 func sessionPair(t *testing.T) (*session.Conn, *session.Conn) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	alice, _ := identity.Generate()
 	bob, _ := identity.Generate()
-	opts := session.Options{LoopbackOnly: true, UDP4Only: true}
-	inv, err := session.Invite(ctx, alice, opts)
+	opts := session.Options{Link: memNet.Maker()}
+	a, b, err := session.ConnectInProcess(ctx, alice, bob, opts, opts, nil)
 	if err != nil {
 		t.Fatal(err)
-	}
-	offer, _ := invite.ParseOffer(inv.Token())
-	acc, err := session.Accept(ctx, bob, offer, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ans, err := inv.ReadAnswer(acc.Token())
-	if err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan *session.Session, 1)
-	go func() {
-		s, err := acc.Wait(ctx)
-		if err != nil {
-			t.Error(err)
-		}
-		ch <- s
-	}()
-	a, err := inv.Connect(ctx, ans)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := <-ch
-	if b == nil {
-		t.FailNow()
 	}
 	t.Cleanup(func() { a.Close(); b.Close() })
 	return a.Conn(), b.Conn()
