@@ -284,10 +284,3 @@ func (s *Server) Close() error {
 	}
 	return err
 }
-
-// StartForTest starts a relay whose relayed connections are wrapped by
-// wrap (nil: none). Tests use it to play a hostile relay.
-func StartForTest(cfg Config, wrap func(net.PacketConn) net.PacketConn) (*Server, error) {
-	cfg.wrap = wrap
-	return Start(cfg)
-}

@@ -1,6 +1,9 @@
 //go:build !js
 
-package session
+package relay
+
+// Sessions through the relay: real pion sessions (package session) whose
+// only path is this relay, a hostile one among them.
 
 import (
 	"context"
@@ -10,17 +13,19 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
-	"github.com/sp2p/sp2p/relay"
+	"github.com/sp2p/sp2p/session"
 )
 
-func startRelay(t *testing.T, wrap func(net.PacketConn) net.PacketConn) *relay.Server {
+func startSessionRelay(t *testing.T, wrap func(net.PacketConn) net.PacketConn) *Server {
 	t.Helper()
-	srv, err := relay.StartForTest(relay.Config{
+	srv, err := Start(Config{
 		Listen: "127.0.0.1:0", RelayIP: net.IPv4(127, 0, 0, 1), MinPort: 40000, MaxPort: 49000,
-		Users: map[string]string{"sp2p": "relay-secret"},
-	}, wrap)
+		Users: map[string]string{"sp2p": "relay-secret"}, wrap: wrap,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,21 +33,36 @@ func startRelay(t *testing.T, wrap func(net.PacketConn) net.PacketConn) *relay.S
 	return srv
 }
 
-func relayOptions(srv *relay.Server) Options {
-	o := loopback()
-	o.RelayOnly = true
-	o.ICEServers = []ICEServer{{URLs: []string{srv.URL()}, Username: "sp2p", Credential: "relay-secret"}}
-	return o
+func relayOptions(srv *Server) session.Options {
+	return session.Options{LoopbackOnly: true, UDP4Only: true, RelayOnly: true,
+		ICEServers: []session.ICEServer{{URLs: []string{srv.URL()}, Username: "sp2p", Credential: "relay-secret"}}}
+}
+
+type sessionPair struct{ offerer, answerer *session.Session }
+
+// connectThrough connects two new identities with these options, in
+// process, handing the tokens to observe.
+func connectThrough(t *testing.T, o, a session.Options, observe func(*invite.Offer, *invite.Answer)) *sessionPair {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	alice, _ := identity.Generate()
+	bob, _ := identity.Generate()
+	x, y, err := session.ConnectInProcess(ctx, alice, bob, o, a, observe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { x.Close(); y.Close() })
+	return &sessionPair{x, y}
 }
 
 // Through sp2p's own TURN relay with --relay-only: the tokens carry only
 // relay candidates, and the session works.
 func TestRelayOnly(t *testing.T) {
-	checkGoroutines(t)
-	srv := startRelay(t, nil)
+	srv := startSessionRelay(t, nil)
 	var offerCands, answerCands []invite.Candidate
 	o, a := relayOptions(srv), relayOptions(srv)
-	p := connectObserved(t, o, a, func(off *invite.Offer, ans *invite.Answer) {
+	p := connectThrough(t, o, a, func(off *invite.Offer, ans *invite.Answer) {
 		offerCands, answerCands = off.Conn.Candidates, ans.Conn.Candidates
 	})
 	for _, c := range append(offerCands, answerCands...) {
@@ -94,14 +114,13 @@ func (h *hostileConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // A relay that drops, duplicates and corrupts relayed packets cannot get
 // altered data through: the stream arrives exactly, or the session fails.
 func TestHostileRelay(t *testing.T) {
-	checkGoroutines(t)
 	var conns []*hostileConn
-	srv := startRelay(t, func(c net.PacketConn) net.PacketConn {
+	srv := startSessionRelay(t, func(c net.PacketConn) net.PacketConn {
 		h := &hostileConn{PacketConn: c}
 		conns = append(conns, h)
 		return h
 	})
-	p := connectObserved(t, relayOptions(srv), relayOptions(srv), func(*invite.Offer, *invite.Answer) {})
+	p := connectThrough(t, relayOptions(srv), relayOptions(srv), func(*invite.Offer, *invite.Answer) {})
 	const size = 4 << 20
 	data := make([]byte, size)
 	rand.Read(data)
@@ -132,12 +151,11 @@ func TestHostileRelay(t *testing.T) {
 // the relay only by TCP (it is given no other server and no other
 // candidates), the answerer by UDP, and the session works.
 func TestRelayOverTCP(t *testing.T) {
-	checkGoroutines(t)
-	srv := startRelay(t, nil)
+	srv := startSessionRelay(t, nil)
 	o, a := relayOptions(srv), relayOptions(srv)
-	o.ICEServers = []ICEServer{{URLs: []string{srv.TCPURL()}, Username: "sp2p", Credential: "relay-secret"}}
+	o.ICEServers = []session.ICEServer{{URLs: []string{srv.TCPURL()}, Username: "sp2p", Credential: "relay-secret"}}
 	var offerCands []invite.Candidate
-	p := connectObserved(t, o, a, func(off *invite.Offer, _ *invite.Answer) { offerCands = off.Conn.Candidates })
+	p := connectThrough(t, o, a, func(off *invite.Offer, _ *invite.Answer) { offerCands = off.Conn.Candidates })
 	if len(offerCands) == 0 {
 		t.Fatal("the offer carries no candidates")
 	}
