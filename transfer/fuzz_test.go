@@ -121,6 +121,8 @@ func FuzzResult(f *testing.F) {
 	f.Add(fuzzFrame(`{"ok":true,"error":"x"}`))
 	f.Add(fuzzFrame(`{"ok":true}x`))
 	f.Add(fuzzFrame(`{"OK":1}`))
+	f.Add(fuzzFrame(`{"ok":false,"error":"\"f\": could not be written","kinds":["write","integrity"]}`))
+	f.Add(fuzzFrame(`{"ok":false,"kinds":["exists","exists"]}`))
 	f.Add([]byte{0, 0, 0x80, 0})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		err := readResult(bytes.NewReader(data))

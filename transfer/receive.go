@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 )
@@ -217,6 +218,11 @@ func Receive(conn io.ReadWriter, opts ReceiveOptions) (*ReceiveResult, error) {
 		res.Files++
 	}
 	r := result{OK: len(failures) == 0, Error: joinReports(reports)}
+	for _, err := range failures {
+		if k := kindOf(err); !slices.Contains(r.Kinds, k) {
+			r.Kinds = append(r.Kinds, k)
+		}
+	}
 	if err := writeFrame(conn, r); err != nil {
 		return res, fmt.Errorf("transfer: %w", err)
 	}

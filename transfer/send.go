@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 )
 
 // Sources are the local files behind a manifest, as BuildManifest found
@@ -332,8 +333,19 @@ func readResult(r io.Reader) error {
 	if len(res.Error) > MaxResultLen {
 		return fmt.Errorf("%w: a result of %d bytes (at most %d)", ErrProtocol, len(res.Error), MaxResultLen)
 	}
+	if len(res.Kinds) > len(resultKinds) || res.OK && len(res.Kinds) > 0 {
+		return fmt.Errorf("%w: a result with %d kinds of failure", ErrProtocol, len(res.Kinds))
+	}
+	var kinds []error
+	for _, k := range res.Kinds {
+		sentinel, ok := resultKinds[k]
+		if !ok || slices.Contains(kinds, sentinel) {
+			return fmt.Errorf("%w: a result with an unknown or repeated kind of failure %s", ErrProtocol, Quote(k))
+		}
+		kinds = append(kinds, sentinel)
+	}
 	if !res.OK {
-		return fmt.Errorf("transfer: the receiver reports: %s", Quote(res.Error))
+		return &RemoteError{Report: res.Error, Kinds: kinds}
 	}
 	return nil
 }

@@ -46,7 +46,7 @@ const (
 	MaxResultLen = 4096     // bytes in a result frame's error
 
 	// maxResultFrame bounds the result frame (its error, JSON-escaped).
-	maxResultFrame = 1024 + 6*MaxResultLen
+	maxResultFrame = 1024 + 6*MaxResultLen + 128
 	protocolHeader = "sp2p-transfer v1"
 )
 
@@ -62,7 +62,7 @@ var (
 	ErrBadManifest = errors.New("transfer: invalid offer from the sender")
 	ErrUnsafeName  = errors.New("transfer: unsafe name")
 	ErrDeclined    = errors.New("transfer: declined by the receiver")
-	ErrExists      = errors.New("transfer: file exists (use --overwrite to replace it)")
+	ErrExists      = errors.New("transfer: file exists")
 	ErrIntegrity   = errors.New("transfer: file content does not match its SHA-256")
 	ErrIncomplete  = errors.New("transfer: interrupted")
 	ErrProtocol    = errors.New("transfer: protocol error")
@@ -174,9 +174,48 @@ type decision struct {
 }
 
 type result struct {
-	OK    bool   `json:"ok"`
-	Error string `json:"error,omitempty"`
+	OK    bool     `json:"ok"`
+	Error string   `json:"error,omitempty"`
+	Kinds []string `json:"kinds,omitempty"` // what failed, each at most once: see resultKinds
 }
+
+// resultKinds are the kinds of failure a result frame names, and the
+// sentinel each stands for on the sender's side.
+var resultKinds = map[string]error{
+	"integrity": ErrIntegrity,
+	"exists":    ErrExists,
+	"disk-full": ErrDiskFull,
+	"write":     ErrIncomplete,
+}
+
+// kindOf is the result kind of a receiver's failure.
+func kindOf(err error) string {
+	switch {
+	case errors.Is(err, ErrIntegrity):
+		return "integrity"
+	case errors.Is(err, ErrExists):
+		return "exists"
+	case errors.Is(err, ErrDiskFull):
+		return "disk-full"
+	}
+	return "write"
+}
+
+// RemoteError is the receiver's report of files that failed, as the
+// sender gets it: the report (offered names and categories only) and the
+// sentinels of the kinds of failure (ErrIntegrity, ErrExists, ErrDiskFull,
+// ErrIncomplete), so errors.Is works across the wire.
+type RemoteError struct {
+	Report string
+	Kinds  []error
+}
+
+func (e *RemoteError) Error() string {
+	return "transfer: the receiver reports: " + Quote(e.Report)
+}
+
+// Unwrap returns the kinds' sentinels.
+func (e *RemoteError) Unwrap() []error { return e.Kinds }
 
 func writeFrame(w io.Writer, v any) error {
 	b, err := json.Marshal(v)

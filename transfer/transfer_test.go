@@ -164,18 +164,24 @@ func TestDeclineAndNoOverwrite(t *testing.T) {
 func TestIntegrityFailure(t *testing.T) {
 	out := t.TempDir()
 	s, r := sessionPair(t)
+	senderErr := make(chan error, 1)
 	go func() {
 		good := sha256.Sum256([]byte("good"))
 		writeFrame(s, Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: "f", Size: 4, SHA256: hex.EncodeToString(good[:])}}})
 		var d decision
 		readFrame(s, &d, 1<<20)
 		s.Write([]byte("evil"))
-		var res result
-		readFrame(s, &res, 1<<20)
+		senderErr <- readResult(s)
 	}()
 	_, err := Receive(r, ReceiveOptions{Dir: out})
-	if err == nil || !strings.Contains(err.Error(), "does not match") {
+	if !errors.Is(err, ErrIntegrity) || !strings.Contains(err.Error(), "does not match") {
 		t.Fatalf("tampered content: %v", err)
+	}
+	// The sender learns the kind of failure, as a sentinel, across the
+	// wire.
+	var remote *RemoteError
+	if err := <-senderErr; !errors.Is(err, ErrIntegrity) || !errors.As(err, &remote) {
+		t.Fatalf("the sender's error: %v, want a RemoteError wrapping ErrIntegrity", err)
 	}
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Fatalf("files left: %v", ents)

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/sp2p/sp2p/session"
+	"github.com/sp2p/sp2p/transfer"
 )
 
 // libraryHints turns what the libraries' errors say (sentinels and error
@@ -21,6 +22,9 @@ func libraryHints(err error) []string {
 		case session.CauseNoPublicAddress:
 			hints = append(hints, "add --stun stun:HOST:PORT on both sides, or a TURN relay (`sp2p relay`, --turn); on one machine, --loopback")
 		}
+	}
+	if errors.Is(err, transfer.ErrExists) {
+		hints = append(hints, "the receiving side can add --overwrite to replace files that exist")
 	}
 	if errors.Is(err, session.ErrCertificateMismatch) {
 		hints = append(hints, "do not retry over this network; compare fingerprints and safety codes with the peer by phone or in person")

@@ -16,6 +16,7 @@ import (
 
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/session"
+	"github.com/sp2p/sp2p/transfer"
 )
 
 // sp2pBinary is the real binary, built once by TestMain.
@@ -380,6 +381,9 @@ func TestLibraryHints(t *testing.T) {
 		if strings.Contains(err.Error(), want) {
 			t.Errorf("the library message names %q: %v", want, err)
 		}
+	}
+	if h := libraryHints(fmt.Errorf("x: %w", transfer.ErrExists)); len(h) != 1 || !strings.Contains(h[0], "--overwrite") || strings.Contains(transfer.ErrExists.Error(), "--") {
+		t.Errorf("file exists: hints %q", h)
 	}
 	if h := libraryHints(session.ErrCertificateMismatch); len(h) != 1 {
 		t.Errorf("certificate mismatch: hints %q", h)
