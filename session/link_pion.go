@@ -280,7 +280,9 @@ func (p *peerConn) connectError() error {
 			return link.ErrCertificateMismatch
 		}
 	}
-	if p.iceConnected.Load() {
+	// DTLS starts only once ICE has connected; the ICE callback that sets
+	// iceConnected may not have run yet.
+	if p.iceConnected.Load() || p.pc.SCTP().Transport().State() != webrtc.DTLSTransportStateNew {
 		return fmt.Errorf("%w: %w", link.ErrConnectFailed, link.ErrHandshakeFailed)
 	}
 	return link.ErrConnectFailed
