@@ -358,7 +358,13 @@ func Load(path string, passphrase func() ([]byte, error)) (*Identity, Protection
 	if err != nil {
 		return nil, 0, err
 	}
+	return c.load(path, passphrase)
+}
+
+// load turns parsed file contents into the identity; path is for errors.
+func (c *fileContents) load(path string, passphrase func() ([]byte, error)) (*Identity, Protection, error) {
 	var seed []byte
+	var err error
 	switch c.prot {
 	case Unprotected:
 		seed, err = base64.StdEncoding.Strict().DecodeString(c.secret)
