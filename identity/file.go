@@ -282,8 +282,8 @@ func parseIdentityFile(data []byte) (*fileContents, error) {
 			return nil, err
 		}
 		if wf > maxLoadWorkFactor {
-			return nil, fmt.Errorf("%w: the file asks for 2^%d, which needs %d MiB of memory; at most 2^%d (%d MiB) is accepted",
-				ErrWorkFactor, wf, scryptMiB(wf), maxLoadWorkFactor, scryptMiB(maxLoadWorkFactor))
+			return nil, fmt.Errorf("%w: the file asks for 2^%d, which needs %s of memory; at most 2^%d (%s) is accepted",
+				ErrWorkFactor, wf, scryptMemory(wf), maxLoadWorkFactor, scryptMemory(maxLoadWorkFactor))
 		}
 	}
 	if err := sc.Err(); err != nil {
@@ -292,9 +292,14 @@ func parseIdentityFile(data []byte) (*fileContents, error) {
 	return c, nil
 }
 
-// scryptMiB is the memory scrypt needs with r = 8 at work factor wf:
-// 128·r·2^wf bytes.
-func scryptMiB(wf int) int { return 1 << (wf - 10) }
+// scryptMemory describes the memory scrypt needs with r = 8 at work
+// factor wf (10 or more): 128·r·2^wf bytes = 2^(wf-10) MiB.
+func scryptMemory(wf int) string {
+	if wf-10 < 40 {
+		return fmt.Sprintf("%d MiB", uint64(1)<<(wf-10))
+	}
+	return fmt.Sprintf("2^%d MiB", wf-10)
+}
 
 // scryptWorkFactor reads the work factor from the scrypt stanza of the
 // armored age file body (age-encryption.org/v1 header: "-> scrypt SALT

@@ -247,7 +247,7 @@ func TestIdentityFileWorkFactorLimit(t *testing.T) {
 	if _, _, err := Load(path, asked); !errors.Is(err, errAsked) {
 		t.Fatalf("work factor 18: %v, want the passphrase asked for", err)
 	}
-	for _, wf := range []string{"19", "22", "40"} {
+	for _, wf := range []string{"19", "22", "40", "99"} {
 		setWorkFactor(t, path, orig, wf)
 		_, _, err := Load(path, asked)
 		if !errors.Is(err, ErrWorkFactor) || !strings.Contains(err.Error(), "2^"+wf) || !strings.Contains(err.Error(), "256 MiB") {
