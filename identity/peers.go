@@ -48,7 +48,11 @@ type peerLine struct {
 }
 
 // OpenPeers reads the known-peers file at path. A missing file is an empty
-// store; it is created on the first Add.
+// store; it is created on the first Add. A file over 4 MiB is refused from
+// its size before it is read (ErrPeersFile, ErrFileTooLarge); a file that
+// group or others can write, that another user owns, or whose directory
+// group or others can write or another user owns is refused with
+// ErrPermissions, as ssh's StrictModes would.
 func OpenPeers(path string) (*Peers, error) {
 	p := &Peers{path: path}
 	if err := p.reload(); err != nil {
