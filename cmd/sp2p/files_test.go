@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/internal/safefile"
 	"github.com/sp2p/sp2p/invite"
 )
@@ -51,7 +53,26 @@ func TestTokenFileTooLarge(t *testing.T) {
 	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
 		t.Errorf("allocated %d bytes to refuse it", grew)
 	}
-	// At the limit is read; one byte more is refused.
+	ctx, cancel = context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// At the limit is read (here an offer, the wrong kind: that error
+	// shows it was read and decoded); one byte more is refused.
+	id, err := identity.FromSeed(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := invite.NewOffer(id, invite.OfferParams{Conn: invite.ConnDesc{
+		ICEUfrag: "AbCdEfGh", ICEPwd: "0123456789abcdefghijKL", Role: invite.RoleActPass,
+		Candidates: []invite.Candidate{{Type: invite.Host, Addr: netip.MustParseAddrPort("192.0.2.1:4000")}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := offer.Text() + "\n"
+	os.WriteFile(path, []byte(text+strings.Repeat(" ", invite.MaxTextSize-len(text))), 0o644)
+	if _, err := waitTokenFile(ctx, path, invite.KindAnswer); err == nil || !strings.Contains(err.Error(), "holds an offer token") {
+		t.Errorf("%d bytes: %v", invite.MaxTextSize, err)
+	}
 	os.Truncate(path, invite.MaxTextSize+1)
 	if _, err := waitTokenFile(ctx, path, invite.KindAnswer); !errors.Is(err, invite.ErrLimit) {
 		t.Errorf("%d bytes: %v", invite.MaxTextSize+1, err)
