@@ -6,6 +6,7 @@ toolchain go1.26.11
 
 require (
 	filippo.io/age v1.3.2
+	filippo.io/edwards25519 v1.2.0
 	github.com/makiuchi-d/gozxing v0.1.1
 	github.com/pion/datachannel v1.6.3
 	github.com/pion/ice/v4 v4.4.8

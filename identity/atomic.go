@@ -66,13 +66,3 @@ func syncDir(dir string) error {
 	_ = d.Sync()
 	return nil
 }
-
-// checkPrivate refuses a file that the group or others can read or write,
-// as ssh does for private keys.
-func checkPrivate(path string, fi fs.FileInfo) error {
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return fmt.Errorf("%w: permissions %04o for %s are too open; it must not be accessible by others (fix with: chmod 600 %s)",
-			ErrPermissions, perm, path, path)
-	}
-	return nil
-}

@@ -14,6 +14,8 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+
+	"github.com/sp2p/sp2p/internal/safefile"
 )
 
 // Identity file format (SECURITY.md, "Identity file"): a text file of
@@ -29,7 +31,12 @@ const (
 	protNonePrefix    = "none"
 	maxIdentityFile   = 64 << 10
 	defaultWorkFactor = 18 // age's default: about a second on a laptop
-	maxLoadWorkFactor = 22
+	// MaxWorkFactor is the largest scrypt work factor (log2 N) that Load
+	// accepts and Save writes: scrypt with r = 8 needs 128·8·2^N bytes,
+	// so 2^18 is 256 MiB per attempt. A file asking for more is refused
+	// before the passphrase is asked for or any key derivation runs.
+	MaxWorkFactor     = 18
+	maxLoadWorkFactor = MaxWorkFactor
 	minSaveWorkFactor = 10
 	DefaultFileName   = "identity"
 	DefaultPeersName  = "known_peers"
@@ -39,12 +46,19 @@ const (
 
 // Errors of the identity file. Test for them with errors.Is.
 var (
-	ErrNoIdentity      = errors.New("no identity file")
-	ErrExists          = errors.New("identity file already exists")
-	ErrPermissions     = errors.New("file permissions are too open")
+	ErrNoIdentity = errors.New("no identity file")
+	ErrExists     = errors.New("identity file already exists")
+	// ErrPermissions: the file is owned by another user, or group or
+	// others can change it or its directory (or read it, for the identity
+	// file).
+	ErrPermissions     = safefile.ErrUnsafe
 	ErrWrongPassphrase = errors.New("wrong passphrase")
 	ErrCorruptFile     = errors.New("identity file is corrupt")
 	ErrNoPassphrase    = errors.New("no passphrase given")
+	ErrWorkFactor      = errors.New("scrypt work factor too large")
+	// ErrFileTooLarge is wrapped, with ErrCorruptFile or ErrPeersFile, when
+	// a file is refused from its size alone, before it is read.
+	ErrFileTooLarge = safefile.ErrTooLarge
 )
 
 // Protection says how an identity file protects its private key.
@@ -99,7 +113,8 @@ type SaveOptions struct {
 	// ErrExists and leaves the existing file untouched.
 	Overwrite bool
 	// ScryptWorkFactor is scrypt's log2(N); 0 means 18 (age's default).
-	// Values below 10 are raised to 10.
+	// Values below 10 are raised to 10; values above MaxWorkFactor are
+	// refused (Load would refuse the file).
 	ScryptWorkFactor int
 }
 
@@ -137,6 +152,9 @@ func Save(path string, id *Identity, opts SaveOptions) error {
 		if wf == 0 {
 			wf = defaultWorkFactor
 		}
+		if wf > MaxWorkFactor {
+			return fmt.Errorf("identity: %w: %d, at most %d", ErrWorkFactor, wf, MaxWorkFactor)
+		}
 		r.SetWorkFactor(max(wf, minSaveWorkFactor))
 		aw := armor.NewWriter(&b)
 		w, err := age.Encrypt(aw, r)
@@ -172,35 +190,26 @@ type fileContents struct {
 	body   []byte // armored age file (Passphrase)
 }
 
+// identityFilePolicy: at most 64 KiB, mode 0600 or stricter, owned by the
+// user (or root) in a directory only they can change.
+var identityFilePolicy = safefile.Policy{Max: maxIdentityFile, Private: true, Strict: true}
+
 func readIdentityFile(path string) (*fileContents, error) {
-	f, err := os.Open(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	data, err := safefile.ReadFile(path, identityFilePolicy)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil, fmt.Errorf("identity: %w at %s (create one with: sp2p keygen)", ErrNoIdentity, path)
-	} else if err != nil {
+	case errors.Is(err, safefile.ErrTooLarge):
+		return nil, fmt.Errorf("identity: %w: %w", ErrCorruptFile, err)
+	case err != nil:
 		return nil, fmt.Errorf("identity: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("identity: %s is not a regular file", path)
-	}
-	if err := checkPrivate(path, fi); err != nil {
-		return nil, fmt.Errorf("identity: %w", err)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxIdentityFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("identity: reading %s: %w", path, err)
 	}
 	defer clear(data)
-	if len(data) > maxIdentityFile {
-		return nil, fmt.Errorf("identity: %w: %s is larger than %d bytes", ErrCorruptFile, path, maxIdentityFile)
-	}
 	c, err := parseIdentityFile(data)
-	if err != nil {
-		return nil, fmt.Errorf("identity: %w: %s: %v", ErrCorruptFile, path, err)
+	if errors.Is(err, ErrWorkFactor) {
+		return nil, fmt.Errorf("identity: %s: %w", path, err)
+	} else if err != nil {
+		return nil, fmt.Errorf("identity: %w: %s: %w", ErrCorruptFile, path, err)
 	}
 	return c, nil
 }
@@ -229,7 +238,7 @@ func parseIdentityFile(data []byte) (*fileContents, error) {
 		case fileHeaderID:
 			id, err := ParseID(value)
 			if err != nil {
-				return nil, fmt.Errorf("line %d: %v", line, err)
+				return nil, fmt.Errorf("line %d: %w", line, err)
 			}
 			c.id, haveID = id, true
 		case fileHeaderProt:
@@ -268,11 +277,68 @@ func parseIdentityFile(data []byte) (*fileContents, error) {
 		if len(bytes.TrimSpace(c.body)) == 0 {
 			return nil, errors.New("missing the encrypted key")
 		}
+		wf, err := scryptWorkFactor(c.body)
+		if err != nil {
+			return nil, err
+		}
+		if wf > maxLoadWorkFactor {
+			return nil, fmt.Errorf("%w: the file asks for 2^%d, which needs %s of memory; at most 2^%d (%s) is accepted",
+				ErrWorkFactor, wf, scryptMemory(wf), maxLoadWorkFactor, scryptMemory(maxLoadWorkFactor))
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// scryptMemory describes the memory scrypt needs with r = 8 at work
+// factor wf (10 or more): 128·r·2^wf bytes = 2^(wf-10) MiB.
+func scryptMemory(wf int) string {
+	if wf-10 < 40 {
+		return fmt.Sprintf("%d MiB", uint64(1)<<(wf-10))
+	}
+	return fmt.Sprintf("2^%d MiB", wf-10)
+}
+
+// scryptWorkFactor reads the work factor from the scrypt stanza of the
+// armored age file body (age-encryption.org/v1 header: "-> scrypt SALT
+// WF"), without running anything. age checks the rest when it decrypts.
+func scryptWorkFactor(body []byte) (int, error) {
+	br := bufio.NewReader(io.LimitReader(armor.NewReader(bytes.NewReader(body)), maxIdentityFile))
+	line := func() (string, error) {
+		l, err := br.ReadString('\n')
+		if err != nil {
+			return "", fmt.Errorf("encrypted key: truncated age header (%v)", err)
+		}
+		return strings.TrimSuffix(l, "\n"), nil
+	}
+	first, err := line()
+	if err != nil {
+		return 0, err
+	}
+	if first != "age-encryption.org/v1" {
+		return 0, errors.New("encrypted key: not an age v1 file")
+	}
+	stanza, err := line()
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Split(stanza, " ")
+	if len(f) != 4 || f[0] != "->" || f[1] != "scrypt" {
+		return 0, errors.New("encrypted key: the age file has no scrypt recipient first")
+	}
+	wf := 0
+	for i, c := range f[3] {
+		if c < '0' || c > '9' || (i == 0 && c == '0') || i >= 2 {
+			return 0, errors.New("encrypted key: invalid scrypt work factor")
+		}
+		wf = wf*10 + int(c-'0')
+	}
+	if f[3] == "" {
+		return 0, errors.New("encrypted key: invalid scrypt work factor")
+	}
+	return wf, nil
 }
 
 // ReadPublic returns the public ID recorded in the identity file at path and
@@ -288,13 +354,22 @@ func ReadPublic(path string) (ID, Protection, error) {
 
 // Load reads the identity file at path. For a passphrase-protected file it
 // calls passphrase once; passphrase is not called for an unencrypted file.
-// A file that group or others can read is refused with ErrPermissions.
+// A file that group or others can read, that another user owns, or whose
+// directory group or others can write is refused with ErrPermissions; a
+// scrypt work factor above MaxWorkFactor with ErrWorkFactor, before
+// passphrase is called.
 func Load(path string, passphrase func() ([]byte, error)) (*Identity, Protection, error) {
 	c, err := readIdentityFile(path)
 	if err != nil {
 		return nil, 0, err
 	}
+	return c.load(path, passphrase)
+}
+
+// load turns parsed file contents into the identity; path is for errors.
+func (c *fileContents) load(path string, passphrase func() ([]byte, error)) (*Identity, Protection, error) {
 	var seed []byte
+	var err error
 	switch c.prot {
 	case Unprotected:
 		seed, err = base64.StdEncoding.Strict().DecodeString(c.secret)

@@ -25,7 +25,7 @@ const (
 	FingerprintLabel  = "sp2p v1 fingerprint"
 	fingerprintGroups = 6
 
-	maxIDInput = 256 // longest input ParseID looks at
+	maxIDInput = 256 // longest input ParseID looks at, in bytes, white space included
 )
 
 // Errors returned by ParseID. Each is wrapped with the detail of what was
@@ -36,6 +36,7 @@ var (
 	ErrIDChecksum  = errors.New("bad checksum")
 	ErrIDCharacter = errors.New("character outside the ID alphabet")
 	ErrIDKey       = errors.New("not a valid ed25519 public key")
+	// ErrWeakKey (see key.go) is wrapped together with ErrIDKey.
 )
 
 // ID is the public half of an identity: an ed25519 public key. Its text form
@@ -65,16 +66,23 @@ func (id ID) PublicKey() ed25519.PublicKey {
 	return ed25519.PublicKey(append([]byte(nil), id[:]...))
 }
 
-// ParseID parses the public ID text form. Surrounding white space is ignored
-// and upper, lower or mixed case are all accepted (people read IDs aloud and
-// retype them). Every single-character typo and every swap of two
-// neighbouring characters is rejected by the checksum.
+// ParseID parses the public ID text form. Input longer than 256 bytes is
+// refused before anything else (white space included). Surrounding white
+// space is ignored and upper, lower or mixed case are all accepted (people
+// read IDs aloud and retype them); only ASCII letters are case-folded, and
+// any other non-ASCII character is refused with ErrIDCharacter. Every
+// single-character typo and every swap of two neighbouring characters is
+// rejected by the checksum. The key must pass [CheckKey]: weak keys are
+// refused with an error wrapping ErrIDKey and ErrWeakKey.
 func ParseID(s string) (ID, error) {
-	s = strings.TrimSpace(s)
 	if len(s) > maxIDInput {
-		return ID{}, fmt.Errorf("identity: invalid ID: %w: %d characters, want %d", ErrIDLength, len(s), IDLength)
+		return ID{}, fmt.Errorf("identity: invalid ID: %w: %d bytes of input, at most %d (an ID has %d characters)", ErrIDLength, len(s), maxIDInput, IDLength)
 	}
-	s = strings.ToLower(s)
+	s = strings.TrimSpace(s)
+	if err := checkASCII(s); err != nil {
+		return ID{}, fmt.Errorf("identity: invalid ID: %w", err)
+	}
+	s = asciiLower(s)
 	if !strings.HasPrefix(s, IDPrefix) {
 		return ID{}, fmt.Errorf("identity: invalid ID: %w: an sp2p ID starts with %q", ErrIDPrefix, IDPrefix)
 	}
@@ -96,10 +104,16 @@ func ParseID(s string) (ID, error) {
 	}
 	var id ID
 	copy(id[:], data)
-	if id.IsZero() {
-		return ID{}, fmt.Errorf("identity: invalid ID: %w", ErrIDKey)
+	if err := id.Check(); err != nil {
+		return ID{}, fmt.Errorf("identity: invalid ID: %w", err)
 	}
 	return id, nil
+}
+
+// hasIDPrefix reports whether s, as typed, looks like an attempt at an ID.
+func hasIDPrefix(s string) bool {
+	s = strings.TrimSpace(s)
+	return len(s) >= len(IDPrefix) && asciiLower(s[:len(IDPrefix)]) == IDPrefix
 }
 
 // MarshalText implements encoding.TextMarshaler with the ID text form.

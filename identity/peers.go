@@ -5,11 +5,12 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/sp2p/sp2p/internal/safefile"
 )
 
 // Limits of the known-peers file.
@@ -47,7 +48,11 @@ type peerLine struct {
 }
 
 // OpenPeers reads the known-peers file at path. A missing file is an empty
-// store; it is created on the first Add.
+// store; it is created on the first Add. A file over 4 MiB is refused from
+// its size before it is read (ErrPeersFile, ErrFileTooLarge); a file that
+// group or others can write, that another user owns, or whose directory
+// group or others can write or another user owns is refused with
+// ErrPermissions, as ssh's StrictModes would.
 func OpenPeers(path string) (*Peers, error) {
 	p := &Peers{path: path}
 	if err := p.reload(); err != nil {
@@ -56,33 +61,24 @@ func OpenPeers(path string) (*Peers, error) {
 	return p, nil
 }
 
+// peersFilePolicy: at most 4 MiB, owned by the user (or root), not
+// writable by group or others, in a directory only they can change.
+var peersFilePolicy = safefile.Policy{Max: maxPeersFile, Strict: true}
+
 func (p *Peers) reload() error {
 	p.lines = nil
-	f, err := os.Open(p.path)
-	if errors.Is(err, fs.ErrNotExist) {
+	data, err := safefile.ReadFile(p.path, peersFilePolicy)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
 		return nil
-	} else if err != nil {
-		return fmt.Errorf("identity: %w", err)
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("identity: %w", err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o022 != 0 {
-		return fmt.Errorf("identity: %w: permissions %04o for %s let others change your pinned peers (fix with: chmod 600 %s)",
-			ErrPermissions, perm, p.path, p.path)
-	}
-	data, err := io.ReadAll(io.LimitReader(f, maxPeersFile+1))
-	if err != nil {
-		return fmt.Errorf("identity: reading %s: %w", p.path, err)
-	}
-	if len(data) > maxPeersFile {
-		return fmt.Errorf("identity: %w: %s is larger than %d bytes", ErrPeersFile, p.path, maxPeersFile)
+	case errors.Is(err, safefile.ErrTooLarge):
+		return fmt.Errorf("identity: %w: %w", ErrPeersFile, err)
+	case err != nil:
+		return fmt.Errorf("identity: known peers: %w", err)
 	}
 	lines, err := parsePeers(data)
 	if err != nil {
-		return fmt.Errorf("identity: %w: %s:%v", ErrPeersFile, p.path, err)
+		return fmt.Errorf("identity: %w: %s:%w", ErrPeersFile, p.path, err)
 	}
 	p.lines = lines
 	return nil
@@ -109,7 +105,7 @@ func parsePeers(data []byte) ([]peerLine, error) {
 		}
 		id, err := ParseID(fields[1])
 		if err != nil {
-			return nil, fmt.Errorf("%d: %v", n, err)
+			return nil, fmt.Errorf("%d: %w", n, err)
 		}
 		if first, dup := seen[fields[0]]; dup {
 			return nil, fmt.Errorf("%d: name %q is already used on line %d", n, fields[0], first)
@@ -182,7 +178,7 @@ func (p *Peers) Resolve(s string) (ID, string, error) {
 	}
 	id, err := ParseID(s)
 	if err != nil {
-		if strings.HasPrefix(strings.ToLower(strings.TrimSpace(s)), IDPrefix) {
+		if hasIDPrefix(s) {
 			return ID{}, "", err
 		}
 		return ID{}, "", fmt.Errorf("identity: %w %q: not a known peer name nor an ID (see: sp2p peers list)", ErrUnknownPeer, s)
@@ -199,8 +195,8 @@ func (p *Peers) Add(name string, id ID) error {
 	if err := CheckPeerName(name); err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
-	if id.IsZero() {
-		return fmt.Errorf("identity: %w", ErrIDKey)
+	if err := id.Check(); err != nil {
+		return fmt.Errorf("identity: %w", err)
 	}
 	if err := p.reload(); err != nil {
 		return err

@@ -43,9 +43,12 @@ func signedMessage(ctx Context, msg []byte) []byte {
 }
 
 // Verify checks sig over msg under ctx with id's key. It returns nil or
-// ErrBadSignature.
+// ErrBadSignature. The rule is crypto/ed25519's Verify (RFC 8032
+// cofactorless verification: S < L, [S]B = R + [k]A checked by comparing
+// the encoding of [S]B - [k]A with R's 32 bytes), and the key must also
+// pass [CheckKey], so no signature verifies for a weak key.
 func (id ID) Verify(ctx Context, msg, sig []byte) error {
-	if len(sig) != ed25519.SignatureSize || id.IsZero() {
+	if len(sig) != ed25519.SignatureSize || id.Check() != nil {
 		return ErrBadSignature
 	}
 	if !ed25519.Verify(ed25519.PublicKey(id[:]), signedMessage(ctx, msg), sig) {

@@ -201,7 +201,7 @@ func FromSDP(raw string) (desc *ConnDesc, dropped int, err error) {
 	d.ICEPwd, _ = attr("ice-pwd")
 	fp, _ := attr("fingerprint")
 	alg, hexfp, _ := strings.Cut(fp, " ")
-	if !strings.EqualFold(alg, "sha-256") {
+	if asciiLower(alg) != "sha-256" {
 		return nil, 0, fmt.Errorf("%w: SDP has no sha-256 DTLS fingerprint", ErrMalformed)
 	}
 	fpBytes, err := hex.DecodeString(strings.ReplaceAll(hexfp, ":", ""))
@@ -286,7 +286,7 @@ func parseCandidate(v string) (Candidate, int, uint32, error) {
 		return Candidate{}, 0, 0, fmt.Errorf("priority: %v", err)
 	}
 	var c Candidate
-	switch strings.ToLower(f[2]) {
+	switch asciiLower(f[2]) {
 	case "udp":
 	case "tcp":
 		c.TCP = true

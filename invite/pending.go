@@ -76,11 +76,15 @@ type AcceptOptions struct {
 }
 
 // Accept checks an answer against the pending offers: it must answer a
-// known offer (ErrUnknownOffer) that has not expired (ErrExpired) and has
-// not been answered (ErrAlreadyUsed; the same answer again is
-// ErrReplayed); it must not be created in the future (ErrNotYetValid) or
-// before its offer; it must come from the offer's recipient if the offer
-// names one (ErrWrongRecipient) and from opts.Expect if set
+// known offer (ErrUnknownOffer) that has not expired (expired when now >=
+// offer created + lifetime: ErrExpired) and has not been answered
+// (ErrAlreadyUsed; the same answer again is ErrReplayed); its creation time
+// must not be in the future beyond the clock skew (answer created <= now +
+// skew, else ErrNotYetValid) nor more than the clock skew before its
+// offer's (answer created >= offer created - skew, else ErrMalformed): the
+// answerer's clock may be behind the inviter's by as much as an offer may
+// be ahead of the answerer's; it must come from the offer's recipient if
+// the offer names one (ErrWrongRecipient) and from opts.Expect if set
 // (ErrUnexpectedPeer). On success the offer is marked used and returned.
 func (p *Pending) Accept(a *Answer, opts AcceptOptions) (*Offer, error) {
 	p.mu.Lock()
@@ -109,7 +113,8 @@ func (p *Pending) Accept(a *Answer, opts AcceptOptions) (*Offer, error) {
 		return nil, fmt.Errorf("%w: answer created %s", ErrNotYetValid, a.Created.UTC().Format(time.RFC3339))
 	}
 	if a.Created.Before(o.Created.Add(-skew)) {
-		return nil, fmt.Errorf("%w: answer created before its invitation", ErrMalformed)
+		return nil, fmt.Errorf("%w: answer created %s, more than %v before its invitation (%s; check the clocks)",
+			ErrMalformed, a.Created.UTC().Format(time.RFC3339), skew, o.Created.UTC().Format(time.RFC3339))
 	}
 	if !o.Recipient.IsZero() && !o.Recipient.Equal(a.Answerer) {
 		return nil, fmt.Errorf("%w: the invitation is for %s, the answer is signed by %s", ErrWrongRecipient, o.Recipient, a.Answerer)

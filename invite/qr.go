@@ -8,6 +8,7 @@ import (
 	_ "image/jpeg" // photos of tokens
 	_ "image/png"
 	"io"
+	"io/fs"
 
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
@@ -64,8 +65,15 @@ var ErrNoQRCode = errors.New("invite: no readable QR code in the image")
 
 // ReadQRImage decodes the QR code in a PNG or JPEG image (a screenshot or
 // a photo of a token) and returns its text, bounded by MaxQRImageBytes and
-// MaxQRImagePixels. The text still has to be parsed (ParseOffer).
+// MaxQRImagePixels. When r is a file (it has a Stat method), a regular
+// file larger than MaxQRImageBytes is refused from its size, before it is
+// read. The text still has to be parsed (ParseOffer).
 func ReadQRImage(r io.Reader) (text string, err error) {
+	if f, ok := r.(interface{ Stat() (fs.FileInfo, error) }); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxQRImageBytes {
+			return "", fmt.Errorf("%w: image file of %d bytes, at most %d", ErrLimit, fi.Size(), MaxQRImageBytes)
+		}
+	}
 	data, err := io.ReadAll(io.LimitReader(r, MaxQRImageBytes+1))
 	if err != nil {
 		return "", fmt.Errorf("invite: reading the image: %w", err)

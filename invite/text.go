@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // Text form: "SP2P:" followed by the token bytes in unpadded base32 (RFC
@@ -14,7 +15,8 @@ import (
 // (schemes are case-insensitive).
 const (
 	TextPrefix = "SP2P:"
-	// MaxTextSize bounds the input of Parse, before white space is removed.
+	// MaxTextSize bounds the input of Decode in bytes (of UTF-8), before
+	// white space is removed: 8192 bytes are read, 8193 are refused.
 	MaxTextSize = 8192
 )
 
@@ -39,11 +41,15 @@ func (o *Offer) Link(base string) (string, error) {
 
 // Decode turns what a user pasted into token bytes and their kind. It
 // accepts the text form ("SP2P:…", any case), the bare base32, and an https
-// URL whose fragment holds either. White space and invisible characters
-// anywhere (line breaks inserted by mail or chat programs) are ignored.
+// URL whose fragment holds either. White space and invisible format
+// characters anywhere (line breaks inserted by mail or chat programs) are
+// ignored. Everything else must be ASCII: only ASCII letters are
+// case-folded, and any other character is refused with an error naming it
+// (so that no character that Unicode folds to an ASCII letter, such as
+// U+017F, U+0131 or U+212A, can stand in for one).
 func Decode(s string) (Kind, []byte, error) {
 	if len(s) > MaxTextSize {
-		return 0, nil, fmt.Errorf("%w: %d characters of input, at most %d", ErrLimit, len(s), MaxTextSize)
+		return 0, nil, fmt.Errorf("%w: %d bytes of input, at most %d", ErrLimit, len(s), MaxTextSize)
 	}
 	s = strings.Map(func(r rune) rune {
 		if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) { // Cf: zero-width and soft hyphen
@@ -51,7 +57,10 @@ func Decode(s string) (Kind, []byte, error) {
 		}
 		return r
 	}, s)
-	lower := strings.ToLower(s)
+	if err := checkASCII(s); err != nil {
+		return 0, nil, err
+	}
+	lower := asciiLower(s)
 	switch {
 	case strings.HasPrefix(lower, "https://"):
 		_, frag, ok := strings.Cut(s, "#")
@@ -62,17 +71,20 @@ func Decode(s string) (Kind, []byte, error) {
 		if f, err := url.PathUnescape(frag); err == nil {
 			frag = f
 		}
+		if err := checkASCII(frag); err != nil {
+			return 0, nil, err
+		}
 		s = frag
 	case strings.HasPrefix(lower, "http://"):
 		return 0, nil, fmt.Errorf("%w: invitation links must use https", ErrMalformed)
 	}
-	if len(s) >= len(TextPrefix) && strings.EqualFold(s[:len(TextPrefix)], TextPrefix) {
+	if len(s) >= len(TextPrefix) && asciiUpper(s[:len(TextPrefix)]) == TextPrefix {
 		s = s[len(TextPrefix):]
 	}
 	if s == "" {
 		return 0, nil, fmt.Errorf("%w: empty token", ErrMalformed)
 	}
-	s = strings.ToUpper(s)
+	s = asciiUpper(s)
 	raw, err := b32.DecodeString(s)
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w: not a token (bad character or length in the text)", ErrMalformed)
@@ -84,6 +96,33 @@ func Decode(s string) (Kind, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: token too short", ErrMalformed)
 	}
 	return Kind(raw[1]), raw, nil
+}
+
+// checkASCII refuses the first non-ASCII character of s, naming it.
+func checkASCII(s string) error {
+	for i, r := range s {
+		if r < utf8.RuneSelf {
+			continue
+		}
+		if r == utf8.RuneError {
+			return fmt.Errorf("%w: byte %#02x is not ASCII (invalid UTF-8)", ErrMalformed, s[i])
+		}
+		return fmt.Errorf("%w: the character %q (U+%04X) is not part of a token (tokens are ASCII)", ErrMalformed, r, r)
+	}
+	return nil
+}
+
+func asciiLower(s string) string { return asciiMap(s, 'A', 'Z', 'a'-'A') }
+func asciiUpper(s string) string { return asciiMap(s, 'a', 'z', 'A'-'a') }
+
+func asciiMap(s string, lo, hi byte, delta int) string {
+	b := []byte(s)
+	for i, c := range b {
+		if lo <= c && c <= hi {
+			b[i] = byte(int(c) + delta)
+		}
+	}
+	return string(b)
 }
 
 // ParseOffer decodes a pasted offer (text, URI or link) and checks its

@@ -12,7 +12,6 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
-	"github.com/pion/webrtc/v4"
 )
 
 func TestTextForms(t *testing.T) {
@@ -157,5 +156,3 @@ func TestQRScannable(t *testing.T) {
 		t.Fatalf("terminal QR: %v", err)
 	}
 }
-
-var _ = webrtc.SDPTypeOffer

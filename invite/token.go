@@ -35,7 +35,9 @@ const (
 	// MinLifetime is the shortest.
 	MinLifetime = 10 * time.Second
 	// DefaultClockSkew is how far in the future a token's creation time may
-	// be, to allow for clocks that disagree a little.
+	// be, to allow for clocks that disagree a little: created <= now + skew
+	// is accepted. It also bounds how far an answer's creation time may be
+	// before its offer's: answer.created >= offer.created - skew.
 	DefaultClockSkew = 2 * time.Minute
 
 	offerFixedSize  = 2 + IDSize + EphemeralSize + InviteIDSize + 8 + 4 + 1
@@ -201,6 +203,11 @@ func (o *Offer) encodeBody() ([]byte, error) {
 	}
 	if o.Created.Unix() < 0 {
 		return nil, fmt.Errorf("%w: creation time before 1970", ErrMalformed)
+	}
+	if !o.Recipient.IsZero() {
+		if err := o.Recipient.Check(); err != nil {
+			return nil, fmt.Errorf("%w: recipient key: %w", ErrMalformed, err)
+		}
 	}
 	b := make([]byte, 0, 512)
 	b = append(b, Version, kindOffer)
@@ -411,12 +418,21 @@ func DecodeOffer(raw []byte) (*Offer, error) {
 	copy(o.InviteID[:], r.take(InviteIDSize, "invite id"))
 	created := r.u64("created")
 	lifetime := r.u32("lifetime")
+	if r.err == nil {
+		if err := o.Inviter.Check(); err != nil {
+			r.fail(fmt.Errorf("%w: inviter key: %w", ErrMalformed, err))
+		}
+	}
 	switch flags := r.u8("flags"); {
 	case r.err != nil:
 	case flags == 1:
 		copy(o.Recipient[:], r.take(IDSize, "recipient"))
 		if r.err == nil && o.Recipient.IsZero() {
 			r.fail(fmt.Errorf("%w: zero recipient ID", ErrMalformed))
+		} else if r.err == nil {
+			if err := o.Recipient.Check(); err != nil {
+				r.fail(fmt.Errorf("%w: recipient key: %w", ErrMalformed, err))
+			}
 		}
 	case flags != 0:
 		r.fail(fmt.Errorf("%w: unknown offer flags %#x", ErrMalformed, flags))
@@ -464,6 +480,11 @@ func DecodeAnswer(raw []byte) (*Answer, error) {
 	copy(a.Answerer[:], r.take(IDSize, "answerer ID"))
 	copy(a.Ephemeral[:], r.take(EphemeralSize, "ephemeral key"))
 	copy(a.OfferHash[:], r.take(HashSize, "offer hash"))
+	if r.err == nil {
+		if err := a.Answerer.Check(); err != nil {
+			r.fail(fmt.Errorf("%w: answerer key: %w", ErrMalformed, err))
+		}
+	}
 	created := r.u64("created")
 	a.Conn = r.connDesc()
 	if r.err != nil {
@@ -515,9 +536,11 @@ func (v VerifyOptions) skew() time.Duration {
 }
 
 // Verify checks what an invitee must check beyond the signature: that the
-// offer is not created in the future (beyond the clock skew) and not
-// expired, that it is for this verifier if it names a recipient, and that
-// it comes from the expected inviter if one is pinned.
+// offer is not created in the future beyond the clock skew (created <= now
+// + skew is accepted, later is ErrNotYetValid) and not expired (expired
+// when now >= created + lifetime: ErrExpired), that it is for this verifier
+// if it names a recipient, and that it comes from the expected inviter if
+// one is pinned. Times are compared at the full precision of now.
 func (o *Offer) Verify(v VerifyOptions) error {
 	now := v.now()
 	if o.Created.After(now.Add(v.skew())) {

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"os"
+
+	"github.com/sp2p/sp2p/internal/safefile"
 )
 
 const maxPassphraseFile = 4096
@@ -66,18 +66,13 @@ func (a *app) passphrase(prompt string, confirm bool) ([]byte, error) {
 	return p, nil
 }
 
+// readPassphraseFile returns the first line of path. A regular file over
+// maxPassphraseFile bytes is refused from its size, before it is read; a
+// pipe (such as a shell's <(...)) is read through that limit.
 func readPassphraseFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := safefile.ReadFile(path, safefile.Policy{Max: maxPassphraseFile, AllowPipe: true})
 	if err != nil {
 		return nil, fmt.Errorf("passphrase file: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPassphraseFile+1))
-	if err != nil {
-		return nil, fmt.Errorf("passphrase file: %w", err)
-	}
-	if len(b) > maxPassphraseFile {
-		return nil, fmt.Errorf("passphrase file %s is longer than %d bytes", path, maxPassphraseFile)
 	}
 	if i := bytes.IndexByte(b, '\n'); i >= 0 {
 		clear(b[i:])
