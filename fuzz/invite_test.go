@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/qr"
 	"github.com/sp2p/sp2p/invite"
 )
 
@@ -193,7 +194,7 @@ const pionOfferSDP = "v=0\r\no=- 3012339530271004316 1764100000 IN IP4 0.0.0.0\r
 // respects the size limits.
 func FuzzQRImage(f *testing.F) {
 	o, _ := seedTokens(f)
-	img, err := invite.QRPNG(o.Text(), 2)
+	img, err := qr.PNG(o.Text(), 2)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -201,9 +202,9 @@ func FuzzQRImage(f *testing.F) {
 	f.Add(img[:len(img)/2])
 	f.Add([]byte("\x89PNG\r\n\x1a\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		text, err := invite.ReadQRImage(bytes.NewReader(data))
+		text, err := qr.ReadImage(bytes.NewReader(data))
 		if err != nil {
-			if !errors.Is(err, invite.ErrNoQRCode) && !errors.Is(err, invite.ErrLimit) {
+			if !errors.Is(err, qr.ErrNoCode) && !errors.Is(err, qr.ErrLimit) {
 				t.Fatalf("error without a sentinel: %v", err)
 			}
 			return

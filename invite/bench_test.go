@@ -2,6 +2,8 @@ package invite
 
 import (
 	"testing"
+
+	"github.com/sp2p/sp2p/internal/qr"
 )
 
 // BenchmarkOfferToken measures creating, encoding and parsing an offer
@@ -21,7 +23,7 @@ func BenchmarkOfferToken(b *testing.B) {
 			}
 			text, size = o.Text(), len(o.Bytes())
 		}
-		version, err := QRVersion(text)
+		version, err := qr.Version(text)
 		if err != nil {
 			b.Fatal(err)
 		}

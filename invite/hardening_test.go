@@ -5,9 +5,6 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"errors"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -208,29 +205,5 @@ func TestBoundariesTime(t *testing.T) {
 		if _, err := p.Accept(a, AcceptOptions{}); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
-	}
-}
-
-// A QR image file is refused from its size before it is read.
-func TestQRImageFileSizeChecked(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "big.png")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Truncate(2 << 30); err != nil {
-		t.Skip(err)
-	}
-	var before, after runtime.MemStats
-	runtime.ReadMemStats(&before)
-	_, err = ReadQRImage(f)
-	runtime.ReadMemStats(&after)
-	if !errors.Is(err, ErrLimit) {
-		t.Fatalf("2 GiB image: %v", err)
-	}
-	if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
-		t.Errorf("allocated %d bytes to refuse it", grew)
 	}
 }

@@ -2,16 +2,9 @@ package invite
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
-	"hash/crc32"
-	"image"
-	"image/png"
 	"strings"
 	"testing"
-
-	"github.com/makiuchi-d/gozxing"
-	"github.com/makiuchi-d/gozxing/qrcode"
 )
 
 func TestTextForms(t *testing.T) {
@@ -90,69 +83,5 @@ func TestTextForms(t *testing.T) {
 	}
 	if _, err := s.offer.Link("https://example.org/#x"); err == nil {
 		t.Error("link base with a fragment accepted")
-	}
-}
-
-// decodeQR reads a PNG with an independent decoder (gozxing), using the
-// PURE_BARCODE hint that suits a generated image.
-func decodeQR(t testing.TB, pngBytes []byte) string {
-	t.Helper()
-	img, err := png.Decode(bytes.NewReader(pngBytes))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := qrcode.NewQRCodeReader().Decode(bmp, map[gozxing.DecodeHintType]any{gozxing.DecodeHintType_PURE_BARCODE: true})
-	if err != nil {
-		t.Fatalf("QR decode: %v", err)
-	}
-	return res.GetText()
-}
-
-func TestQRScannable(t *testing.T) {
-	t.Parallel()
-	for i := range 10 {
-		s := newScenario(t, func(p *OfferParams) { p.Ephemeral[0] = byte(i) })
-		for _, text := range []string{s.offer.Text(), s.answer.Text()} {
-			img, err := QRPNG(text, 4)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got := decodeQR(t, img)
-			if got != text {
-				t.Fatalf("QR decoded to %q, want %q", got, text)
-			}
-			if got, err := ReadQRImage(bytes.NewReader(img)); err != nil || got != text {
-				t.Fatalf("ReadQRImage: %q %v", got, err)
-			}
-			if _, _, err := Decode(got); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if _, err := ReadQRImage(strings.NewReader("not an image")); !errors.Is(err, ErrNoQRCode) {
-		t.Fatalf("ReadQRImage of text: %v", err)
-	}
-	// A PNG that claims to be 100,000 pixels square is refused from its
-	// header, before any pixel is decoded.
-	huge := image.NewGray(image.Rect(0, 0, 1, 1))
-	var hb bytes.Buffer
-	png.Encode(&hb, huge)
-	hdr := hb.Bytes()
-	binary.BigEndian.PutUint32(hdr[16:], 100_000)
-	binary.BigEndian.PutUint32(hdr[20:], 100_000)
-	binary.BigEndian.PutUint32(hdr[29:], crc32.ChecksumIEEE(hdr[12:29])) // IHDR's CRC
-	if _, err := ReadQRImage(bytes.NewReader(hdr)); !errors.Is(err, ErrLimit) {
-		t.Fatalf("huge image: %v", err)
-	}
-	blank, _ := QRPNG("x", 1)
-	if _, err := ReadQRImage(bytes.NewReader(blank[:len(blank)/2])); err == nil {
-		t.Fatal("truncated PNG decoded")
-	}
-	if s, err := QRTerminal("SP2P:ABC"); err != nil || !strings.Contains(s, "█") {
-		t.Fatalf("terminal QR: %v", err)
 	}
 }

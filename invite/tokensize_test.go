@@ -6,6 +6,8 @@ import (
 	"encoding/base64"
 	"strings"
 	"testing"
+
+	"github.com/sp2p/sp2p/internal/qr"
 )
 
 // Size is a feature: an offer with two host candidates fits 400 characters
@@ -36,14 +38,14 @@ func TestTokenSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	text := o.Text()
-	version, err := QRVersion(text)
+	version, err := qr.Version(text)
 	if err != nil {
 		t.Fatal(err)
 	}
 	withTo, _ := NewOffer(ident(t, 1), OfferParams{Conn: *desc, Recipient: ident(t, 2).ID()})
-	versionTo, _ := QRVersion(withTo.Text())
+	versionTo, _ := qr.Version(withTo.Text())
 	ans, _ := NewAnswer(ident(t, 2), o, AnswerParams{Conn: ConnDesc{ICEUfrag: desc.ICEUfrag, ICEPwd: desc.ICEPwd, Fingerprint: desc.Fingerprint, Role: RoleActive, Candidates: desc.Candidates}})
-	ansVersion, _ := QRVersion(ans.Text())
+	ansVersion, _ := qr.Version(ans.Text())
 	rawSDP := twoHostSDP(sdp)
 	t.Logf("offer, 2 host candidates: %d bytes, %d characters, QR version %d (M)", len(o.Bytes()), len(text), version)
 	t.Logf("offer with --to: %d bytes, %d characters, QR version %d; answer: %d bytes, %d characters, QR version %d", len(withTo.Bytes()), len(withTo.Text()), versionTo, len(ans.Bytes()), len(ans.Text()), ansVersion)

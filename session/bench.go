@@ -73,7 +73,7 @@ func runBench(ctx context.Context, d time.Duration, progress func(string)) (*ben
 	if err != nil {
 		return nil, err
 	}
-	r.TokenChars, r.QRVersion = p.tokenChars, p.qrVersion
+	r.Token, r.TokenChars = p.token, len(p.token)
 	p.close()
 	r.DurationSec = time.Since(start).Seconds()
 	return r, nil
@@ -127,8 +127,8 @@ func rawConnect(ctx context.Context, tuned bool) (transport, transport, error) {
 
 // loopbackPair is two open sessions in this process.
 type loopbackPair struct {
-	a, b                  *Session
-	tokenChars, qrVersion int
+	a, b  *Session
+	token string
 }
 
 func (p *loopbackPair) close() {
@@ -151,8 +151,7 @@ func newLoopbackPair(ctx context.Context) (*loopbackPair, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: bench connect: %w", err)
 	}
-	v, _ := invite.QRVersion(token)
-	return &loopbackPair{a: as, b: bs, tokenChars: len(token), qrVersion: v}, nil
+	return &loopbackPair{a: as, b: bs, token: token}, nil
 }
 
 // rawReadBuffer holds the largest message plain pion accepts (65,535

@@ -131,7 +131,7 @@ func TestBenchRuns(t *testing.T) {
 		"small raw": r.SmallMsgs.Raw, "small sealed": r.SmallMsgs.Sealed,
 		"rtt raw": r.RTTMicros.Raw, "rtt sealed": r.RTTMicros.Sealed,
 		"connect raw": r.ConnectMs.Raw, "connect sealed": r.ConnectMs.Sealed,
-		"memory sealed": r.SessionKiB.Sealed, "token": float64(r.TokenChars), "qr": float64(r.QRVersion),
+		"memory sealed": r.SessionKiB.Sealed, "token": float64(r.TokenChars), "qr": float64(len(r.Token)),
 	} {
 		if v <= 0 {
 			t.Errorf("%s: no figure (%v)", name, v)

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/qr"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/session"
 )
@@ -146,5 +147,5 @@ func readQRFile(path string) (string, error) {
 		return "", err
 	}
 	defer file.Close()
-	return invite.ReadQRImage(file)
+	return qr.ReadImage(file)
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sp2p/sp2p/internal/bench"
+	"github.com/sp2p/sp2p/internal/qr"
 	_ "github.com/sp2p/sp2p/session" // sets bench.Run
 )
 
@@ -42,6 +43,9 @@ token. Each throughput figure runs for --duration.`,
 				}
 			})
 			if err != nil {
+				return err
+			}
+			if r.QRVersion, err = qr.Version(r.Token); err != nil {
 				return err
 			}
 			if asJSON {

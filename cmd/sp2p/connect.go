@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
-	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/internal/qr"
 	"github.com/sp2p/sp2p/session"
 )
 
@@ -46,7 +46,7 @@ func (a *app) showToken(f *connFlags, file, token, what string) error {
 		fmt.Fprintln(a.tokenOut(f), token)
 	}
 	if f.showQR {
-		q, err := invite.QRTerminal(token)
+		q, err := qr.Terminal(token)
 		if err != nil {
 			return err
 		}

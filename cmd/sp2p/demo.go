@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/qr"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/session"
 )
@@ -60,7 +61,7 @@ func (a *app) demo(ctx context.Context) error {
 	}
 	defer inv.Close()
 	token := inv.Token()
-	version, _ := invite.QRVersion(token)
+	version, _ := qr.Version(token)
 	say("offer token (%d characters, %d bytes, QR version %d; signed by Alice, valid 5 minutes, only for Bob):", len(token), len(inv.Offer().Bytes()), version)
 	say("%s", token)
 

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sp2p/sp2p/internal/qr"
 	"github.com/sp2p/sp2p/invite"
 )
 
@@ -157,7 +158,7 @@ func TestBinaryAcceptFromQRImage(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	img, err := invite.QRPNG(text, 3)
+	img, err := qr.PNG(text, 3)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,8 @@ type Result struct {
 	SessionKiB  Pair    `json:"session_kib"`  // heap per idle open session, 50 open
 	Goroutines  Pair    `json:"goroutines_per_session"`
 	TokenChars  int     `json:"token_chars"`
-	QRVersion   int     `json:"qr_version"`
+	QRVersion   int     `json:"qr_version"` // set by the CLI, which draws QR codes
+	Token       string  `json:"-"`          // a token of the run, for its QR version
 	DurationSec float64 `json:"duration_s"`
 }
 
