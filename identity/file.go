@@ -90,7 +90,7 @@ func DefaultPath() (string, error) {
 	}
 	dir, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("identity: no config directory (set %s or use --identity): %w", identityEnvVar, err)
+		return "", fmt.Errorf("identity: no config directory (set %s or give the identity file's path): %w", identityEnvVar, err)
 	}
 	return filepath.Join(dir, configDirName, DefaultFileName), nil
 }
@@ -129,7 +129,7 @@ func Save(path string, id *Identity, opts SaveOptions) error {
 	}
 	if !opts.Overwrite {
 		if _, err := os.Lstat(path); err == nil {
-			return fmt.Errorf("identity: %w at %s (use --force to replace it; the old identity is then lost)", ErrExists, path)
+			return fmt.Errorf("identity: %w at %s (replacing it would lose the old identity)", ErrExists, path)
 		}
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -175,7 +175,7 @@ func Save(path string, id *Identity, opts SaveOptions) error {
 	defer clear(b.Bytes())
 	if err := writeFileAtomic(path, b.Bytes(), 0o600, opts.Overwrite); err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("identity: %w at %s (use --force to replace it; the old identity is then lost)", ErrExists, path)
+			return fmt.Errorf("identity: %w at %s (replacing it would lose the old identity)", ErrExists, path)
 		}
 		return fmt.Errorf("identity: writing %s: %w", path, err)
 	}
@@ -198,7 +198,7 @@ func readIdentityFile(path string) (*fileContents, error) {
 	data, err := safefile.ReadFile(path, identityFilePolicy)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("identity: %w at %s (create one with: sp2p keygen)", ErrNoIdentity, path)
+		return nil, fmt.Errorf("identity: %w at %s", ErrNoIdentity, path)
 	case errors.Is(err, safefile.ErrTooLarge):
 		return nil, fmt.Errorf("identity: %w: %w", ErrCorruptFile, err)
 	case err != nil:

@@ -197,7 +197,7 @@ func TestIdentityFileCorrupt(t *testing.T) {
 			t.Errorf("%s: %v, want ErrCorruptFile", name, err)
 		}
 	}
-	if _, _, err := Load(filepath.Join(dir, "missing"), nil); !errors.Is(err, ErrNoIdentity) || !strings.Contains(err.Error(), "sp2p keygen") {
+	if _, _, err := Load(filepath.Join(dir, "missing"), nil); !errors.Is(err, ErrNoIdentity) || strings.Contains(err.Error(), "sp2p ") {
 		t.Errorf("missing file: %v", err)
 	}
 }

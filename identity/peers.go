@@ -181,7 +181,7 @@ func (p *Peers) Resolve(s string) (ID, string, error) {
 		if hasIDPrefix(s) {
 			return ID{}, "", err
 		}
-		return ID{}, "", fmt.Errorf("identity: %w %q: not a known peer name nor an ID (see: sp2p peers list)", ErrUnknownPeer, s)
+		return ID{}, "", fmt.Errorf("identity: %w %q: not a known peer name nor an ID", ErrUnknownPeer, s)
 	}
 	name, _ := p.LookupID(id)
 	return id, name, nil
@@ -205,12 +205,25 @@ func (p *Peers) Add(name string, id ID) error {
 		if old.Equal(id) {
 			return nil
 		}
-		return fmt.Errorf("identity: %w: %q is pinned to %s, not %s; if the peer really has a new identity, check it with them and run: sp2p peers remove %s",
-			ErrPeerConflict, name, old, id, name)
+		return &PeerConflictError{Name: name, Pinned: old, Offered: id}
 	}
 	p.lines = append(p.lines, peerLine{raw: name + " " + id.String(), name: name, id: id})
 	return p.save()
 }
+
+// PeerConflictError is Add's refusal to bind a name that is pinned to
+// another ID: what a substituted key looks like. It wraps ErrPeerConflict.
+type PeerConflictError struct {
+	Name            string
+	Pinned, Offered ID
+}
+
+func (e *PeerConflictError) Error() string {
+	return fmt.Sprintf("identity: %v: %q is pinned to %s, not %s", ErrPeerConflict, e.Name, e.Pinned, e.Offered)
+}
+
+// Unwrap returns ErrPeerConflict.
+func (e *PeerConflictError) Unwrap() error { return ErrPeerConflict }
 
 // Remove deletes name's binding and saves the file.
 func (p *Peers) Remove(name string) error {

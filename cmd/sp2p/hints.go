@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 
+	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/session"
 	"github.com/sp2p/sp2p/transfer"
 )
@@ -22,6 +24,18 @@ func libraryHints(err error) []string {
 		case session.CauseNoPublicAddress:
 			hints = append(hints, "add --stun stun:HOST:PORT on both sides, or a TURN relay (`sp2p relay`, --turn); on one machine, --loopback")
 		}
+	}
+	switch {
+	case errors.Is(err, identity.ErrNoIdentity):
+		hints = append(hints, "create one with: sp2p keygen (or give another with --identity)")
+	case errors.Is(err, identity.ErrExists):
+		hints = append(hints, "add --force to replace it; the old identity is then lost for good")
+	case errors.Is(err, identity.ErrUnknownPeer):
+		hints = append(hints, "see the known peers with: sp2p peers list")
+	}
+	var pc *identity.PeerConflictError
+	if errors.As(err, &pc) {
+		hints = append(hints, fmt.Sprintf("if the peer really has a new identity, check it with them, then run: sp2p peers remove %s", pc.Name))
 	}
 	if errors.Is(err, transfer.ErrExists) {
 		hints = append(hints, "the receiving side can add --overwrite to replace files that exist")

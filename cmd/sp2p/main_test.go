@@ -389,3 +389,24 @@ func TestLibraryHints(t *testing.T) {
 		t.Errorf("certificate mismatch: hints %q", h)
 	}
 }
+
+// No library error names a flag or a command: the CLI adds those as hints.
+func TestIdentityHints(t *testing.T) {
+	t.Parallel()
+	id, _ := identity.FromSeed(bytes.Repeat([]byte{1}, 32))
+	other, _ := identity.FromSeed(bytes.Repeat([]byte{2}, 32))
+	for err, want := range map[error]string{
+		fmt.Errorf("x: %w", identity.ErrNoIdentity):  "sp2p keygen",
+		fmt.Errorf("x: %w", identity.ErrExists):      "--force",
+		fmt.Errorf("x: %w", identity.ErrUnknownPeer): "sp2p peers list",
+		&identity.PeerConflictError{Name: "bob", Pinned: id.ID(), Offered: other.ID()}: "sp2p peers remove bob",
+	} {
+		h := libraryHints(err)
+		if len(h) != 1 || !strings.Contains(h[0], want) {
+			t.Errorf("%v: hints %q, want one naming %q", err, h, want)
+		}
+		if strings.Contains(err.Error(), "sp2p ") || strings.Contains(err.Error(), "--") {
+			t.Errorf("library error names a command or flag: %v", err)
+		}
+	}
+}
