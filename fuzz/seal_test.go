@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sp2p/sp2p/seal"
+	"github.com/sp2p/sp2p/internal/seal"
 )
 
 // fixedNow is the clock of every seal fuzz target, so seed records stay

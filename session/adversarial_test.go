@@ -10,9 +10,9 @@ import (
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/seal"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/ratelimit"
-	"github.com/sp2p/sp2p/seal"
 )
 
 // tamper sits below the record layer on the receiving side and, for

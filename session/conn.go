@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sp2p/sp2p/seal"
+	"github.com/sp2p/sp2p/internal/seal"
 )
 
 // Conn returns a net.Conn byte stream over the session. Writes are sent as

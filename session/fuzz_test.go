@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/seal"
 	"github.com/sp2p/sp2p/ratelimit"
-	"github.com/sp2p/sp2p/seal"
 )
 
 // scriptTransport hands the session a fixed list of records, then io.EOF,

@@ -12,9 +12,9 @@ import (
 	"github.com/sp2p/sp2p/link"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/seal"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/ratelimit"
-	"github.com/sp2p/sp2p/seal"
 )
 
 // ErrKeyConfirmation is returned when the peer's first record is not a

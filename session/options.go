@@ -6,10 +6,10 @@ import (
 
 	pionnet "github.com/pion/transport/v5"
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/seal"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/link"
 	"github.com/sp2p/sp2p/ratelimit"
-	"github.com/sp2p/sp2p/seal"
 )
 
 // ICEServer is a STUN or TURN server. URLs look like "stun:host:3478" or

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/seal"
 	"github.com/sp2p/sp2p/invite"
-	"github.com/sp2p/sp2p/seal"
 )
 
 func heapMiB() float64 {

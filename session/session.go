@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/seal"
 	"github.com/sp2p/sp2p/ratelimit"
-	"github.com/sp2p/sp2p/seal"
 )
 
 // Why a session ended. Receive returns io.EOF instead of ErrPeerClosed

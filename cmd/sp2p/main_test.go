@@ -396,9 +396,9 @@ func TestIdentityHints(t *testing.T) {
 	id, _ := identity.FromSeed(bytes.Repeat([]byte{1}, 32))
 	other, _ := identity.FromSeed(bytes.Repeat([]byte{2}, 32))
 	for err, want := range map[error]string{
-		fmt.Errorf("x: %w", identity.ErrNoIdentity):  "sp2p keygen",
-		fmt.Errorf("x: %w", identity.ErrExists):      "--force",
-		fmt.Errorf("x: %w", identity.ErrUnknownPeer): "sp2p peers list",
+		fmt.Errorf("x: %w", identity.ErrNoIdentity):                                    "sp2p keygen",
+		fmt.Errorf("x: %w", identity.ErrExists):                                        "--force",
+		fmt.Errorf("x: %w", identity.ErrUnknownPeer):                                   "sp2p peers list",
 		&identity.PeerConflictError{Name: "bob", Pinned: id.ID(), Offered: other.ID()}: "sp2p peers remove bob",
 	} {
 		h := libraryHints(err)
