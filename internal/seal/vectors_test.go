@@ -12,7 +12,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite testdata/seal-vectors.json from the implementation")
 
-const vectorsFile = "../testdata/seal-vectors.json"
+const vectorsFile = "../../testdata/seal-vectors.json"
 
 type hexBytes []byte
 
