@@ -9,6 +9,7 @@ import (
 
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/internal/qr"
+	"github.com/sp2p/sp2p/internal/sdp"
 	"github.com/sp2p/sp2p/invite"
 )
 
@@ -107,13 +108,13 @@ func FuzzDecodeOffer(f *testing.F) {
 		if err != nil || !bytes.Equal(again.Bytes(), raw) {
 			t.Fatalf("text round trip: %v", err)
 		}
-		sdp, err := got.Conn.SDP()
+		text, err := sdp.ToSDP(&got.Conn)
 		if err != nil {
 			t.Fatalf("SDP of an accepted offer: %v", err)
 		}
-		back, _, err := invite.FromSDP(sdp)
+		back, _, err := sdp.FromSDP(text)
 		if err != nil || !sameConn(back, &got.Conn) {
-			t.Fatalf("SDP round trip: %v\n%s", err, sdp)
+			t.Fatalf("SDP round trip: %v\n%s", err, text)
 		}
 	})
 }
@@ -164,23 +165,23 @@ func FuzzDecodeText(f *testing.F) {
 // description is stable through SDP and back.
 func FuzzFromSDP(f *testing.F) {
 	c := seedConn(invite.RoleActPass)
-	sdp, err := c.SDP()
+	text, err := sdp.ToSDP(&c)
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Add(sdp)
+	f.Add(text)
 	f.Add(pionOfferSDP)
 	f.Fuzz(func(t *testing.T, s string) {
-		d, _, err := invite.FromSDP(s)
+		d, _, err := sdp.FromSDP(s)
 		if err != nil {
 			checkInviteError(t, err)
 			return
 		}
-		out, err := d.SDP()
+		out, err := sdp.ToSDP(d)
 		if err != nil {
 			t.Fatalf("SDP of an accepted description: %v", err)
 		}
-		back, dropped, err := invite.FromSDP(out)
+		back, dropped, err := sdp.FromSDP(out)
 		if err != nil || dropped != 0 || !sameConn(back, d) {
 			t.Fatalf("not stable: %v, dropped %d", err, dropped)
 		}

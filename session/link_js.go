@@ -23,6 +23,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sp2p/sp2p/internal/sdp"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/link"
 )
@@ -134,7 +135,7 @@ func (l *jsLink) gather(ctx context.Context, desc webrtc.SessionDescription) (*i
 	case <-ctx.Done():
 		return nil, fmt.Errorf("session: gathering candidates: %w", ctx.Err())
 	}
-	d, _, err := invite.FromSDP(l.pc.LocalDescription().SDP)
+	d, _, err := sdp.FromSDP(l.pc.LocalDescription().SDP)
 	if err != nil {
 		if errors.Is(err, invite.ErrMalformed) {
 			return nil, fmt.Errorf("session: no usable candidates (browsers hide host addresses behind mDNS names, which tokens do not carry: configure a STUN or TURN server): %w", err)
@@ -145,11 +146,11 @@ func (l *jsLink) gather(ctx context.Context, desc webrtc.SessionDescription) (*i
 }
 
 func (l *jsLink) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {
-	sdp, err := d.SDP()
+	s, err := sdp.ToSDP(d)
 	if err != nil {
 		return err
 	}
-	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: sdp}); err != nil {
+	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: s}); err != nil {
 		return fmt.Errorf("session: applying the peer's connection description: %w", err)
 	}
 	return nil

@@ -25,6 +25,7 @@ import (
 	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/sp2p/sp2p/internal/sdp"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/link"
 )
@@ -244,7 +245,7 @@ func (p *peerConn) gather(ctx context.Context, desc webrtc.SessionDescription) (
 	case <-ctx.Done():
 		return nil, fmt.Errorf("session: gathering candidates: %w", ctx.Err())
 	}
-	d, _, err := invite.FromSDP(p.pc.LocalDescription().SDP)
+	d, _, err := sdp.FromSDP(p.pc.LocalDescription().SDP)
 	if err != nil {
 		if errors.Is(err, invite.ErrMalformed) {
 			return nil, fmt.Errorf("session: no usable candidates (check the network and the ICE servers): %w", err)
@@ -259,12 +260,12 @@ func (p *peerConn) gather(ctx context.Context, desc webrtc.SessionDescription) (
 
 // setRemote applies the peer's compact description.
 func (p *peerConn) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {
-	sdp, err := d.SDP()
+	s, err := sdp.ToSDP(d)
 	if err != nil {
 		return err
 	}
 	p.remoteFingerprint = d.Fingerprint
-	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: sdp}); err != nil {
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: s}); err != nil {
 		return fmt.Errorf("session: applying the peer's connection description: %w", err)
 	}
 	return nil

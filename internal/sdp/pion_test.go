@@ -1,18 +1,23 @@
 //go:build !js
 
-package invite
+package sdp
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"net"
+	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/invite"
 )
 
 // iceCreds returns compact random ICE credentials (8 and 22 characters,
@@ -62,7 +67,7 @@ func gather(t testing.TB, pc *webrtc.PeerConnection, desc webrtc.SessionDescript
 
 // compactRoundTrip takes a pion SDP through the compact form, a signed
 // token's bytes and back to SDP.
-func compactRoundTrip(t testing.TB, sdp string, mutate func(*ConnDesc)) (string, *ConnDesc) {
+func compactRoundTrip(t testing.TB, sdp string, mutate func(*invite.ConnDesc)) (string, *invite.ConnDesc) {
 	t.Helper()
 	d, _, err := FromSDP(sdp)
 	if err != nil {
@@ -71,16 +76,27 @@ func compactRoundTrip(t testing.TB, sdp string, mutate func(*ConnDesc)) (string,
 	if mutate != nil {
 		mutate(d)
 	}
-	b, err := d.appendTo(nil)
+	// Through a real signed token, as the description travels.
+	signer, err := identity.FromSeed(bytes.Repeat([]byte{1}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &reader{b: b}
-	back := r.connDesc()
-	if r.err != nil || len(r.b) != 0 || !back.equal(d) {
-		t.Fatalf("compact form did not round-trip: %v", r.err)
+	role := d.Role
+	d.Role = invite.RoleActPass // offers carry actpass; the answer's role is restored below
+	o, err := invite.NewOffer(signer, invite.OfferParams{Conn: *d})
+	if err != nil {
+		t.Fatal(err)
 	}
-	out, err := back.SDP()
+	parsed, err := invite.ParseOffer(o.Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := &parsed.Conn
+	back.Role, d.Role = role, role
+	if !equalDesc(back, d) {
+		t.Fatalf("compact form did not round-trip:\n%+v\n%+v", back, d)
+	}
+	out, err := ToSDP(back)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +106,7 @@ func compactRoundTrip(t testing.TB, sdp string, mutate func(*ConnDesc)) (string,
 // connectThroughCompact connects two real PeerConnections whose offer and
 // answer went through the compact form, and returns the message that
 // arrived on the data channel (or an error).
-func connectThroughCompact(t *testing.T, mutateOffer func(*ConnDesc)) (string, error) {
+func connectThroughCompact(t *testing.T, mutateOffer func(*invite.ConnDesc)) (string, error) {
 	offerer, answerer := newLoopbackPC(t), newLoopbackPC(t)
 	dc, err := offerer.CreateDataChannel("sp2p", nil)
 	if err != nil {
@@ -115,7 +131,7 @@ func connectThroughCompact(t *testing.T, mutateOffer func(*ConnDesc)) (string, e
 		t.Fatal(err)
 	}
 	offerSDP, offerDesc := compactRoundTrip(t, gather(t, offerer, offer), mutateOffer)
-	if offerDesc.Role != RoleActPass || len(offerDesc.Candidates) == 0 {
+	if offerDesc.Role != invite.RoleActPass || len(offerDesc.Candidates) == 0 {
 		t.Fatalf("offer description %+v", offerDesc)
 	}
 	if err := answerer.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offerSDP}); err != nil {
@@ -126,7 +142,7 @@ func connectThroughCompact(t *testing.T, mutateOffer func(*ConnDesc)) (string, e
 		t.Fatal(err)
 	}
 	answerSDP, answerDesc := compactRoundTrip(t, gather(t, answerer, answer), nil)
-	if answerDesc.Role != RoleActive && answerDesc.Role != RolePassive {
+	if answerDesc.Role != invite.RoleActive && answerDesc.Role != invite.RolePassive {
 		t.Fatalf("answer role %v", answerDesc.Role)
 	}
 	if err := offerer.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answerSDP}); err != nil {
@@ -161,9 +177,27 @@ func TestPionConnectsThroughCompactForm(t *testing.T) {
 // fingerprint was replaced (a substituted certificate) does not connect.
 func TestPionRefusesWrongFingerprint(t *testing.T) {
 	t.Parallel()
-	msg, err := connectThroughCompact(t, func(d *ConnDesc) { d.Fingerprint[0] ^= 1 })
+	msg, err := connectThroughCompact(t, func(d *invite.ConnDesc) { d.Fingerprint[0] ^= 1 })
 	if err == nil {
 		t.Fatalf("connected with a wrong DTLS fingerprint; received %q", msg)
 	}
 	t.Logf("with a wrong fingerprint: %v", err)
+}
+
+func equalDesc(a, b *invite.ConnDesc) bool {
+	return a.ICEUfrag == b.ICEUfrag && a.ICEPwd == b.ICEPwd && a.Fingerprint == b.Fingerprint &&
+		a.Role == b.Role && slices.Equal(a.Candidates, b.Candidates)
+}
+
+func ident(t testing.TB, b byte) *identity.Identity {
+	t.Helper()
+	id, err := identity.FromSeed(bytes.Repeat([]byte{b}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func netipAddrPort(ip string, port uint16) netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr(ip), port)
 }

@@ -1,6 +1,6 @@
 //go:build !js
 
-package invite
+package sdp
 
 import (
 	"encoding/base64"
@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/sp2p/sp2p/internal/qr"
+	"github.com/sp2p/sp2p/invite"
 )
 
 // Size is a feature: an offer with two host candidates fits 400 characters
@@ -31,9 +32,9 @@ func TestTokenSize(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Two IPv4 host candidates, as on a laptop with Wi-Fi and a wired link.
-	desc.Candidates = []Candidate{desc.Candidates[0], {Type: Host, Addr: desc.Candidates[0].Addr}}
+	desc.Candidates = []invite.Candidate{desc.Candidates[0], {Type: invite.Host, Addr: desc.Candidates[0].Addr}}
 	desc.Candidates[1].Addr = netipAddrPort("192.168.178.23", 51234)
-	o, err := NewOffer(ident(t, 1), OfferParams{Conn: *desc})
+	o, err := invite.NewOffer(ident(t, 1), invite.OfferParams{Conn: *desc})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,9 +43,9 @@ func TestTokenSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	withTo, _ := NewOffer(ident(t, 1), OfferParams{Conn: *desc, Recipient: ident(t, 2).ID()})
+	withTo, _ := invite.NewOffer(ident(t, 1), invite.OfferParams{Conn: *desc, Recipient: ident(t, 2).ID()})
 	versionTo, _ := qr.Version(withTo.Text())
-	ans, _ := NewAnswer(ident(t, 2), o, AnswerParams{Conn: ConnDesc{ICEUfrag: desc.ICEUfrag, ICEPwd: desc.ICEPwd, Fingerprint: desc.Fingerprint, Role: RoleActive, Candidates: desc.Candidates}})
+	ans, _ := invite.NewAnswer(ident(t, 2), o, invite.AnswerParams{Conn: invite.ConnDesc{ICEUfrag: desc.ICEUfrag, ICEPwd: desc.ICEPwd, Fingerprint: desc.Fingerprint, Role: invite.RoleActive, Candidates: desc.Candidates}})
 	ansVersion, _ := qr.Version(ans.Text())
 	rawSDP := twoHostSDP(sdp)
 	t.Logf("offer, 2 host candidates: %d bytes, %d characters, QR version %d (M)", len(o.Bytes()), len(text), version)
