@@ -173,7 +173,7 @@ func Save(path string, id *Identity, opts SaveOptions) error {
 		b.WriteByte('\n')
 	}
 	defer clear(b.Bytes())
-	if err := writeFileAtomic(path, b.Bytes(), 0o600, opts.Overwrite); err != nil {
+	if err := safefile.WriteAtomic(path, b.Bytes(), 0o600, opts.Overwrite); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("identity: %w at %s (replacing it would lose the old identity)", ErrExists, path)
 		}

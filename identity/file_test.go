@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sp2p/sp2p/internal/safefile"
 )
 
 func pass(s string) func() ([]byte, error) {
@@ -130,8 +132,8 @@ func TestWriteFileAtomicNoOverwriteRace(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFileAtomic(path, []byte("new"), 0o600, false); err == nil {
-		t.Fatal("writeFileAtomic replaced an existing file")
+	if err := safefile.WriteAtomic(path, []byte("new"), 0o600, false); err == nil {
+		t.Fatal("WriteAtomic replaced an existing file")
 	}
 	if b, _ := os.ReadFile(path); string(b) != "old" {
 		t.Fatalf("file content %q", b)

@@ -251,7 +251,7 @@ func (p *Peers) save() error {
 	if err := os.MkdirAll(filepath.Dir(p.path), 0o700); err != nil {
 		return fmt.Errorf("identity: %w", err)
 	}
-	if err := writeFileAtomic(p.path, b.Bytes(), 0o600, true); err != nil {
+	if err := safefile.WriteAtomic(p.path, b.Bytes(), 0o600, true); err != nil {
 		return fmt.Errorf("identity: writing %s: %w", p.path, err)
 	}
 	return p.reload()

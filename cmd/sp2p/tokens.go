@@ -8,10 +8,10 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/sp2p/sp2p/internal/safefile"
 	"github.com/sp2p/sp2p/invite"
 )
 
@@ -30,24 +30,9 @@ func writeTokenFile(path, token string) error {
 		}
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(tmp, token+"\n"); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		os.Remove(tmp.Name())
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	// Written whole or not at all, synced, replacing an older token file:
+	// the same atomic writer as the identity file's.
+	return safefile.WriteAtomic(path, []byte(token+"\n"), 0o644, true)
 }
 
 // waitTokenFile waits until path holds a complete token of the wanted kind

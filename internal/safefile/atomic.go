@@ -1,4 +1,4 @@
-package identity
+package safefile
 
 import (
 	"errors"
@@ -8,13 +8,13 @@ import (
 	"path/filepath"
 )
 
-// writeFileAtomic writes data to path so that a reader, or a crash at any
+// WriteAtomic writes data to path so that a reader, or a crash at any
 // moment, sees either the old file or the complete new one: it writes a
 // temporary file in the same directory (O_EXCL, perm), syncs it, then moves
 // it into place and syncs the directory. Without overwrite, an existing path
 // is never replaced: the temporary file is hard-linked to path, which fails
 // if path exists, so two racing writers cannot both win.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode, overwrite bool) (err error) {
+func WriteAtomic(path string, data []byte, perm fs.FileMode, overwrite bool) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
