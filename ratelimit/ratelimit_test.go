@@ -6,21 +6,11 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sp2p/sp2p/internal/testclock"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
-func newClock() *fakeClock { return &fakeClock{t: time.Unix(1_800_000_000, 0)} }
+func newClock() *testclock.Clock { return testclock.New() }
 
 func TestMessageBudget(t *testing.T) {
 	t.Parallel()

@@ -4,14 +4,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"testing"
-	"time"
+
+	"github.com/sp2p/sp2p/internal/testclock"
 )
 
-type fakeClock struct{ t time.Time }
-
-func (c *fakeClock) Now() time.Time          { return c.t }
-func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
-func newClock() *fakeClock                   { return &fakeClock{time.Unix(1_800_000_000, 0)} }
+func newClock() *testclock.Clock { return testclock.New() }
 
 // pair derives both sides' keys and returns the offerer's sealer and the
 // answerer's opener (plus the reverse direction).

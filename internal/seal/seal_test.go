@@ -238,7 +238,7 @@ func TestTimestampFreshness(t *testing.T) {
 		{-24 * time.Hour, ErrFuture},
 	}
 	for _, c := range cases {
-		recvClock.t = sendClock.t.Add(c.skew)
+		recvClock.Set(sendClock.Now().Add(c.skew))
 		rec := mustSeal(t, o.oSeal, TypeData, []byte("t"))
 		_, _, err := a.aOpen.Open(nil, rec)
 		if !errors.Is(err, c.want) {

@@ -102,7 +102,7 @@ func TestRecordBoundaries(t *testing.T) {
 		{-DefaultMaxFutureSkew, nil},
 		{-DefaultMaxFutureSkew - time.Millisecond, ErrFuture},
 	} {
-		recv.t = send.t.Add(c.skew)
+		recv.Set(send.Now().Add(c.skew))
 		rec := mustSeal(t, o.oSeal, TypeData, nil)
 		if _, _, err := a.aOpen.Open(nil, rec); !errors.Is(err, c.want) {
 			t.Errorf("receiver clock %v from the sender's: %v, want %v", c.skew, err, c.want)
