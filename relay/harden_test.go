@@ -523,3 +523,21 @@ func TestUnauthenticatedRepliesRateLimited(t *testing.T) {
 		t.Fatalf("%d replies, want 1 to %d", n, limit)
 	}
 }
+
+// Per-source limits count an IPv6 source by its /64: one host with a /64
+// cannot take every slot by changing its low 64 bits.
+func TestSourceKeyAggregatesIPv6(t *testing.T) {
+	t.Parallel()
+	a := sourceKey(netip.MustParseAddr("2001:db8:1:2:aaaa::1"))
+	b := sourceKey(netip.MustParseAddr("2001:db8:1:2:bbbb::2"))
+	c := sourceKey(netip.MustParseAddr("2001:db8:1:3::1"))
+	if a != b || a == c {
+		t.Fatalf("keys %v %v %v: want the /64 2001:db8:1:2:: for the first two only", a, b, c)
+	}
+	if k := sourceKey(netip.MustParseAddr("::ffff:192.0.2.7")); k != netip.MustParseAddr("192.0.2.7") {
+		t.Fatalf("IPv4-mapped: %v", k)
+	}
+	if k := sourceKey(netip.MustParseAddr("192.0.2.7")); k != netip.MustParseAddr("192.0.2.7") {
+		t.Fatalf("IPv4: %v", k)
+	}
+}

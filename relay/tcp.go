@@ -52,9 +52,23 @@ func (l *tcpListener) Accept() (net.Conn, error) {
 
 func sourceIP(a net.Addr) netip.Addr {
 	if t, ok := a.(*net.TCPAddr); ok {
-		return t.AddrPort().Addr().Unmap()
+		return sourceKey(t.AddrPort().Addr())
 	}
 	return netip.Addr{}
+}
+
+// sourceKey is what per-source limits count by: an IPv4 address, or an
+// IPv6 address's /64 (one host or network usually holds a whole /64, so a
+// limit per /128 would be no limit).
+func sourceKey(a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	if a.Is6() {
+		p, err := a.Prefix(64)
+		if err == nil {
+			return p.Addr()
+		}
+	}
+	return a
 }
 
 type trackedConn struct {

@@ -115,7 +115,7 @@ func (c *guardedConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		return c.PacketConn.WriteTo(b, addr)
 	}
 	u, isUDP := addr.(*net.UDPAddr)
-	if !isUDP || !c.lim.allow(u.AddrPort().Addr().Unmap()) {
+	if !isUDP || !c.lim.allow(sourceKey(u.AddrPort().Addr())) {
 		return len(b), nil // dropped, as the network might
 	}
 	return c.PacketConn.WriteTo(b, addr)

@@ -91,6 +91,7 @@ func fuzzSessionRecords(t *testing.T, in []byte) {
 		peer, _ := seal.New(peerKeys, cfg)
 
 		var records [][]byte
+		corrupted := map[int]bool{} // index in records → does not open
 		var expect [][]byte
 		modeled, stopped, ended := true, false, false
 		var wantErr, wantReason error // what Receive ends with, what Err says
@@ -108,10 +109,15 @@ func fuzzSessionRecords(t *testing.T, in []byte) {
 			in = in[1:]
 			kind := opb & 7
 			if opb&16 != 0 && len(records) > 0 { // a replay
-				records = append(records, bytes.Clone(records[len(records)-1]))
-				if violations++; violations >= ratelimit.DefaultMaxViolations {
-					stop(ErrPenalized)
+				prev := records[len(records)-1]
+				records = append(records, bytes.Clone(prev))
+				if corrupted[len(records)-2] { // still does not open: a violation
+					corrupted[len(records)-1] = true
+					if violations++; violations >= ratelimit.DefaultMaxViolations {
+						stop(ErrPenalized)
+					}
 				}
+				// An authentic duplicate is dropped: no violation.
 				continue
 			}
 			var recs [][]byte
@@ -153,6 +159,7 @@ func fuzzSessionRecords(t *testing.T, in []byte) {
 				recs = recs[len(recs)-1:] // whole messages are not modeled half-corrupted
 				msg = nil
 				records = append(records, recs...)
+				corrupted[len(records)-1] = true
 				if violations++; violations >= ratelimit.DefaultMaxViolations {
 					stop(ErrPenalized)
 				}

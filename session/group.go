@@ -131,7 +131,9 @@ func (q *eventQueue) push(ev Event) {
 	n := len(ev.Message)
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for !q.closed && q.bytes > 0 && (q.bytes+n > q.maxBytes || len(q.items) >= q.maxEvents) {
+	// A full queue waits; an empty one takes any event, even one larger
+	// than the byte bound. Empty events count against the event bound.
+	for !q.closed && len(q.items) > 0 && (q.bytes+n > q.maxBytes || len(q.items) >= q.maxEvents) {
 		q.cond.Wait()
 	}
 	if q.closed {

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/seal"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/ratelimit"
 )
@@ -130,6 +132,23 @@ func TestGroupQueueBounded(t *testing.T) {
 	}
 	if n := <-sent; n != total {
 		t.Fatalf("sent %d", n)
+	}
+
+	// Empty messages count against the event bound: a peer cannot queue
+	// events without limit by sending nothing.
+	for range 2000 {
+		if err := p.offerer.Send(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		g.q.mu.Lock()
+		n := len(g.q.items)
+		g.q.mu.Unlock()
+		if n > groupQueueEvents {
+			t.Fatalf("%d events queued, bound %d", n, groupQueueEvents)
+		}
+		if p.offerer.msgsSent.Load() > groupQueueEvents+incomingQueue+8 && n < groupQueueEvents {
+			break // the sender is ahead of what could be queued: it will block
+		}
 	}
 }
 
@@ -277,4 +296,72 @@ func TestCertificateMismatchReported(t *testing.T) {
 	}
 	t.Logf("checking side: %v", err)
 	t.Logf("refused side: %v", aliceErr)
+}
+
+// A reader that stops for longer than the maximum record age (the
+// application did not read, here for a simulated 3 minutes) does not make
+// the honest peer's waiting records stale: the time this side did not read
+// is allowed on top of the age, so everything arrives and nobody is
+// penalised.
+func TestStalledReaderKeepsHonestPeer(t *testing.T) {
+	checkGoroutines(t)
+	var offset atomic.Int64
+	aOpts := mem()
+	aOpts.Seal.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	p := connect(t, mem(), aOpts)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const total = 300
+	go func() {
+		msg := make([]byte, 60<<10)
+		for range total {
+			if p.offerer.Send(ctx, msg) != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(time.Second)              // the queue and the link fill; the sender blocks
+	offset.Store(int64(3 * time.Minute)) // while nobody reads, 3 minutes pass
+	time.Sleep(100 * time.Millisecond)
+	for n := range total {
+		if _, err := p.answerer.Receive(ctx); err != nil {
+			t.Fatalf("after %d of %d messages: %v", n, total, err)
+		}
+	}
+	if _, ok := Penalties().Until(p.alice.ID()); ok {
+		t.Fatal("the honest peer was penalised")
+	}
+}
+
+// An authentic record outside the time window ends the session with
+// ErrRecordTime, naming the clocks, instead of being dropped (data lost)
+// or counted against the peer as forgery: at the key confirmation when
+// the clocks are five minutes apart from the start, and in an open
+// session when one clock jumps.
+func TestRecordTimeEndsSession(t *testing.T) {
+	checkGoroutines(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var offset atomic.Int64
+	aOpts := mem()
+	aOpts.Seal.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	aOpts.HeartbeatTimeout = time.Hour
+	offset.Store(int64(-5 * time.Minute))
+	alice, bob := testIdentity(t), testIdentity(t)
+	if _, _, err := ConnectInProcess(ctx, alice, bob, mem(), aOpts, nil); !errors.Is(err, ErrRecordTime) || !errors.Is(err, ErrKeyConfirmation) {
+		t.Fatalf("connecting with clocks 5 minutes apart: %v, want ErrKeyConfirmation with ErrRecordTime", err)
+	}
+	offset.Store(0)
+	p := connect(t, mem(), aOpts)
+	offset.Store(int64(-5 * time.Minute))
+	if err := p.offerer.Send(ctx, []byte("from the future")); err != nil {
+		t.Fatal(err)
+	}
+	_, err := p.answerer.Receive(ctx)
+	if !errors.Is(err, ErrRecordTime) || !errors.Is(err, seal.ErrFuture) {
+		t.Fatalf("Receive: %v, want ErrRecordTime wrapping seal.ErrFuture", err)
+	}
+	if _, ok := Penalties().Until(p.alice.ID()); ok {
+		t.Fatal("a clock difference was punished as forgery")
+	}
 }

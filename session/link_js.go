@@ -42,7 +42,7 @@ const (
 
 // errRecvOverflow ends a browser channel whose peer sent more than the
 // receive queue holds.
-var errRecvOverflow = errors.New("session: the peer sent more than the browser's receive queue holds")
+var errRecvOverflow = fmt.Errorf("%w (the browser's data channel cannot hold the peer back; 16 MiB queued)", ErrReceiveOverflow)
 
 type jsLink struct {
 	pc        *webrtc.PeerConnection

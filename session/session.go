@@ -28,6 +28,16 @@ var (
 	ErrWriteClosed  = errors.New("session: sending was ended with CloseWrite")
 	ErrSendAborted  = errors.New("session: a message was cut off while sending; the session ended")
 	ErrTransportEnd = fmt.Errorf("%w: the connection ended without a close from the peer", ErrPeerLost)
+	// ErrRecordTime ends a session that received an authentic record whose
+	// timestamp is outside the allowed window (seal.ErrStale or
+	// seal.ErrFuture, wrapped too): the peers' clocks differ by more than
+	// the allowed skew, or something held the records back. On a reliable
+	// channel dropping it would lose data, so the session ends instead.
+	ErrRecordTime = errors.New("session: a record's timestamp is outside the allowed window (are both clocks right?)")
+	// ErrReceiveOverflow ends a session whose link cannot hold back the
+	// peer (the browser's data channel has no receive backpressure) and
+	// received more than it can queue while the application did not read.
+	ErrReceiveOverflow = errors.New("session: the peer sent more than this side could queue while the application was not reading")
 	// ErrLimiter ends a session whose rate limiter refused a record for a
 	// reason other than a penalty (a record larger than the byte burst, no
 	// room to track the peer); the limiter's own error is wrapped too.
@@ -64,8 +74,9 @@ type Session struct {
 	ended      chan struct{} // closed when peerEnded is set
 	endOnce    sync.Once
 	pongDue    chan uint64
-	lastRecv   atomic.Int64 // UnixNano of the last authenticated record
-	delivering atomic.Bool  // the reader waits for the application or the limiter
+	lastRecv   atomic.Int64  // UnixNano of the last authenticated record
+	delivering atomic.Bool   // the reader waits for the application or the limiter
+	stalled    time.Duration // reader only: total time the reader was blocked (limiter, queue)
 
 	done       chan struct{}
 	ctx        context.Context // cancelled by shutdown, for waits
@@ -112,6 +123,9 @@ func (s *Session) confirm(ctx context.Context) error {
 		return fmt.Errorf("%w: %v", ErrKeyConfirmation, ctxErr(ctx, err))
 	}
 	typ, pt, err := s.opener.Open(nil, s.rbuf[:n])
+	if errors.Is(err, seal.ErrStale) || errors.Is(err, seal.ErrFuture) {
+		return fmt.Errorf("%w: %w: %w", ErrKeyConfirmation, ErrRecordTime, err)
+	}
 	if err != nil || typ != seal.TypeConfirm || subtle.ConstantTimeCompare(pt, s.sessionID[:]) != 1 {
 		return ErrKeyConfirmation
 	}
@@ -367,13 +381,17 @@ func (s *Session) readLoop() {
 				s.shutdown(ErrClosed)
 			} else if errors.Is(err, io.ErrShortBuffer) {
 				s.shutdown(fmt.Errorf("%w: a message larger than a record", ErrProtocol))
+			} else if errors.Is(err, ErrReceiveOverflow) {
+				s.shutdown(err)
 			} else {
 				s.shutdown(ErrTransportEnd)
 			}
 			return
 		}
 		s.delivering.Store(true)
+		waitStart := s.sealNow()
 		err = s.limiter.Wait(s.ctx, s.peer, n)
+		s.noteStall(waitStart)
 		s.delivering.Store(false)
 		if err != nil {
 			switch {
@@ -394,6 +412,21 @@ func (s *Session) readLoop() {
 			st := s.opener.Stats()
 			s.rejected.Store(&st)
 			s.log.Debug("record rejected", "peer", s.peer.String(), "reason", err.Error())
+			switch {
+			case errors.Is(err, seal.ErrReplay):
+				// A duplicate (an authentic record seen before): dropping
+				// it loses nothing, and it proves nothing against the
+				// peer.
+				continue
+			case errors.Is(err, seal.ErrStale), errors.Is(err, seal.ErrFuture):
+				// Authentic but out of its time: not proof of malice
+				// (clocks, a link that held it back), but dropping it
+				// would lose what the peer sent.
+				s.shutdown(fmt.Errorf("%w: %w", ErrRecordTime, err))
+				return
+			}
+			// Malformed, reflected, wrong epoch or not authentic: only the
+			// peer (or a forger) sends those.
 			if s.limiter.Violation(s.peer) {
 				s.shutdown(ErrPenalized)
 				return
@@ -434,6 +467,8 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 		s.bytesRecv.Add(uint64(len(msg)))
 		s.delivering.Store(true)
 		defer s.delivering.Store(false)
+		waitStart := s.sealNow()
+		defer s.noteStall(waitStart)
 		if !s.waitQueueSpace(len(msg)) {
 			return false
 		}
@@ -469,6 +504,25 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 	default: // a second Confirm
 		s.shutdown(fmt.Errorf("%w: unexpected %v record", ErrProtocol, typ))
 		return false
+	}
+}
+
+// sealNow is the record layer's clock.
+func (s *Session) sealNow() time.Time {
+	if s.opts.Seal.Now != nil {
+		return s.opts.Seal.Now()
+	}
+	return time.Now()
+}
+
+// noteStall adds the time since start, during which the reader was
+// blocked and read nothing, to what the record layer allows beyond its
+// maximum record age: records the peer sealed meanwhile waited in the
+// link because of this side's backpressure. Only the reader calls it.
+func (s *Session) noteStall(start time.Time) {
+	if d := s.sealNow().Sub(start); d > time.Millisecond {
+		s.stalled += d
+		s.opener.SetAgeAllowance(s.stalled)
 	}
 }
 

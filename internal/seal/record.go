@@ -300,7 +300,14 @@ type Opener struct {
 	next      aeadState // scratch for a record of the next epoch
 	filter    replayFilter
 	stats     Stats
+	ageExtra  time.Duration // SetAgeAllowance
 }
+
+// SetAgeAllowance lets records be older than MaxAge by d more: the time
+// the receiver itself did not read (backpressure), during which records
+// the peer had sealed waited in the transport. Sessions set it to the
+// total time their reader was blocked.
+func (o *Opener) SetAgeAllowance(d time.Duration) { o.ageExtra = max(d, 0) }
 
 // Open authenticates and decrypts record, appends the payload to dst and
 // returns the record type and the extended slice. It checks, in order: the
@@ -377,7 +384,7 @@ func (o *Opener) Open(dst, record []byte) (Type, []byte, error) {
 		if ts-nowMs > uint64(o.cfg.MaxFutureSkew.Milliseconds()) {
 			return reject(&o.stats.Future, ErrFuture)
 		}
-	} else if nowMs-ts > uint64(o.cfg.MaxAge.Milliseconds()) {
+	} else if nowMs-ts > uint64((o.cfg.MaxAge + o.ageExtra).Milliseconds()) {
 		return reject(&o.stats.Stale, ErrStale)
 	}
 	o.filter.mark(seq)
