@@ -12,7 +12,6 @@ package session
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -23,7 +22,6 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sp2p/sp2p/internal/sdp"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/link"
 )
@@ -126,34 +124,11 @@ func newJSLink(opts *Options, cfg link.Config) (*jsLink, error) {
 func (l *jsLink) fail() { l.failOnce.Do(func() { close(l.failed) }) }
 
 func (l *jsLink) gather(ctx context.Context, desc webrtc.SessionDescription) (*invite.ConnDesc, error) {
-	done := webrtc.GatheringCompletePromise(l.pc)
-	if err := l.pc.SetLocalDescription(desc); err != nil {
-		return nil, fmt.Errorf("session: %w", err)
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("session: gathering candidates: %w", ctx.Err())
-	}
-	d, _, err := sdp.FromSDP(l.pc.LocalDescription().SDP)
-	if err != nil {
-		if errors.Is(err, invite.ErrMalformed) {
-			return nil, fmt.Errorf("session: no usable candidates (browsers hide host addresses behind mDNS names, which tokens do not carry: configure a STUN or TURN server): %w", err)
-		}
-		return nil, err
-	}
-	return d, nil
+	return gatherLocal(ctx, l.pc, desc, "browsers hide host addresses behind mDNS names, which tokens do not carry: configure a STUN or TURN server")
 }
 
 func (l *jsLink) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {
-	s, err := sdp.ToSDP(d)
-	if err != nil {
-		return err
-	}
-	if err := l.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: s}); err != nil {
-		return fmt.Errorf("session: applying the peer's connection description: %w", err)
-	}
-	return nil
+	return applyRemote(l.pc, typ, d)
 }
 
 func (l *jsLink) Offer(ctx context.Context) (*invite.ConnDesc, error) {

@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -25,7 +24,6 @@ import (
 	pionnet "github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
-	"github.com/sp2p/sp2p/internal/sdp"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/link"
 )
@@ -233,23 +231,10 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 
 func (p *peerConn) fail() { p.once.Do(func() { close(p.failed) }) }
 
-// gather sets the local description and waits until all candidates are
-// gathered (sp2p does not trickle: everything travels in one token).
+// gather gathers every candidate and returns this side's description.
 func (p *peerConn) gather(ctx context.Context, desc webrtc.SessionDescription) (*invite.ConnDesc, error) {
-	done := webrtc.GatheringCompletePromise(p.pc)
-	if err := p.pc.SetLocalDescription(desc); err != nil {
-		return nil, fmt.Errorf("session: %w", err)
-	}
-	select {
-	case <-done:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("session: gathering candidates: %w", ctx.Err())
-	}
-	d, _, err := sdp.FromSDP(p.pc.LocalDescription().SDP)
+	d, err := gatherLocal(ctx, p.pc, desc, "check the network and the ICE servers")
 	if err != nil {
-		if errors.Is(err, invite.ErrMalformed) {
-			return nil, fmt.Errorf("session: no usable candidates (check the network and the ICE servers): %w", err)
-		}
 		return nil, err
 	}
 	if p.mangleLocal != nil {
@@ -258,17 +243,11 @@ func (p *peerConn) gather(ctx context.Context, desc webrtc.SessionDescription) (
 	return d, nil
 }
 
-// setRemote applies the peer's compact description.
+// setRemote applies the peer's compact description and remembers its
+// fingerprint (to tell a certificate mismatch from other failures).
 func (p *peerConn) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {
-	s, err := sdp.ToSDP(d)
-	if err != nil {
-		return err
-	}
 	p.remoteFingerprint = d.Fingerprint
-	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: typ, SDP: s}); err != nil {
-		return fmt.Errorf("session: applying the peer's connection description: %w", err)
-	}
-	return nil
+	return applyRemote(p.pc, typ, d)
 }
 
 // connectError says why the connection failed: a certificate that does not
