@@ -100,7 +100,9 @@ in the free space of --out is refused. Files land in --out (default: the
 current directory) under a temporary name and get their final name only
 after their SHA-256 matches. Names that would leave --out, special
 characters, symbolic links on the way and existing files are refused
-(existing files are replaced only with --overwrite).`,
+(existing files are replaced only with --overwrite); a file already there
+with the same content is "already here" and skipped. An interrupted
+transfer resumes when you receive the same files into the same --out again.`,
 		Example: `  sp2p receive SP2P:AEAQ...
   sp2p receive --out ~/Downloads --yes SP2P:AEAQ...
   sp2p receive --offer-file o.txt --answer-file a.txt --yes --out dir`,
