@@ -23,7 +23,11 @@ type Offer struct {
 	Files, Dirs int
 	Bytes       int64 // in all (at most MaxTotalSize)
 	Resume      int64 // already here from an interrupted transfer
-	Need        int64 // still to be written: Bytes - Resume
+	// Here files (HereBytes bytes) are already in the output directory
+	// under their names with the same size and SHA-256: they are skipped.
+	Here      int
+	HereBytes int64
+	Need      int64 // still to be written: Bytes - Resume - HereBytes
 	// Free is what the filesystem of the output directory has available
 	// (for an unprivileged user), or -1 if this system cannot tell.
 	Free int64
@@ -34,7 +38,9 @@ type ReceiveOptions struct {
 	// Dir is where files go; nothing is ever written outside it.
 	Dir string
 	// Overwrite replaces existing files; without it an offer that would
-	// replace one is refused before anything is written.
+	// replace one is refused before anything is written. A file already
+	// there with the same size and SHA-256 is never rewritten: it is
+	// "already here" and skipped, with or without Overwrite.
 	Overwrite bool
 	// Confirm is shown the validated offer, which fits in the free space,
 	// and decides. nil accepts.
@@ -51,6 +57,10 @@ type ReceiveResult struct {
 	Files, Dirs int
 	Bytes       int64 // received now
 	Resumed     int64 // already there from an interrupted transfer
+	// Here files (HereBytes bytes) were already there, identical, and
+	// were skipped; they are not counted in Files.
+	Here      int
+	HereBytes int64
 }
 
 // The reasons a receiver gives the sender when it refuses. They never
@@ -123,7 +133,9 @@ func Receive(conn io.ReadWriter, opts ReceiveOptions) (*ReceiveResult, error) {
 	defer root.Close()
 
 	offsets := make([]int64, len(m.Entries))
-	var resume int64
+	here := make([]bool, len(m.Entries))
+	var resume, hereBytes int64
+	var hereFiles int
 	dirs := newDirChecker(root)
 	for i, e := range m.Entries {
 		if err := dirs.check(e.Path); err != nil {
@@ -136,6 +148,13 @@ func Receive(conn io.ReadWriter, opts ReceiveOptions) (*ReceiveResult, error) {
 			return decline(reasonName(e.Path), unsafeName(e.Path, "is a symbolic link here"))
 		case err == nil && (e.Dir || fi.IsDir()):
 			return decline(reasonName(e.Path), &NameError{Name: e.Path, Problem: fmt.Sprintf("(a %s) is in the way", map[bool]string{true: "directory", false: "file"}[fi.IsDir()]), Err: ErrExists})
+		case err == nil && fi.Mode().IsRegular() && fi.Size() == e.Size && alreadyHere(root, e):
+			// The very file: nothing to send, nothing to write.
+			here[i] = true
+			offsets[i] = e.Size
+			hereFiles++
+			hereBytes += e.Size
+			continue
 		case err == nil && !opts.Overwrite:
 			return decline(reasonName(e.Path), &NameError{Name: e.Path, Problem: "exists", Err: ErrExists})
 		case err == nil && !fi.Mode().IsRegular():
@@ -159,7 +178,8 @@ func Receive(conn io.ReadWriter, opts ReceiveOptions) (*ReceiveResult, error) {
 		}
 	}
 	files, ndirs, total := m.Totals()
-	offer := &Offer{Manifest: m, Files: files, Dirs: ndirs, Bytes: total, Resume: resume, Need: total - resume, Free: -1}
+	offer := &Offer{Manifest: m, Files: files, Dirs: ndirs, Bytes: total, Resume: resume,
+		Here: hereFiles, HereBytes: hereBytes, Need: total - resume - hereBytes, Free: -1}
 	query := freeSpace
 	if opts.freeSpace != nil {
 		query = opts.freeSpace
@@ -182,8 +202,11 @@ func Receive(conn io.ReadWriter, opts ReceiveOptions) (*ReceiveResult, error) {
 	if err := writeFrame(conn, decision{Accept: true, Offsets: offsets}); err != nil {
 		return nil, fmt.Errorf("transfer: %w", err)
 	}
-	res := &ReceiveResult{Resumed: resume}
-	done := resume
+	res := &ReceiveResult{Resumed: resume, Here: hereFiles, HereBytes: hereBytes}
+	done := resume + hereBytes
+	if opts.Progress != nil { // the start: nothing moved yet
+		opts.Progress(Progress{Done: done, Total: total})
+	}
 	var failures []error // local detail
 	var reports []string // what the sender is told
 	for i, e := range m.Entries {
@@ -193,6 +216,9 @@ func Receive(conn io.ReadWriter, opts ReceiveOptions) (*ReceiveResult, error) {
 				return res, writeError(fmt.Sprintf("creating %s", Quote(e.Path)), where, err)
 			}
 			res.Dirs++
+			continue
+		}
+		if here[i] {
 			continue
 		}
 		if dir := path.Dir(e.Path); dir != "." {
@@ -314,7 +340,7 @@ func receiveFile(root *os.Root, conn io.Reader, e Entry, off int64, progress fun
 			return n, true, fmt.Errorf("%w on %s: %s: %d of %d bytes written (%v); the part file %s is kept: free some space and run the same transfer again to resume",
 				ErrDiskFull, where, Quote(e.Path), got, e.Size, err, Quote(part))
 		}
-		return n, true, fmt.Errorf("%w: %s: %d of %d bytes received (%v); the same transfer again resumes it",
+		return n, true, fmt.Errorf("%w: %s: %d of %d bytes received (%w); the same transfer again resumes it",
 			ErrIncomplete, Quote(e.Path), off+n, e.Size, err)
 	}
 	mode := os.FileMode(0o644)
@@ -350,6 +376,29 @@ func receiveFile(root *os.Root, conn io.Reader, e Entry, off int64, progress fun
 		return n, false, fmt.Errorf("transfer: naming %s: %w", Quote(e.Path), err)
 	}
 	return n, false, nil
+}
+
+// alreadyHere reports whether the regular file at e's name inside root
+// (opened without following a link: it must be the regular file at that
+// name) has e's size and SHA-256. It reads at most e.Size+1 bytes, so
+// checking an offer costs at most its total, which the manifest's limits
+// bound.
+func alreadyHere(root *os.Root, e Entry) bool {
+	f, fi, err := openRegular(root, e.Path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi.Size() != e.Size {
+		return false
+	}
+	want, err := hex.DecodeString(e.SHA256)
+	if err != nil {
+		return false
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, io.LimitReader(f, e.Size+1))
+	return err == nil && n == e.Size && subtle.ConstantTimeCompare(h.Sum(nil), want) == 1
 }
 
 // openPart opens the temporary file of e, never through a symbolic link:

@@ -233,6 +233,10 @@ type SendResult struct {
 	Files   int
 	Bytes   int64 // sent now
 	Resumed int64 // skipped because the receiver already had them
+	// Skipped files (not empty ones) the receiver had in full (an offset
+	// equal to the size: the file was already there, identical, or a
+	// complete part file); nothing of them was sent.
+	Skipped int
 }
 
 // Send offers m (with src the Sources BuildManifest returned with it) on
@@ -257,13 +261,19 @@ func Send(conn io.ReadWriter, m *Manifest, src *Sources, progress func(Progress)
 		res.Resumed += off
 	}
 	done := res.Resumed
+	if progress != nil { // the start: nothing moved yet
+		progress(Progress{Done: done, Total: total})
+	}
 	for i, e := range m.Entries {
 		if e.Dir {
 			continue
 		}
 		res.Files++
 		off := offsets[i]
-		if off == e.Size {
+		if off == e.Size { // the receiver has it all
+			if e.Size > 0 {
+				res.Skipped++
+			}
 			continue
 		}
 		f, err := src.open(i, e)

@@ -9,7 +9,8 @@
 //  1. sender → receiver: the manifest frame (every entry's path, kind,
 //     size, executable bit and SHA-256);
 //  2. receiver → sender: the decision frame (accept or refuse, and for each
-//     file the offset to resume from);
+//     file the offset to resume from; an offset equal to the file's size
+//     means the receiver has it all, and nothing of it is sent);
 //  3. sender → receiver: the bytes of every file from its offset, in
 //     manifest order, back to back;
 //  4. receiver → sender: the result frame.
@@ -170,7 +171,7 @@ func (m *Manifest) Largest(n int) []Entry {
 type decision struct {
 	Accept  bool    `json:"accept"`
 	Reason  string  `json:"reason,omitempty"`
-	Offsets []int64 `json:"offsets,omitempty"` // per entry; 0 for directories
+	Offsets []int64 `json:"offsets,omitempty"` // per entry; 0 for directories; the size for a file the receiver has in full
 }
 
 type result struct {
@@ -344,7 +345,10 @@ func unsafeRune(r rune) bool {
 	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || r == 0x2028 || r == 0x2029 || unicode.Is(unicode.Cf, r)
 }
 
-// Progress reports bytes moved so far.
+// Progress reports bytes moved so far. The first report comes when the
+// receiver has accepted, before any file byte moves: its Done is what the
+// receiver already has (resumed and already-here files), so a rate counts
+// from there and from that moment.
 type Progress struct {
 	Done, Total int64
 	File        string // the current file (sanitise before printing: use Quote)

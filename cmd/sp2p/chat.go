@@ -7,6 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+
+	"golang.org/x/term"
 
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/session"
@@ -46,7 +49,7 @@ func (a *app) runSession(ctx context.Context, s *session.Session, f *connFlags, 
 
 	var err error
 	if f.pipe {
-		err = a.pipe(ctx, s)
+		err = a.pipe(ctx, s, sanitize(label))
 	} else {
 		err = a.chat(ctx, s, label, f.asJSON, emit)
 	}
@@ -63,8 +66,9 @@ func (a *app) runSession(ctx context.Context, s *session.Session, f *connFlags, 
 }
 
 // pipe joins stdin and stdout to the session. EOF on stdin ends only the
-// sending direction; it returns when both directions have ended.
-func (a *app) pipe(ctx context.Context, s *session.Session) error {
+// sending direction; it returns when both directions have ended. When one
+// direction ends first it says so on stderr, and what ends the session.
+func (a *app) pipe(ctx context.Context, s *session.Session, label string) error {
 	conn := s.Conn()
 	sent := make(chan error, 1)
 	go func() {
@@ -87,10 +91,16 @@ func (a *app) pipe(ctx context.Context, s *session.Session) error {
 			if err != nil {
 				return err
 			}
+			if !recvDone {
+				a.infof("your input has ended and is all sent; waiting for %s to finish sending (Ctrl-C ends the session)", label)
+			}
 		case err := <-recvd:
 			recvDone = true
 			if err != nil {
 				return err
+			}
+			if !sendDone {
+				a.infof("%s has finished sending; the session ends when your input ends (Ctrl-D on a terminal) or on Ctrl-C", label)
 			}
 		case <-ctx.Done():
 			return nil // Ctrl-C: close cleanly
@@ -150,17 +160,19 @@ func (a *app) chat(ctx context.Context, s *session.Session, label string, asJSON
 	return err
 }
 
-// savePeer offers to pin an unknown peer after a session: under
-// --save-peer NAME, or by asking on the terminal in chat mode. Its only
-// error is errInterrupted: Ctrl-C at the question (nothing is saved).
+// savePeer offers to pin an unknown peer after a session (a chat or a
+// file transfer): under --save-peer NAME, or by asking on the terminal
+// when a person is there. Its only error is errInterrupted: Ctrl-C at the
+// question (nothing is saved).
 func (a *app) savePeer(id identity.ID, known string, f *connFlags, peers *identity.Peers) error {
 	if known != "" {
 		return nil
 	}
 	name := f.savePeer
-	// Ask only when nothing else reads the terminal: while the chat's
-	// reader still waits for a line, it would take the answer.
-	if name == "" && !f.pipe && !f.asJSON && !a.stdinBusy.Load() {
+	// Ask only when a person types the input (stdin is a terminal, not a
+	// script) and nothing else reads the terminal: while the chat's reader
+	// still waits for a line, it would take the answer.
+	if name == "" && !f.pipe && !f.asJSON && a.stdinIsTerminal() && !a.stdinBusy.Load() {
 		var err error
 		name, err = a.askLine("Pin this peer for next time? Name (Enter to skip): ")
 		if errors.Is(err, errInterrupted) {
@@ -179,4 +191,10 @@ func (a *app) savePeer(id identity.ID, known string, f *connFlags, peers *identi
 	}
 	a.infof("saved the peer as %s", name)
 	return nil
+}
+
+// stdinIsTerminal reports whether standard input is a terminal.
+func (a *app) stdinIsTerminal() bool {
+	file, ok := a.stdin.(*os.File)
+	return ok && term.IsTerminal(int(file.Fd()))
 }

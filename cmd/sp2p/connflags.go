@@ -41,7 +41,7 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	fl.StringArrayVar(&f.turn, "turn", nil, "TURN server `URL` (turn:HOST:PORT[?transport=udp|tcp]); password from $SP2P_TURN_PASSWORD or --turn-password-file")
 	fl.StringVar(&f.turnUser, "turn-user", "", "TURN user name")
 	fl.StringVar(&f.turnPwFile, "turn-password-file", "", "read the TURN password from the first line of `FILE`")
-	fl.StringVar(&f.savePeer, "save-peer", "", "after connecting, pin the peer under `NAME` in your known peers")
+	fl.StringVar(&f.savePeer, "save-peer", "", "pin the peer under `NAME` in your known peers after the session (a chat or a transfer) instead of asking")
 	fl.DurationVar(&f.heartbeat, "heartbeat", session.DefaultHeartbeatTimeout, "give up on a peer not heard from for this long")
 }
 

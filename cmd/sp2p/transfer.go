@@ -51,27 +51,31 @@ transfer resumes when you run the same command again.`,
 			a.infof("offering %d file(s) and %d folder(s), %s", files, dirs, humanBytes(total))
 			ctx, stop := signalContext()
 			defer stop()
-			s, _, err := a.openInvite(ctx, &f, to, ttl)
+			s, peers, err := a.openInvite(ctx, &f, to, ttl)
 			if err != nil {
 				return err
 			}
 			defer s.Close()
 			a.connectedLine(s)
+			name, _ := peers.LookupID(s.Peer())
 			a.infof("waiting for the receiver to accept the files…")
-			start := time.Now()
-			p := a.newProgress(&f, "sending", total)
-			res, err := runWithContext(ctx, s, func() (*transfer.SendResult, error) {
-				return transfer.Send(s.Conn(), m, src, p.update)
+			p := a.newProgress(&f, "sending")
+			res, err := runWithContext(ctx, s, func(conn io.ReadWriter) (*transfer.SendResult, error) {
+				return transfer.Send(conn, m, src, p.update)
 			})
-			p.finish()
+			d := p.finish(err == nil)
 			if err != nil {
-				return err
+				return a.transferError(err, s, peerLabel(name, "the receiver"), p, true)
+			}
+			if res.Skipped > 0 {
+				a.infof("%d file(s) were already on the receiver's side, identical: not sent again", res.Skipped)
 			}
 			if res.Resumed > 0 {
-				a.infof("resumed: %s were already there", humanBytes(res.Resumed))
+				a.infof("the receiver already had %s: not sent again", humanBytes(res.Resumed))
 			}
-			a.summary("sent", res.Files, res.Bytes, time.Since(start), &f)
-			return nil
+			a.summary("sent", res.Files-res.Skipped, res.Bytes, d, res.Skipped, &f)
+			s.Close() // before the pin question: the receiver sees the end now
+			return a.savePeer(s.Peer(), name, &f, peers)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "send only to this peer (`NAME` or ID)")
@@ -96,7 +100,9 @@ in the free space of --out is refused. Files land in --out (default: the
 current directory) under a temporary name and get their final name only
 after their SHA-256 matches. Names that would leave --out, special
 characters, symbolic links on the way and existing files are refused
-(existing files are replaced only with --overwrite).`,
+(existing files are replaced only with --overwrite); a file already there
+with the same content is "already here" and skipped. An interrupted
+transfer resumes when you receive the same files into the same --out again.`,
 		Example: `  sp2p receive SP2P:AEAQ...
   sp2p receive --out ~/Downloads --yes SP2P:AEAQ...
   sp2p receive --offer-file o.txt --answer-file a.txt --yes --out dir`,
@@ -113,42 +119,39 @@ characters, symbolic links on the way and existing files are refused
 			}
 			defer s.Close()
 			a.connectedLine(s)
-			start := time.Now()
-			var p *progress
+			name, _ := peers.LookupID(s.Peer())
+			p := a.newProgress(&f, "receiving")
 			opts := transfer.ReceiveOptions{Dir: out, Overwrite: overwrite,
 				Confirm: func(o *transfer.Offer) (bool, error) {
 					a.showOffer(o, s, peers.LookupID)
-					p = a.newProgress(&f, "receiving", o.Bytes)
 					if f.yes {
 						return true, nil
 					}
 					return a.confirm(fmt.Sprintf("Receive these %d file(s) into %s?", o.Files, transfer.Quote(out)))
 				},
-				Progress: func(pr transfer.Progress) {
-					if p != nil {
-						p.update(pr)
-					}
-				},
+				Progress: p.update,
 			}
-			res, err := runWithContext(ctx, s, func() (*transfer.ReceiveResult, error) {
-				return transfer.Receive(s.Conn(), opts)
+			res, err := runWithContext(ctx, s, func(conn io.ReadWriter) (*transfer.ReceiveResult, error) {
+				return transfer.Receive(conn, opts)
 			})
-			if p != nil {
-				p.finish()
-			}
+			d := p.finish(err == nil)
 			var space *transfer.SpaceError
 			if errors.As(err, &space) {
 				return fmt.Errorf("refused the offer: not enough free space in %s: it needs %s more, %s are free: %w",
 					transfer.Quote(out), humanBytes(space.Need), humanBytes(space.Free), transfer.ErrNoSpace)
 			}
 			if err != nil {
-				return err
+				return a.transferError(err, s, peerLabel(name, "the sender"), p, false)
 			}
 			if res.Resumed > 0 {
 				a.infof("resumed: %s were already here", humanBytes(res.Resumed))
 			}
-			a.summary("received", res.Files, res.Bytes, time.Since(start), &f)
-			return nil
+			if res.Here > 0 {
+				a.infof("already here: %d file(s), %s, with the same SHA-256: skipped", res.Here, humanBytes(res.HereBytes))
+			}
+			a.summary("received", res.Files, res.Bytes, d, res.Here, &f)
+			s.Close() // before the pin question: the sender sees the end now
+			return a.savePeer(s.Peer(), name, &f, peers)
 		},
 	}
 	cmd.Flags().StringVar(&out, "out", ".", "directory to put the files in")
@@ -160,22 +163,132 @@ characters, symbolic links on the way and existing files are refused
 	return cmd
 }
 
-// runWithContext runs fn, closing the session if ctx ends (Ctrl-C), which
-// makes fn return.
-func runWithContext[T any](ctx context.Context, s *session.Session, fn func() (T, error)) (T, error) {
-	stop := context.AfterFunc(ctx, func() { s.Close() })
+// runWithContext runs fn on the session's stream. If ctx ends (Ctrl-C),
+// the stream takes no new writes, and once the write under way (if any)
+// is done the session is closed: the peer sees a clean close, not a lost
+// connection, and fn returns.
+func runWithContext[T any](ctx context.Context, s *session.Session, fn func(io.ReadWriter) (T, error)) (T, error) {
+	conn := &stopConn{rw: s.Conn(), ctx: ctx}
+	closed := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(closed)
+		conn.quiesce(2 * time.Second)
+		s.Close()
+	})
 	defer stop()
-	r, err := fn()
+	r, err := fn(conn)
 	if ctx.Err() != nil {
+		if !stop() {
+			<-closed // one Close at a time: a second one would cut the first's close record off
+		}
 		var zero T
 		return zero, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
 	if err != nil {
-		if serr := s.Err(); serr != nil {
-			err = fmt.Errorf("%w (%v)", err, serr)
+		if serr := s.Err(); serr != nil && !errors.Is(err, serr) {
+			err = fmt.Errorf("%w (%w)", err, serr)
 		}
 	}
 	return r, err
+}
+
+// stopConn passes reads through and writes in pieces of at most
+// stopChunk bytes, and starts no piece once ctx has ended.
+type stopConn struct {
+	rw      io.ReadWriter
+	ctx     context.Context
+	writing sync.Mutex // held while a piece is written
+}
+
+// stopChunk is the most stopConn writes at once: a few records, so that
+// after Ctrl-C the write under way ends soon.
+const stopChunk = 256 << 10
+
+func (c *stopConn) Read(b []byte) (int, error) { return c.rw.Read(b) }
+
+func (c *stopConn) Write(b []byte) (int, error) {
+	n := 0
+	for len(b) > 0 {
+		c.writing.Lock()
+		if err := c.ctx.Err(); err != nil {
+			c.writing.Unlock()
+			return n, err
+		}
+		k, err := c.rw.Write(b[:min(len(b), stopChunk)])
+		c.writing.Unlock()
+		n += k
+		if err != nil {
+			return n, err
+		}
+		b = b[k:]
+	}
+	return n, nil
+}
+
+// quiesce waits (at most d) for the piece being written, if any; after
+// it, with ctx ended, nothing more is written.
+func (c *stopConn) quiesce(d time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		c.writing.Lock()
+		close(done)
+		c.writing.Unlock()
+	}()
+	select {
+	case <-done:
+	case <-time.After(d):
+	}
+}
+
+// peerLabel is how messages name the peer: its pinned name, or what it is.
+func peerLabel(name, role string) string {
+	if name == "" {
+		return role
+	}
+	return sanitize(name)
+}
+
+// transferError explains how a transfer ended early, with the advice to
+// resume when something moved: an interruption here (Ctrl-C), the peer
+// stopping (a clean close) or the peer lost.
+func (a *app) transferError(err error, s *session.Session, who string, p *progress, sending bool) error {
+	moved := p.moved() > 0
+	resume := "run the same receive again (with the sender's new token, into the same --out) to resume: what arrived is kept"
+	if sending {
+		resume = "run the same send again to resume: the receiver keeps what arrived"
+	}
+	if isInterrupt(err) {
+		if moved {
+			a.infof("hint: %s", resume)
+		}
+		return err
+	}
+	serr := s.Err()
+	var remote *transfer.RemoteError
+	if serr == nil || errors.Is(err, transfer.ErrDeclined) || errors.As(err, &remote) || errors.Is(err, transfer.ErrProtocol) {
+		return err
+	}
+	ended := errors.Is(err, transfer.ErrIncomplete) // the receiver's stream ended early
+	if sending {
+		ended = errors.Is(err, serr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	}
+	switch {
+	case !ended:
+	case errors.Is(serr, session.ErrPeerClosed):
+		what := "stopped sending"
+		if sending {
+			what = "stopped receiving"
+		}
+		err = fmt.Errorf("%s %s: %w", who, what, err)
+	case errors.Is(serr, session.ErrPeerLost):
+		err = fmt.Errorf("lost the connection to %s: %w", who, err)
+	default:
+		return err
+	}
+	if ended && moved {
+		return &hintError{err, resume}
+	}
+	return err
 }
 
 func (a *app) connectedLine(s *session.Session) {
@@ -233,6 +346,9 @@ func offerLines(o *transfer.Offer) []string {
 		}
 		lines = append(lines, l)
 	}
+	if o.Here > 0 {
+		lines = append(lines, fmt.Sprintf("%d file(s), %s, already here with the same SHA-256: skipped", o.Here, humanBytes(o.HereBytes)))
+	}
 	if o.Resume > 0 {
 		lines = append(lines, fmt.Sprintf("%s can be resumed from an interrupted transfer", humanBytes(o.Resume)))
 	}
@@ -242,33 +358,32 @@ func offerLines(o *transfer.Offer) []string {
 	return lines
 }
 
-// progress shows a bar on a terminal, or JSON lines with --json.
+// progress shows a bar on a terminal, or JSON lines with --json. It
+// starts with the transfer's first report (the receiver has accepted):
+// the time at a prompt does not count, and neither do the bytes the
+// receiver already had, so the bar, the rate and the summary count what
+// moves in this run.
 type progress struct {
 	mu    sync.Mutex
+	w     io.Writer // the terminal for the bar, or nil
+	what  string
 	bar   *progressbar.ProgressBar
 	json  io.Writer
 	last  time.Time
-	start time.Time
-	total int64
+	start time.Time // the first report
+	end   time.Time
+	base  int64 // what the receiver had at the start
+	done  int64
 }
 
-func (a *app) newProgress(f *connFlags, what string, total int64) *progress {
-	p := &progress{start: time.Now(), total: total}
+func (a *app) newProgress(f *connFlags, what string) *progress {
+	p := &progress{what: what}
 	if f.asJSON {
 		p.json = a.stdout
 		return p
 	}
 	if file, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(file.Fd())) {
-		p.bar = progressbar.NewOptions64(total,
-			progressbar.OptionSetWriter(a.stderr),
-			progressbar.OptionSetDescription(what),
-			progressbar.OptionShowBytes(true),
-			progressbar.OptionShowCount(),
-			progressbar.OptionFullWidth(),
-			progressbar.OptionSetPredictTime(true),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
+		p.w = a.stderr
 	}
 	return p
 }
@@ -276,28 +391,78 @@ func (a *app) newProgress(f *connFlags, what string, total int64) *progress {
 func (p *progress) update(pr transfer.Progress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	now := time.Now()
+	if p.start.IsZero() {
+		p.start, p.base = now, pr.Done
+		if p.w != nil && pr.Total > pr.Done {
+			what := p.what
+			if pr.Done > 0 {
+				what = fmt.Sprintf("%s (%s of %s already there)", p.what, humanBytes(pr.Done), humanBytes(pr.Total))
+			}
+			p.bar = progressbar.NewOptions64(pr.Total-pr.Done,
+				progressbar.OptionSetWriter(p.w),
+				progressbar.OptionSetDescription(what),
+				progressbar.OptionShowBytes(true),
+				progressbar.OptionUseIECUnits(true),
+				progressbar.OptionShowCount(),
+				progressbar.OptionFullWidth(),
+				progressbar.OptionSetPredictTime(true),
+				progressbar.OptionThrottle(100*time.Millisecond),
+				progressbar.OptionClearOnFinish(),
+			)
+			p.bar.RenderBlank() // starts the bar's clock now
+		}
+	}
+	p.done = pr.Done
 	if p.bar != nil {
-		p.bar.Set64(pr.Done)
+		p.bar.Set64(pr.Done - p.base)
 	}
-	if p.json != nil && (time.Since(p.last) > 250*time.Millisecond || pr.Done == pr.Total) {
-		p.last = time.Now()
-		el := time.Since(p.start).Seconds()
+	if p.json != nil && (now.Sub(p.last) > 250*time.Millisecond || pr.Done == pr.Total) {
+		p.last = now
+		el := now.Sub(p.start).Seconds()
 		json.NewEncoder(p.json).Encode(map[string]any{"event": "progress", "done": pr.Done, "total": pr.Total, "file": pr.File,
-			"bytes_per_second": int64(float64(pr.Done) / max(el, 1e-3))})
+			"bytes_per_second": int64(float64(pr.Done-p.base) / max(el, 1e-3))})
 	}
 }
 
-func (p *progress) finish() {
-	if p != nil && p.bar != nil {
-		p.bar.Finish()
-	}
+// moved returns the bytes moved in this run.
+func (p *progress) moved() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done - p.base
 }
 
-func (a *app) summary(verb string, files int, bytes int64, d time.Duration, f *connFlags) {
+// finish ends the bar (filled when ok, otherwise cleared so that the
+// error starts on a clean line) and returns the time from the start to
+// now.
+func (p *progress) finish(ok bool) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar != nil {
+		if ok {
+			p.bar.Finish()
+		} else {
+			p.bar.Exit()
+			p.bar.Clear()
+		}
+		p.bar = nil
+	}
+	if p.start.IsZero() {
+		return 0
+	}
+	if p.end.IsZero() {
+		p.end = time.Now()
+	}
+	return p.end.Sub(p.start)
+}
+
+// summary prints what moved in d (from the first byte on), and how many
+// files were skipped because the receiver had them already.
+func (a *app) summary(verb string, files int, bytes int64, d time.Duration, skipped int, f *connFlags) {
 	rate := float64(bytes) / max(d.Seconds(), 1e-3)
 	a.infof("%s %d file(s), %s in %v (%s/s)", verb, files, humanBytes(bytes), d.Round(time.Millisecond), humanBytes(int64(rate)))
 	if f.asJSON {
-		json.NewEncoder(a.stdout).Encode(map[string]any{"event": "done", "files": files, "bytes": bytes, "seconds": d.Seconds(), "bytes_per_second": int64(rate)})
+		json.NewEncoder(a.stdout).Encode(map[string]any{"event": "done", "files": files, "bytes": bytes, "skipped": skipped, "seconds": d.Seconds(), "bytes_per_second": int64(rate)})
 	}
 }
 
