@@ -22,12 +22,14 @@ import (
 var (
 	ErrClosed       = errors.New("session: closed")
 	ErrPeerClosed   = errors.New("session: the peer closed the session")
-	ErrPeerLost     = errors.New("session: peer lost (nothing received within the heartbeat timeout)")
+	ErrPeerLost     = errors.New("session: peer lost")
 	ErrProtocol     = errors.New("session: the peer broke the protocol")
 	ErrPenalized    = errors.New("session: the peer sent too many invalid records and was disconnected")
 	ErrWriteClosed  = errors.New("session: sending was ended with CloseWrite")
 	ErrSendAborted  = errors.New("session: a message was cut off while sending; the session ended")
 	ErrTransportEnd = fmt.Errorf("%w: the connection ended without a close from the peer", ErrPeerLost)
+	// errHeartbeat is ErrPeerLost from the heartbeat: nothing arrived.
+	errHeartbeat = fmt.Errorf("%w (nothing received within the heartbeat timeout)", ErrPeerLost)
 	// ErrRecordTime ends a session that received an authentic record whose
 	// timestamp is outside the allowed window (seal.ErrStale or
 	// seal.ErrFuture, wrapped too): the peers' clocks differ by more than
@@ -569,7 +571,7 @@ func (s *Session) heartbeatLoop() {
 		case now := <-tick.C:
 			idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
 			if idle > timeout && !s.delivering.Load() {
-				s.shutdown(ErrPeerLost)
+				s.shutdown(errHeartbeat)
 				return
 			}
 			if now.Sub(lastPing) < timeout/3 {
