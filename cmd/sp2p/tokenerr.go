@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/sp2p/sp2p/invite"
+)
+
+// tokenError is a token that does not decode or verify, put the way its
+// user should read it: almost always a token damaged in copying (one
+// changed character breaks the signature, or any field), so "copy it
+// again in full"; a newer version is claimed only for a token that is
+// well-formed apart from its version. The library's error is the detail,
+// printed on the line below ("sp2p: detail: …").
+type tokenError struct {
+	what  string // "offer" or "answer"
+	newer byte   // the token's version, when it looks like a newer sp2p's
+	err   error
+}
+
+func (e *tokenError) Error() string {
+	if e.newer != 0 {
+		return fmt.Sprintf("this %s token was made by a newer version of sp2p (token version %d; this one reads version %d): update sp2p to use it", e.what, e.newer, invite.Version)
+	}
+	return fmt.Sprintf("the %s token is damaged or altered (a character changed, lost or added on the way): copy it again in full", e.what)
+}
+
+func (e *tokenError) Unwrap() error { return e.err }
+
+// explainToken turns err, from parsing text as a token of kind what, into
+// a tokenError when it means the token itself is broken (malformed, bad
+// signature, over a limit, or an unknown version). Other errors (the
+// wrong kind of token, expired, for someone else) pass through.
+func explainToken(what, text string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, invite.ErrUnsupportedVersion):
+		return &tokenError{what: what, newer: newerVersion(text), err: err}
+	case errors.Is(err, invite.ErrMalformed), errors.Is(err, invite.ErrBadSignature), errors.Is(err, invite.ErrLimit):
+		return &tokenError{what: what, err: err}
+	}
+	return err
+}
+
+// newerVersion returns the version of text, a token this program cannot
+// read, when it plausibly is a newer sp2p's: its text decodes, its length
+// is within the limit, its kind is known, and it is not a token of this
+// version with a damaged version byte (that one would verify with the
+// version put back). Otherwise it returns 0: the token is damaged.
+func newerVersion(text string) byte {
+	kind, raw, err := invite.Decode(text)
+	if err != nil || len(raw) > invite.MaxTokenSize || raw[0] <= invite.Version || (kind != invite.KindOffer && kind != invite.KindAnswer) {
+		return 0
+	}
+	fixed := append([]byte{invite.Version}, raw[1:]...)
+	if kind == invite.KindOffer {
+		_, err = invite.DecodeOffer(fixed)
+	} else {
+		_, err = invite.DecodeAnswer(fixed)
+	}
+	if err == nil {
+		return 0
+	}
+	return raw[0]
+}
+
+// answerProblem says why a pasted answer is refused, for the inviter, who
+// then goes on waiting for a usable one.
+func answerProblem(err error) string {
+	var te *tokenError
+	switch {
+	case errors.As(err, &te):
+		return te.Error()
+	case errors.Is(err, invite.ErrWrongKind):
+		return "that is an offer token (an invitation), not an answer: paste the answer token the invitee sent back"
+	case errors.Is(err, invite.ErrUnknownOffer):
+		return "that answer is for another invitation (an older one?): the invitee must accept the token of this one"
+	case errors.Is(err, invite.ErrReplayed), errors.Is(err, invite.ErrAlreadyUsed):
+		return "that answer was used already: each answer connects once"
+	case errors.Is(err, invite.ErrWrongRecipient), errors.Is(err, invite.ErrUnexpectedPeer):
+		return "that answer comes from someone this invitation is not for"
+	case errors.Is(err, invite.ErrNotYetValid):
+		return "that answer was made in the future: check the clocks on both machines"
+	}
+	return "that answer cannot be used: " + err.Error()
+}
