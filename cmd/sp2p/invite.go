@@ -116,7 +116,7 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 		}
 		if !ok {
 			a.refuse(inv, ans, session.Refused)
-			return nil, nil, errors.New("refused by you: not connecting to this peer (the answerer was told)")
+			return nil, nil, errors.New("refused by you: not connecting to this peer")
 		}
 	} else {
 		// What was typed or pasted after the answer (the same answer
@@ -176,8 +176,11 @@ func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitat
 		if errors.Is(err, invite.ErrExpired) {
 			return nil, err
 		}
-		a.warnf("%s", answerProblem(err))
-		a.detailf("%v", err)
+		msg, detail := answerProblem(err)
+		a.warnf("%s", msg)
+		if detail != nil {
+			a.detailf("%v", detail)
+		}
 		a.infof("still waiting for the answer token%s, until %s", where, inv.Offer().Expires().Local().Format("15:04:05"))
 	}
 }
