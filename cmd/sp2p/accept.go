@@ -137,7 +137,7 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	s, err := acc.Wait(ctx)
 	switch {
 	case errors.Is(err, session.ErrRefused):
-		return nil, nil, &plainError{"the inviter refused: they did not want to connect to you", err}
+		return nil, nil, &plainError{"the inviter refused the connection (they declined this answer)", err}
 	case errors.Is(err, session.ErrPeerGaveUp):
 		return nil, nil, &plainError{"the inviter gave up before connecting (interrupted, or an error on their side)", err}
 	case err != nil:
