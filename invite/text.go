@@ -2,6 +2,7 @@ package invite
 
 import (
 	"encoding/base32"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -51,12 +52,7 @@ func Decode(s string) (Kind, []byte, error) {
 	if len(s) > MaxTextSize {
 		return 0, nil, fmt.Errorf("%w: %d bytes of input, at most %d", ErrLimit, len(s), MaxTextSize)
 	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) { // Cf: zero-width and soft hyphen
-			return -1
-		}
-		return r
-	}, s)
+	s = stripInvisible(s)
 	if err := checkASCII(s); err != nil {
 		return 0, nil, err
 	}
@@ -96,6 +92,103 @@ func Decode(s string) (Kind, []byte, error) {
 		return 0, nil, fmt.Errorf("%w: token too short", ErrMalformed)
 	}
 	return Kind(raw[1]), raw, nil
+}
+
+// Incomplete reports whether s, which Decode, ParseOffer or ParseAnswer
+// refused, is the beginning of a token's text cut short: everything in it
+// so far is what a token of this version can start with, so more text
+// could complete it. A reader of pasted lines (which mail and chat
+// programs wrap) should then read on; for any other refusal (a character
+// that is not in a token, a damaged field, another version, a bad
+// signature, more than MaxTextSize) more text cannot help. It is false
+// for a complete token.
+func Incomplete(s string) bool {
+	if len(s) > MaxTextSize {
+		return false
+	}
+	s = stripInvisible(s)
+	if checkASCII(s) != nil {
+		return false
+	}
+	lower := asciiLower(s)
+	switch {
+	case len(lower) < len("https://") && strings.HasPrefix("https://", lower):
+		return true
+	case strings.HasPrefix(lower, "https://"):
+		_, frag, ok := strings.Cut(s, "#")
+		if !ok {
+			return true // the fragment may be on the next line
+		}
+		if f, err := url.PathUnescape(frag); err == nil {
+			frag = f
+		}
+		if checkASCII(frag) != nil {
+			return false
+		}
+		s = frag
+	}
+	up := asciiUpper(s)
+	if len(up) < len(TextPrefix) && strings.HasPrefix(TextPrefix, up) {
+		return true
+	}
+	up = strings.TrimPrefix(up, TextPrefix)
+	// The bytes that the characters so far fix, as the decoder would read
+	// them: what a damaged token shows, a cut one does not.
+	raw := make([]byte, 0, len(up)*5/8)
+	var bits, n uint
+	for i := 0; i < len(up); i++ {
+		v := strings.IndexByte(base32Alphabet, up[i])
+		if v < 0 {
+			return false
+		}
+		bits = bits<<5 | uint(v)
+		if n += 5; n >= 8 {
+			n -= 8
+			raw = append(raw, byte(bits>>n))
+			bits &= 1<<n - 1
+		}
+	}
+	if len(raw) == 0 && n > 0 && bits != uint(Version)>>(8-n) {
+		return false // the first character already differs from the version's
+	}
+	return truncatedPrefix(raw)
+}
+
+const base32Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+
+// truncatedPrefix reports whether raw could be the first bytes of a
+// longer token: the version and kind are right and decoding stops only
+// for want of bytes.
+func truncatedPrefix(raw []byte) bool {
+	switch {
+	case len(raw) > MaxTokenSize:
+		return false
+	case len(raw) >= 1 && raw[0] != Version:
+		return false
+	case len(raw) >= 2 && Kind(raw[1]) != KindOffer && Kind(raw[1]) != KindAnswer:
+		return false
+	case len(raw) < 2+SignatureSize:
+		return true
+	}
+	var err error
+	if Kind(raw[1]) == KindOffer {
+		_, err = DecodeOffer(raw)
+	} else {
+		_, err = DecodeAnswer(raw)
+	}
+	var te *truncatedError
+	return errors.As(err, &te)
+}
+
+// stripInvisible removes white space and invisible format characters
+// (Cf: zero-width spaces, soft hyphens), which Decode ignores.
+func stripInvisible(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // checkASCII refuses the first non-ASCII character of s, naming it.

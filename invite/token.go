@@ -289,6 +289,13 @@ func (d *ConnDesc) appendTo(b []byte) ([]byte, error) {
 	return b, nil
 }
 
+// truncatedError is ErrMalformed for token bytes that end inside a field:
+// the one refusal that more bytes could cure (see Incomplete).
+type truncatedError struct{ what string }
+
+func (e *truncatedError) Error() string { return ErrMalformed.Error() + ": truncated at " + e.what }
+func (e *truncatedError) Unwrap() error { return ErrMalformed }
+
 // reader is a bounds-checked cursor over token bytes.
 type reader struct {
 	b   []byte
@@ -300,7 +307,7 @@ func (r *reader) take(n int, what string) []byte {
 		return nil
 	}
 	if n > len(r.b) {
-		r.err = fmt.Errorf("%w: truncated at %s", ErrMalformed, what)
+		r.err = &truncatedError{what}
 		return nil
 	}
 	out := r.b[:n]

@@ -10,7 +10,10 @@
 // whose [Acceptance.Token] is the signed answer. The inviter checks the
 // answer with [Invitation.ReadAnswer] (once per invitation), shows who
 // answered, and calls [Invitation.Connect]; the invitee's
-// [Acceptance.Wait] returns at the same time. Tokens travel by any means:
+// [Acceptance.Wait] returns at the same time. An inviter that will not
+// connect (its user declined the answerer, or it stopped) calls
+// [Invitation.Refuse] instead, and the invitee's Wait returns
+// [ErrRefused] or [ErrPeerGaveUp] at once rather than at the expiry. Tokens travel by any means:
 // they carry no secret. The answerer waits for the whole remaining lifetime
 // of the invitation, because people paste answers slowly.
 //

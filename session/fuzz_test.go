@@ -121,7 +121,7 @@ func fuzzSessionRecords(t *testing.T, in []byte) {
 				continue
 			}
 			var recs [][]byte
-			var msg []byte
+			var msg, closePayload []byte
 			if kind == 0 {
 				if len(in) < 2 {
 					break
@@ -146,6 +146,9 @@ func fuzzSessionRecords(t *testing.T, in []byte) {
 				in = in[1+n:]
 				if seal.Type(kind) == seal.TypeData {
 					msg = payload
+				}
+				if seal.Type(kind) == seal.TypeClose {
+					closePayload = payload
 				}
 				rec, err := peer.Seal(nil, seal.Type(kind), payload)
 				if err != nil {
@@ -181,8 +184,21 @@ func fuzzSessionRecords(t *testing.T, in []byte) {
 			case seal.Type(kind) == seal.TypeEnd:
 				ended = true
 			case seal.Type(kind) == seal.TypeClose:
-				stop(ErrPeerClosed)
-				wantErr = io.EOF
+				// The payload is empty or one reason byte (SECURITY.md,
+				// "Sessions"); more is a protocol error.
+				switch {
+				case len(closePayload) > 1:
+					stop(ErrProtocol)
+				case len(closePayload) == 1 && closePayload[0] == 1:
+					stop(ErrRefused)
+					wantErr = io.EOF
+				case len(closePayload) == 1 && closePayload[0] == 2:
+					stop(ErrPeerGaveUp)
+					wantErr = io.EOF
+				default:
+					stop(ErrPeerClosed)
+					wantErr = io.EOF
+				}
 			case seal.Type(kind) == seal.TypeConfirm:
 				stop(ErrProtocol)
 			}

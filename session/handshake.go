@@ -211,7 +211,9 @@ func (a *Acceptance) SafetyCode() string { return a.keys.SafetyCode }
 
 // Wait waits until the inviter has applied the answer and the session is
 // open (key confirmation in both directions). If the inviter never comes,
-// it fails when the invitation expires (ErrConnectFailed) or ctx ends.
+// it fails when the invitation expires (ErrConnectFailed) or ctx ends; if
+// the inviter refuses the answer ([Invitation.Refuse]), it returns
+// ErrRefused or ErrPeerGaveUp as soon as the refusal arrives.
 func (a *Acceptance) Wait(ctx context.Context) (*Session, error) {
 	deadline := a.offer.Expires().Add(30 * time.Second)
 	ctx, cancel := context.WithDeadline(ctx, deadline)

@@ -111,7 +111,9 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 
 // confirm sends the key confirmation (a Confirm record carrying the session
 // id, sealed with this side's key) and checks the peer's: the session opens
-// only when both sides proved they hold the same keys.
+// only when both sides proved they hold the same keys. An authentic close
+// record instead of the peer's confirmation ends the handshake with the
+// close's reason (ErrRefused, ErrPeerGaveUp, ErrPeerClosed).
 func (s *Session) confirm(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
 	defer cancel()
@@ -127,6 +129,12 @@ func (s *Session) confirm(ctx context.Context) error {
 	typ, pt, err := s.opener.Open(nil, s.rbuf[:n])
 	if errors.Is(err, seal.ErrStale) || errors.Is(err, seal.ErrFuture) {
 		return fmt.Errorf("%w: %w: %w", ErrKeyConfirmation, ErrRecordTime, err)
+	}
+	if err == nil && typ == seal.TypeClose {
+		// An authentic close in place of the confirmation: the peer holds
+		// the keys and ends the handshake, with its reason
+		// (Invitation.Refuse).
+		return closeError(pt)
 	}
 	if err != nil || typ != seal.TypeConfirm || subtle.ConstantTimeCompare(pt, s.sessionID[:]) != 1 {
 		return ErrKeyConfirmation
@@ -500,8 +508,11 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 		s.peerEnd()
 		return true
 	case seal.TypeClose:
-		s.peerEnd()
-		s.shutdown(ErrPeerClosed)
+		err := closeError(pt)
+		if !errors.Is(err, ErrProtocol) {
+			s.peerEnd()
+		}
+		s.shutdown(err)
 		return false
 	default: // a second Confirm
 		s.shutdown(fmt.Errorf("%w: unexpected %v record", ErrProtocol, typ))

@@ -91,7 +91,7 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	}
 	offer, err := invite.ParseOffer(text)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, explainToken("offer", text, err)
 	}
 	me, _, err := a.loadIdentity()
 	if err != nil {
@@ -102,7 +102,8 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	}
 	a.describePeer("invitation from", "inviter", offer.Inviter, peers)
 	a.infof("  valid until %s", offer.Expires().Local().Format("15:04:05"))
-	if confirmPeer && !f.yes && opts.Expect.IsZero() {
+	// A known (pinned) inviter, or the one asked for, needs no question.
+	if _, known := peers.LookupID(offer.Inviter); confirmPeer && !known && !f.yes && opts.Expect.IsZero() {
 		ok, err := a.confirm("Accept this invitation?")
 		if err != nil {
 			return nil, nil, err
@@ -134,7 +135,12 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	}
 	a.infof("waiting for the inviter to connect (until the invitation expires at %s)…", offer.Expires().Local().Format("15:04:05"))
 	s, err := acc.Wait(ctx)
-	if err != nil {
+	switch {
+	case errors.Is(err, session.ErrRefused):
+		return nil, nil, &plainError{"the inviter refused the connection (they declined this answer)", err}
+	case errors.Is(err, session.ErrPeerGaveUp):
+		return nil, nil, &plainError{"the inviter gave up before connecting (interrupted, or an error on their side)", err}
+	case err != nil:
 		return nil, nil, err
 	}
 	connected = true

@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -94,26 +98,30 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 		ttl, inv.Offer().Expires().Local().Format("15:04:05"), map[bool]string{true: " in " + f.answerFile, false: " (paste it here)"}[f.answerFile != ""])
 	wctx, cancel := context.WithDeadline(ctx, inv.Offer().Expires())
 	defer cancel()
-	text, err := a.readAnswerToken(wctx, f)
+	ans, err := a.readAnswer(wctx, f, inv)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, nil, fmt.Errorf("no answer before the invitation expired: %w", invite.ErrExpired)
 		}
 		return nil, nil, fmt.Errorf("reading the answer token: %w", err)
 	}
-	ans, err := inv.ReadAnswer(text)
-	if err != nil {
-		return nil, nil, err
-	}
 	a.describePeer("answered by", "answerer", ans.Answerer, peers)
-	if !f.yes && opts.Recipient.IsZero() && opts.Expect.IsZero() {
+	// A known (pinned) answerer, or one this invitation was for, needs no
+	// question: its identity is what was asked for.
+	if _, known := peers.LookupID(ans.Answerer); !known && !f.yes && opts.Recipient.IsZero() && opts.Expect.IsZero() {
 		ok, err := a.confirm("Connect to this peer?")
 		if err != nil {
+			a.refuse(inv, ans, session.GaveUp)
 			return nil, nil, err
 		}
 		if !ok {
+			a.refuse(inv, ans, session.Refused)
 			return nil, nil, errors.New("refused by you: not connecting to this peer")
 		}
+	} else {
+		// What was typed or pasted after the answer (the same answer
+		// pasted twice) is not for the chat either.
+		a.discardTerminalInput()
 	}
 	a.infof("connecting…")
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -126,17 +134,91 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 	return s, peers, nil
 }
 
-func (a *app) readAnswerToken(ctx context.Context, f *connFlags) (string, error) {
-	if f.answerFile != "" {
-		return waitTokenFile(ctx, f.answerFile, invite.KindAnswer)
-	}
-	if f.pipe {
-		tty, err := openTTY()
-		if err != nil {
-			return "", &usageError{errors.New("with --pipe, give --answer-file (stdin carries data)")}
+// readAnswer waits for an answer token to this invitation, pasted or in
+// --answer-file, until ctx ends (the invitation expires). A token that
+// cannot be used (not an answer, damaged, for another invitation, used
+// already, from someone the invitation is not for) is refused with the
+// reason, and the wait goes on.
+func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitation) (*invite.Answer, error) {
+	var next func() (string, error)
+	where := " (paste it here)"
+	switch {
+	case f.answerFile != "":
+		where = " in " + f.answerFile
+		var last string
+		next = func() (string, error) {
+			text, err := waitNewTokenFile(ctx, f.answerFile, invite.KindAnswer, last)
+			last = text
+			return text, err
 		}
-		defer tty.Close()
-		return readPastedToken(ctx, tty)
+	default:
+		var r io.Reader = a.stdin
+		if f.pipe {
+			tty, err := openTTY()
+			if err != nil {
+				return nil, &usageError{errors.New("with --pipe, give --answer-file (stdin carries data)")}
+			}
+			defer tty.Close()
+			r = tty
+		}
+		pr := newPasteReader(r)
+		next = func() (string, error) { return pr.token(ctx, a.partialToken) }
 	}
-	return readPastedToken(ctx, a.stdin)
+	for {
+		text, err := next()
+		if err != nil {
+			return nil, err
+		}
+		ans, err := checkAnswer(inv, text)
+		if err == nil {
+			return ans, nil
+		}
+		if errors.Is(err, invite.ErrExpired) {
+			return nil, err
+		}
+		msg, detail := answerProblem(err)
+		a.warnf("%s", msg)
+		if detail != nil {
+			a.detailf("%v", detail)
+		}
+		a.infof("still waiting for the answer token%s, until %s", where, inv.Offer().Expires().Local().Format("15:04:05"))
+	}
 }
+
+// checkAnswer parses text as an answer and checks it against inv.
+func checkAnswer(inv *session.Invitation, text string) (*invite.Answer, error) {
+	if _, err := invite.ParseAnswer(text); err != nil {
+		return nil, explainToken("answer", text, err)
+	}
+	return inv.ReadAnswer(text)
+}
+
+// partialToken tells the user who pasted part of a token that more is
+// expected.
+func (a *app) partialToken(chars int) {
+	a.infof("the token is not complete yet (%d characters so far): paste the rest, or an empty line to stop", chars)
+}
+
+// refuse tells the answerer that this side will not connect
+// (session.Invitation.Refuse), so that it does not wait until the
+// invitation expires. It gives up after a few seconds, or at Ctrl-C.
+func (a *app) refuse(inv *session.Invitation, ans *invite.Answer, reason session.RefuseReason) {
+	limit := refuseTimeout
+	if reason == session.GaveUp {
+		limit = gaveUpTimeout // Ctrl-C: the user wants to leave
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a.infof("telling the answerer that you do not connect…")
+	if err := inv.Refuse(ctx, ans, reason); err != nil {
+		a.warnf("the answerer could not be told (it waits until the invitation expires): %v", err)
+	}
+}
+
+// How long refuse tries to reach the answerer.
+const (
+	refuseTimeout = 15 * time.Second
+	gaveUpTimeout = 4 * time.Second
+)

@@ -3,7 +3,9 @@
 // Exit status: 0 on success, 1 on failure, 2 on wrong usage, 130 when
 // interrupted (Ctrl-C, also at a prompt, or SIGTERM). Data goes to
 // standard output; messages and errors go to standard error as
-// "sp2p: error: …", "sp2p: warning: …" and "sp2p: hint: …".
+// "sp2p: error: …", "sp2p: warning: …" and "sp2p: hint: …" (and, below
+// an error that explains a library's error in other words, that error as
+// "sp2p: detail: …").
 package main
 
 import (
@@ -47,6 +49,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(s
 		return exitUsage
 	}
 	fmt.Fprintf(stderr, "sp2p: error: %v\n", err)
+	var te *tokenError
+	if errors.As(err, &te) {
+		fmt.Fprintf(stderr, "sp2p: detail: %v\n", te.err)
+	}
 	var he *hintError
 	if errors.As(err, &he) {
 		fmt.Fprintf(stderr, "sp2p: hint: %s\n", he.hint)
@@ -71,3 +77,13 @@ type hintError struct {
 
 func (e *hintError) Error() string { return e.err.Error() }
 func (e *hintError) Unwrap() error { return e.err }
+
+// plainError says what err means in words of its own, keeping err for
+// errors.Is.
+type plainError struct {
+	msg string
+	err error
+}
+
+func (e *plainError) Error() string { return e.msg }
+func (e *plainError) Unwrap() error { return e.err }

@@ -189,13 +189,18 @@ func editLine(r io.Reader, w io.Writer, echo bool) ([]byte, error) {
 }
 
 // confirm asks a yes/no question on the terminal. Ctrl-D answers no;
-// Ctrl-C returns errInterrupted.
+// Ctrl-C returns errInterrupted. What was typed or pasted before the
+// question (a token pasted twice, say) is thrown away first: only what
+// is typed after the question answers it.
 func (a *app) confirm(question string) (bool, error) {
 	tty, err := openTTY()
 	if err != nil {
 		return false, &hintError{errors.New("no terminal to ask for confirmation"), "use --yes, or pin the peer with --to/--expect"}
 	}
 	defer tty.Close()
+	if n := discardTyped(tty); n > 0 {
+		a.infof("ignored %d characters typed or pasted before the question", n)
+	}
 	fmt.Fprintf(tty, "%s [y/N] ", question)
 	line, err := readLine(tty, true)
 	if errors.Is(err, errNoInput) {
@@ -237,4 +242,64 @@ func askSecret(tty *os.File, prompt string) ([]byte, error) {
 		fmt.Fprintln(tty)
 	}
 	return p, err
+}
+
+// discardTyped reads and throws away what waits to be read on tty (typed
+// or pasted ahead), with the terminal in raw mode so that a line not yet
+// ended goes too, and returns how many bytes it threw away. It needs a
+// terminal that takes read deadlines; on one that does not, it discards
+// nothing.
+func discardTyped(tty *os.File) int {
+	raw, err := tty.SyscallConn()
+	if err != nil {
+		return 0
+	}
+	var old *term.State
+	if cerr := raw.Control(func(fd uintptr) { old, err = term.MakeRaw(int(fd)) }); cerr != nil || err != nil {
+		return 0
+	}
+	defer raw.Control(func(fd uintptr) { term.Restore(int(fd), old) })
+	defer tty.SetReadDeadline(time.Time{})
+	n := 0
+	buf := make([]byte, 512)
+	for n < 1<<20 {
+		// Whatever is waiting is there at once; a pause ends it.
+		if tty.SetReadDeadline(time.Now().Add(50*time.Millisecond)) != nil {
+			break
+		}
+		k, err := tty.Read(buf)
+		n += k
+		if err != nil {
+			break
+		}
+	}
+	clear(buf)
+	return n
+}
+
+// discardTerminalInput throws away what waits on stdin when stdin is the
+// terminal (typed or pasted ahead: no question or chat asked for it),
+// saying so. Stdin that is not a terminal (data) is left alone.
+func (a *app) discardTerminalInput() {
+	f, ok := a.stdin.(*os.File)
+	if !ok {
+		return
+	}
+	raw, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	isTTY := false
+	raw.Control(func(fd uintptr) { isTTY = term.IsTerminal(int(fd)) })
+	if !isTTY {
+		return
+	}
+	tty, err := openTTY()
+	if err != nil {
+		return
+	}
+	defer tty.Close()
+	if n := discardTyped(tty); n > 0 {
+		a.infof("ignored %d characters typed or pasted after the token", n)
+	}
 }

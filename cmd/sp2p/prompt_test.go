@@ -289,8 +289,8 @@ func TestInvitePromptCtrlC(t *testing.T) {
 		t.Error("the offer token file is left behind")
 	}
 	a.checkRestored(t)
-	// The invitee cannot learn of it (there is no channel yet): it would
-	// wait until the invitation expires.
+	// The invitee is told that the inviter gave up
+	// (TestBinaryInviterRefuses); it must not have connected.
 	b.cmd.Process.Kill() // by PID: only our own process
 	b.cmd.Wait()
 	if strings.Contains(b.stderr.String(), "connected to") {

@@ -131,6 +131,12 @@ func (a *app) warnf(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "sp2p: warning: "+format+"\n", args...)
 }
 
+// detailf prints the detail of the message above it (a library's own
+// error, which that message put in other words).
+func (a *app) detailf(format string, args ...any) {
+	fmt.Fprintf(a.stderr, "sp2p: detail: "+format+"\n", args...)
+}
+
 func (a *app) infof(format string, args ...any) {
 	fmt.Fprintf(a.stderr, "sp2p: "+format+"\n", args...)
 }

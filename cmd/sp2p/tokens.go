@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -41,6 +40,12 @@ func writeTokenFile(path, token string) error {
 // pipe or a character device is read once, through that limit, and the
 // wait ends when ctx does.
 func waitTokenFile(ctx context.Context, path string, want invite.Kind) (string, error) {
+	return waitNewTokenFile(ctx, path, want, "")
+}
+
+// waitNewTokenFile is waitTokenFile passing over a regular file that still
+// holds old (a token already refused): it waits for the file to change.
+func waitNewTokenFile(ctx context.Context, path string, want invite.Kind, old string) (string, error) {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
@@ -52,7 +57,7 @@ func waitTokenFile(ctx context.Context, path string, want invite.Kind) (string, 
 				if errors.Is(err, invite.ErrLimit) {
 					return "", err
 				}
-				if err == nil {
+				if err == nil && (old == "" || string(b) != old) {
 					if kind, _, err := invite.Decode(string(b)); err == nil {
 						if kind != want {
 							return "", fmt.Errorf("%s holds an %s token, expected an %s", path, kind, want)
@@ -137,43 +142,119 @@ func readPipeToken(ctx context.Context, path string) (string, error) {
 	}
 }
 
-// readPastedToken reads lines from r until they hold a complete token
-// (mail and chat programs may have broken it over several lines).
+// pasteIdle is how long a paste may pause before sp2p says that the token
+// so far is incomplete.
+const pasteIdle = time.Second
+
+// pasteReader reads pasted tokens line by line. It reads one byte at a
+// time, so that nothing after a token's last line is consumed: what
+// follows on stdin (the chat, data) is left for whoever reads it next.
+type pasteReader struct {
+	r       io.Reader
+	pending chan lineResult // the line being read, while a read is under way
+}
+
+type lineResult struct {
+	line string
+	err  error
+}
+
+func newPasteReader(r io.Reader) *pasteReader { return &pasteReader{r: r} }
+
+// readPastedToken reads one pasted token from r (see pasteReader.token).
 func readPastedToken(ctx context.Context, r io.Reader) (string, error) {
-	type res struct {
-		s   string
-		err error
+	return newPasteReader(r).token(ctx, nil)
+}
+
+// token reads lines until they hold a whole token (mail and chat programs
+// break long tokens over several lines), or text that no more lines can
+// make a token (see invite.Incomplete), or a blank line after some text,
+// or the end of the input. It returns the text read, which the caller
+// parses and so says why it is not a token. When the input pauses with
+// the token still incomplete, it calls partial (if not nil) with the
+// number of characters so far.
+func (p *pasteReader) token(ctx context.Context, partial func(chars int)) (string, error) {
+	var acc strings.Builder
+	for {
+		var idle func()
+		if n := acc.Len(); n > 0 && partial != nil {
+			idle = func() { partial(n) }
+		}
+		line, err := p.line(ctx, idle)
+		if errors.Is(err, io.EOF) {
+			if acc.Len() > 0 {
+				return acc.String(), nil
+			}
+			return "", errors.New("input ended before a complete token")
+		}
+		if err != nil {
+			return "", err
+		}
+		line = strings.TrimSpace(line)
+		if line == "" {
+			if acc.Len() > 0 {
+				return acc.String(), nil
+			}
+			continue
+		}
+		acc.WriteString(line)
+		if acc.Len() > invite.MaxTextSize || !invite.Incomplete(acc.String()) {
+			return acc.String(), nil
+		}
 	}
-	ch := make(chan res, 1)
-	go func() {
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 0, 4096), invite.MaxTextSize)
-		var acc strings.Builder
-		for sc.Scan() {
-			line := strings.TrimSpace(sc.Text())
-			if line == "" {
-				continue
-			}
-			acc.WriteString(line)
-			if acc.Len() > invite.MaxTextSize {
-				ch <- res{"", errors.New("the pasted text is too long to be a token")}
-				return
-			}
-			if _, _, err := invite.Decode(acc.String()); err == nil {
-				ch <- res{acc.String(), nil}
-				return
-			}
+}
+
+// line returns the next line, without its end. A read that ctx interrupts
+// goes on, and the next call gets its line. idle, if not nil, is called
+// once if no line comes within pasteIdle.
+func (p *pasteReader) line(ctx context.Context, idle func()) (string, error) {
+	if p.pending == nil {
+		ch := make(chan lineResult, 1)
+		p.pending = ch
+		go func() { ch <- readLineBytes(p.r) }()
+	}
+	var timeout <-chan time.Time
+	if idle != nil {
+		t := time.NewTimer(pasteIdle)
+		defer t.Stop()
+		timeout = t.C
+	}
+	for {
+		select {
+		case r := <-p.pending:
+			p.pending = nil
+			return r.line, r.err
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-timeout:
+			idle()
+			timeout = nil
 		}
-		err := sc.Err()
-		if err == nil {
-			err = errors.New("input ended before a complete token")
+	}
+}
+
+// readLineBytes reads one line from r a byte at a time. It keeps at most
+// invite.MaxTextSize+1 bytes of it (enough for the decoder to refuse a
+// line that is too long); a last line without its end is a line.
+func readLineBytes(r io.Reader) lineResult {
+	var b []byte
+	var c [1]byte
+	for {
+		n, err := r.Read(c[:])
+		if n == 1 {
+			if c[0] == '\n' {
+				return lineResult{string(b), nil}
+			}
+			if len(b) <= invite.MaxTextSize {
+				b = append(b, c[0])
+			}
+			continue
 		}
-		ch <- res{"", err}
-	}()
-	select {
-	case r := <-ch:
-		return r.s, r.err
-	case <-ctx.Done():
-		return "", ctx.Err()
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(b) > 0 {
+				return lineResult{string(b), nil}
+			}
+			return lineResult{"", err}
+		}
 	}
 }

@@ -1,0 +1,119 @@
+package session
+
+import (
+	"context"
+	"crypto/subtle"
+	"fmt"
+	"time"
+
+	"github.com/sp2p/sp2p/internal/seal"
+	"github.com/sp2p/sp2p/invite"
+)
+
+// Why the peer closed, as the close record's payload says (SECURITY.md,
+// "Sessions"): empty or 0 is a plain close; 1 and 2 are the inviter's
+// refusal, before any session opened. Unknown values read as a plain
+// close; a payload longer than one byte is a protocol error.
+const (
+	closePlain   = 0
+	closeRefused = 1
+	closeGaveUp  = 2
+)
+
+// Why the inviter ended a handshake it had an answer for (see
+// [Invitation.Refuse]). Acceptance.Wait returns them; both wrap
+// ErrPeerClosed, since the peer did close, with a reason.
+var (
+	ErrRefused    = fmt.Errorf("%w: it refused the connection", ErrPeerClosed)
+	ErrPeerGaveUp = fmt.Errorf("%w: it gave up before connecting", ErrPeerClosed)
+)
+
+// RefuseReason is what [Invitation.Refuse] tells the answerer.
+type RefuseReason byte
+
+const (
+	// Refused: the inviter declined this answerer (ErrRefused).
+	Refused RefuseReason = closeRefused
+	// GaveUp: the inviter stopped before connecting (interrupted, or an
+	// error on its side) (ErrPeerGaveUp).
+	GaveUp RefuseReason = closeGaveUp
+)
+
+// refuseLinger bounds the wait, after the refusal is written, for the
+// answerer to close its end, so that the record is not lost with the
+// connection.
+const refuseLinger = 2 * time.Second
+
+// closeError is the end a close record with payload pt means.
+func closeError(pt []byte) error {
+	switch {
+	case len(pt) > 1:
+		return fmt.Errorf("%w: a close record with %d bytes of payload, at most 1", ErrProtocol, len(pt))
+	case len(pt) == 1 && pt[0] == closeRefused:
+		return ErrRefused
+	case len(pt) == 1 && pt[0] == closeGaveUp:
+		return ErrPeerGaveUp
+	}
+	return ErrPeerClosed // empty, 0, or a reason this version does not know
+}
+
+// Refuse tells the answerer of a (an answer from ReadAnswer) that this
+// side will not connect, instead of leaving it waiting until the
+// invitation expires: it applies the answer, derives the keys, waits for
+// the connection as Connect does, and sends one close record carrying
+// reason, sealed under this side's key, in place of its key confirmation.
+// The answerer's Acceptance.Wait then returns ErrRefused or ErrPeerGaveUp.
+// Only the holder of the handshake keys can make that record, so a
+// refusal cannot be forged by whoever sees the tokens. No session opens,
+// and the invitation is closed. ctx bounds the wait for the connection;
+// reason must be Refused or GaveUp.
+func (inv *Invitation) Refuse(ctx context.Context, a *invite.Answer, reason RefuseReason) error {
+	if reason != Refused && reason != GaveUp {
+		panic(fmt.Sprintf("session: Refuse with reason %d", reason))
+	}
+	defer inv.Close()
+	if subtle.ConstantTimeCompare(a.OfferHash[:], hashOf(inv.offer)) != 1 {
+		return fmt.Errorf("%w: the answer is for another invitation", invite.ErrUnknownOffer)
+	}
+	if inv.eph == nil {
+		return fmt.Errorf("%w: the invitation was already used or closed", ErrClosed)
+	}
+	keys, err := deriveKeys(inv.eph, a.Ephemeral[:], invite.Transcript(inv.offer, a), seal.Offerer)
+	inv.eph = nil // Go cannot erase crypto/ecdh keys; drop the only reference
+	if err != nil {
+		return err
+	}
+	defer keys.Erase()
+	if err := inv.pc.Apply(&a.Conn); err != nil {
+		return err
+	}
+	ch, err := inv.pc.Open(ctx)
+	if err != nil {
+		return err
+	}
+	var tr transport = chanTransport{ch}
+	if inv.opts.wrapTransport != nil {
+		tr = inv.opts.wrapTransport(tr)
+	}
+	defer tr.close()
+	sealer, _ := seal.New(keys, inv.opts.Seal)
+	rec, err := sealer.Seal(nil, seal.TypeClose, []byte{byte(reason)})
+	if err != nil {
+		return err
+	}
+	if err := tr.writeMessage(rec); err != nil {
+		return fmt.Errorf("session: sending the refusal: %w", err)
+	}
+	// The answerer sends its key confirmation, then closes its end when it
+	// reads the refusal: read until then, for at most refuseLinger.
+	lctx, cancel := context.WithTimeout(context.Background(), refuseLinger)
+	defer cancel()
+	stop := context.AfterFunc(lctx, func() { tr.close() })
+	defer stop()
+	buf := make([]byte, MaxRecord)
+	for {
+		if _, err := tr.readMessage(buf); err != nil {
+			return nil
+		}
+	}
+}
