@@ -275,8 +275,8 @@ func idOf(t *testing.T, home string) string {
 	return strings.SplitN(runBinary(t, home, "", "id").stdout, "\n", 2)[0]
 }
 
-// liveProc is a process whose output can be read while it runs.
-type liveProc struct {
+// noTTYProc is a process (no terminal) whose output can be read while it runs.
+type noTTYProc struct {
 	cmd            *exec.Cmd
 	stdout, stderr syncBuffer
 	exited         chan struct{}
@@ -285,9 +285,9 @@ type liveProc struct {
 // startNoTTY starts the binary in a session of its own, with no
 // controlling terminal (a question cannot be asked); it is killed (by
 // PID: only our own process) at cleanup if still running.
-func startNoTTY(t *testing.T, home string, stdin []byte, args ...string) *liveProc {
+func startNoTTY(t *testing.T, home string, stdin []byte, args ...string) *noTTYProc {
 	t.Helper()
-	p := &liveProc{cmd: exec.Command(sp2pBinary, args...), exited: make(chan struct{})}
+	p := &noTTYProc{cmd: exec.Command(sp2pBinary, args...), exited: make(chan struct{})}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	p.cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
 	p.cmd.Stdin = bytes.NewReader(stdin)
@@ -307,7 +307,7 @@ func startNoTTY(t *testing.T, home string, stdin []byte, args ...string) *livePr
 	return p
 }
 
-func (p *liveProc) wait(t *testing.T, limit time.Duration) int {
+func (p *noTTYProc) wait(t *testing.T, limit time.Duration) int {
 	t.Helper()
 	select {
 	case <-p.exited:
@@ -319,7 +319,7 @@ func (p *liveProc) wait(t *testing.T, limit time.Duration) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
-func (p *liveProc) running() bool {
+func (p *noTTYProc) running() bool {
 	select {
 	case <-p.exited:
 		return false
@@ -343,7 +343,7 @@ func TestBinaryKnownPeerNotAsked(t *testing.T) {
 	if codeA != 0 || codeB != 0 || a.stdout.String() != "from bob" || b.stdout.String() != "from alice" {
 		t.Fatalf("pinned peers: exit %d %d, got %q %q\nA:\n%s\nB:\n%s", codeA, codeB, a.stdout.String(), b.stdout.String(), a.stderr.String(), b.stderr.String())
 	}
-	for _, p := range []*liveProc{a, b} {
+	for _, p := range []*noTTYProc{a, b} {
 		if s := p.stderr.String(); strings.Contains(s, "[y/N]") || strings.Contains(s, "no terminal") || !strings.Contains(s, "known peer: ") {
 			t.Errorf("a known peer was asked about:\n%s", s)
 		}
