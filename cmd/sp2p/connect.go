@@ -12,7 +12,9 @@ import (
 
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/internal/qr"
+	"github.com/sp2p/sp2p/internal/safefile"
 	"github.com/sp2p/sp2p/session"
+	"golang.org/x/term"
 )
 
 // What invite and accept (and send and receive) share on the way to a
@@ -46,16 +48,50 @@ func (a *app) showToken(f *connFlags, file, token, what string) error {
 		fmt.Fprintln(a.tokenOut(f), token)
 	}
 	if f.showQR {
-		q, err := qr.Terminal(token)
+		style, err := a.qrStyle(f.qrStyle, a.stderr)
+		if err != nil {
+			return err
+		}
+		q, err := qr.Terminal(token, style)
 		if err != nil {
 			return err
 		}
 		fmt.Fprint(a.stderr, q)
 	}
+	if f.qrPNG != "" {
+		img, err := qr.PNG(token, 8)
+		if err != nil {
+			return err
+		}
+		if err := safefile.WriteAtomic(f.qrPNG, img, 0o644, true); err != nil {
+			return fmt.Errorf("writing the QR code of the %s token: %w", what, err)
+		}
+		a.infof("QR code of the %s token written to %s", what, f.qrPNG)
+	}
 	if f.copy {
 		a.copyToClipboard(token)
 	}
 	return nil
+}
+
+// qrStyle reads --qr-style for a code drawn on w: auto draws with colors
+// when w is a terminal (they scan whatever the terminal's theme) and plain
+// dark-on-light otherwise.
+func (a *app) qrStyle(s string, w io.Writer) (qr.Style, error) {
+	switch s {
+	case "colors":
+		return qr.Colors, nil
+	case "dark":
+		return qr.ForDarkTerminal, nil
+	case "light":
+		return qr.ForLightTerminal, nil
+	case "auto", "":
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			return qr.Colors, nil
+		}
+		return qr.ForLightTerminal, nil
+	}
+	return 0, &usageError{fmt.Errorf("--qr-style %q: want colors, dark, light or auto", s)}
 }
 
 // removeTokenFile removes a token file this process wrote, once its token

@@ -18,6 +18,7 @@ type connFlags struct {
 	offerFile, answerFile string
 	pipe, asJSON, yes     bool
 	showQR, copy          bool
+	qrStyle, qrPNG        string
 	loopback, relayOnly   bool
 	stun, turn            []string
 	turnUser, turnPwFile  string
@@ -34,6 +35,8 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	fl.BoolVar(&f.asJSON, "json", false, "print events as JSON lines")
 	fl.BoolVarP(&f.yes, "yes", "y", false, "do not ask for confirmation of the peer's identity")
 	fl.BoolVar(&f.showQR, "qr", false, "also show the token as a QR code")
+	fl.StringVar(&f.qrStyle, "qr-style", "auto", "how --qr draws: colors (scans on any terminal), dark or light (no colors, for that terminal background), auto (colors on a terminal, else light)")
+	fl.StringVar(&f.qrPNG, "qr-png", "", "also write the token as a QR code PNG image to `FILE`")
 	fl.BoolVar(&f.copy, "copy", false, "put the token on the clipboard (OSC 52 terminal escape)")
 	fl.BoolVar(&f.loopback, "loopback", false, "use loopback addresses only (both peers on this machine)")
 	fl.BoolVar(&f.relayOnly, "relay-only", false, "connect only through the TURN relay (--turn): the peers never learn each other's addresses")
@@ -76,6 +79,9 @@ func (a *app) sessionOptions(f *connFlags) (session.Options, error) {
 			return session.Options{}, fmt.Errorf("--turn-password-file: %w", err)
 		}
 		turnPassword = string(b)
+	}
+	if _, err := a.qrStyle(f.qrStyle, a.stderr); err != nil {
+		return opts, err
 	}
 	for _, u := range f.stun {
 		if !strings.HasPrefix(u, "stun:") {

@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sp2p/sp2p/internal/qr"
 	"github.com/sp2p/sp2p/invite"
 )
 
@@ -140,30 +139,27 @@ func TestBinaryRecipientAndExpect(t *testing.T) {
 	}
 }
 
-// accept --qr-image reads the offer from a PNG of its QR code.
+// invite --qr-png writes the offer's QR code as a PNG (and --qr draws it
+// on stderr); accept --qr-image reads the offer from that PNG.
 func TestBinaryAcceptFromQRImage(t *testing.T) {
 	t.Parallel()
 	homeA, homeB := newHome(t), newHome(t)
 	dir := t.TempDir()
-	offerPath := filepath.Join(dir, "offer")
-	a := startBinary(t, homeA, []byte("via qr"), "invite", "--offer-file", offerPath, "--answer-file", filepath.Join(dir, "answer"), "--pipe", "--yes", "--loopback")
-	var text string
+	offerPath, pngPath := filepath.Join(dir, "offer"), filepath.Join(dir, "offer.png")
+	a := startBinary(t, homeA, []byte("via qr"), "invite", "--offer-file", offerPath, "--answer-file", filepath.Join(dir, "answer"),
+		"--qr", "--qr-style", "light", "--qr-png", pngPath, "--pipe", "--yes", "--loopback")
 	for deadline := time.Now().Add(20 * time.Second); ; {
-		if b, err := os.ReadFile(offerPath); err == nil && len(b) > 0 {
-			text = strings.TrimSpace(string(b))
+		if b, err := os.ReadFile(pngPath); err == nil && len(b) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("no offer")
+			t.Fatalf("no QR code PNG\n%s", a.stderr.String())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	img, err := qr.PNG(text, 3)
-	if err != nil {
-		t.Fatal(err)
+	if !strings.Contains(a.stderr.String(), "█") || strings.Contains(a.stderr.String(), "\x1b[") {
+		t.Errorf("--qr --qr-style light drew no plain QR code on stderr:\n%s", a.stderr.String())
 	}
-	pngPath := filepath.Join(dir, "offer.png")
-	os.WriteFile(pngPath, img, 0o644)
 	b := startBinary(t, homeB, nil, "accept", "--qr-image", pngPath, "--answer-file", filepath.Join(dir, "answer"), "--pipe", "--yes", "--loopback")
 	if code := b.wait(t, 30*time.Second); code != 0 {
 		t.Fatalf("accept --qr-image: exit %d\n%s", code, b.stderr.String())

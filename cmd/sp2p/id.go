@@ -1,16 +1,18 @@
 package main
 
 import (
+	"io"
 	"strings"
 
-	qrcode "github.com/skip2/go-qrcode"
 	"github.com/spf13/cobra"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/qr"
 )
 
 func (a *app) idCmd() *cobra.Command {
 	var showQR, asJSON bool
+	var qrStyle string
 	cmd := &cobra.Command{
 		Use:   "id",
 		Short: "Print your ID and fingerprint (no passphrase needed)",
@@ -26,6 +28,10 @@ make sure the ID was not swapped on its way.`,
 			if err != nil {
 				return err
 			}
+			style, err := a.qrStyle(qrStyle, a.stdout)
+			if err != nil {
+				return err
+			}
 			id, prot, err := identity.ReadPublic(path)
 			if err != nil {
 				return err
@@ -37,23 +43,19 @@ make sure the ID was not swapped on its way.`,
 				return err
 			}
 			if showQR && !asJSON {
-				return a.printQR(strings.ToUpper(id.String()))
+				// Upper case: QR's denser alphanumeric mode.
+				q, err := qr.Terminal(strings.ToUpper(id.String()), style)
+				if err != nil {
+					return err
+				}
+				_, err = io.WriteString(a.stdout, q)
+				return err
 			}
 			return nil
 		},
 	}
 	cmd.Flags().BoolVar(&showQR, "qr", false, "also draw the ID as a QR code")
+	cmd.Flags().StringVar(&qrStyle, "qr-style", "auto", "how --qr draws: colors, dark, light or auto (see invite --help)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print as JSON: id, fingerprint, path, protection")
 	return cmd
-}
-
-// printQR draws text as a QR code with Unicode half blocks. Upper-case IDs
-// use QR's denser alphanumeric mode.
-func (a *app) printQR(text string) error {
-	q, err := qrcode.New(text, qrcode.Medium)
-	if err != nil {
-		return err
-	}
-	_, err = a.stdout.Write([]byte(q.ToSmallString(false)))
-	return err
 }

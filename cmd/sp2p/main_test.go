@@ -215,6 +215,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"peers"}, 2, "missing subcommand", false},
 		{[]string{"id", "--identity", key}, 1, "sp2p keygen", false},
 		{[]string{"completion", "bash"}, 0, "", false},
+		{[]string{"invite", "--qr-style", "bogus", "--loopback"}, 2, "--qr-style", false},
 	}
 	for _, c := range cases {
 		var out, errb bytes.Buffer

@@ -13,6 +13,7 @@ import (
 	_ "image/png"
 	"io"
 	"io/fs"
+	"strings"
 
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
@@ -32,17 +33,81 @@ func Version(text string) (int, error) {
 	return q.VersionNumber, nil
 }
 
+// Style is how Terminal draws a QR code.
+type Style int
+
+// Terminal styles.
+const (
+	// Colors draws dark modules on a light background with ANSI colors,
+	// so the code scans whatever the terminal's own colors are.
+	Colors Style = iota
+	// ForDarkTerminal draws without colors, for light text on a dark
+	// background.
+	ForDarkTerminal
+	// ForLightTerminal draws without colors, for dark text on a light
+	// background.
+	ForLightTerminal
+)
+
 // Terminal draws text as a QR code with Unicode half blocks, two modules
-// per character cell, for a terminal with a dark background.
-func Terminal(text string) (string, error) {
+// per character cell, with the standard four-module quiet zone, in the
+// given style.
+func Terminal(text string, style Style) (string, error) {
 	q, err := qrcode.New(text, Level)
 	if err != nil {
 		return "", fmt.Errorf("qr: %w", err)
 	}
-	return q.ToSmallString(false), nil
+	bm := q.Bitmap() // true: a dark module; includes the quiet zone
+	var b strings.Builder
+	for y := 0; y < len(bm); y += 2 {
+		if style == Colors {
+			b.WriteString("\x1b[0m")
+		}
+		for x := range bm[y] {
+			top := bm[y][x]
+			bottom := y+1 < len(bm) && bm[y+1][x]
+			switch style {
+			case Colors:
+				// ▀: the upper half in the foreground color, the lower in
+				// the background color; black is 30/40, white 97/107.
+				fg, bg := "97", "107"
+				if top {
+					fg = "30"
+				}
+				if bottom {
+					bg = "40"
+				}
+				b.WriteString("\x1b[" + fg + ";" + bg + "m▀")
+			default:
+				// Without colors a drawn half block is in the terminal's
+				// text color: dark modules are drawn on a light terminal,
+				// light ones on a dark terminal.
+				drawTop, drawBottom := top, bottom
+				if style == ForDarkTerminal {
+					drawTop, drawBottom = !top, !bottom
+				}
+				b.WriteString(halfBlocks[btoi(drawTop)<<1|btoi(drawBottom)])
+			}
+		}
+		if style == Colors {
+			b.WriteString("\x1b[0m")
+		}
+		b.WriteByte('\n')
+	}
+	return b.String(), nil
 }
 
-// PNG renders text as a PNG image with a whole number of pixels per
+// halfBlocks draws (top, bottom) as one character cell.
+var halfBlocks = [4]string{" ", "▄", "▀", "█"}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// PNG renders text as a PNG image, dark modules on white, with a whole number of pixels per
 // module (which scanners decode more reliably than a scaled image) and the
 // standard four-module quiet zone.
 func PNG(text string, pixelsPerModule int) ([]byte, error) {
@@ -108,19 +173,24 @@ func ReadImage(r io.Reader) (text string, err error) {
 			text, err = "", fmt.Errorf("%w: decoder failure", ErrNoCode)
 		}
 	}()
-	bmp, err := gozxing.NewBinaryBitmapFromImage(img)
-	if err != nil {
-		return "", fmt.Errorf("%w: %v", ErrNoCode, err)
-	}
+	src := gozxing.NewLuminanceSourceFromImage(img)
 	reader := zxqr.NewQRCodeReader()
-	// A generated image decodes best as a pure barcode; a photo needs the
-	// full detector.
-	for _, hints := range []map[gozxing.DecodeHintType]any{
-		{gozxing.DecodeHintType_PURE_BARCODE: true},
-		{gozxing.DecodeHintType_TRY_HARDER: true},
-	} {
-		if res, err := reader.Decode(bmp, hints); err == nil {
-			return res.GetText(), nil
+	// Light modules on a dark background (a code photographed off a dark
+	// terminal, an inverted screenshot) decode from the inverted image.
+	for _, lum := range []gozxing.LuminanceSource{src, gozxing.NewInvertedLuminanceSource(src)} {
+		bmp, err := gozxing.NewBinaryBitmap(gozxing.NewHybridBinarizer(lum))
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", ErrNoCode, err)
+		}
+		// A generated image decodes best as a pure barcode; a photo needs
+		// the full detector.
+		for _, hints := range []map[gozxing.DecodeHintType]any{
+			{gozxing.DecodeHintType_PURE_BARCODE: true},
+			{gozxing.DecodeHintType_TRY_HARDER: true},
+		} {
+			if res, err := reader.Decode(bmp, hints); err == nil {
+				return res.GetText(), nil
+			}
 		}
 	}
 	return "", ErrNoCode

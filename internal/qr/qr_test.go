@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
+	"image/color"
 	"image/png"
 	"net/netip"
 	"os"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/makiuchi-d/gozxing"
 	zxqr "github.com/makiuchi-d/gozxing/qrcode"
+	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
@@ -104,7 +107,7 @@ func TestQRScannable(t *testing.T) {
 	if _, err := ReadImage(bytes.NewReader(blank[:len(blank)/2])); err == nil {
 		t.Fatal("truncated PNG decoded")
 	}
-	if s, err := Terminal("SP2P:ABC"); err != nil || !strings.Contains(s, "█") {
+	if s, err := Terminal("SP2P:ABC", ForLightTerminal); err != nil || !strings.Contains(s, "█") {
 		t.Fatalf("terminal QR: %v", err)
 	}
 }
@@ -146,5 +149,95 @@ func TestVersion(t *testing.T) {
 	}
 	if _, err := Version(strings.Repeat("A", 5000)); err == nil {
 		t.Fatal("5000 characters fit a QR code")
+	}
+}
+
+// Each terminal style draws exactly the code's modules: read back, cell by
+// cell, the drawing gives the QR bitmap (quiet zone included), so the code
+// scans on a light terminal, a dark one, and (with colors) any.
+func TestTerminalStyles(t *testing.T) {
+	t.Parallel()
+	text := newTokens(t, 3)[0]
+	q, err := qrcode.New(text, Level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := q.Bitmap()
+	for _, style := range []Style{Colors, ForDarkTerminal, ForLightTerminal} {
+		out, err := Terminal(text, style)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := readTerminal(t, out, style)
+		if len(got) < len(want) {
+			t.Fatalf("style %d: %d rows, want %d", style, len(got), len(want))
+		}
+		for y := range want {
+			for x := range want[y] {
+				if got[y][x] != want[y][x] {
+					t.Fatalf("style %d: module (%d,%d) is %v, want %v", style, x, y, got[y][x], want[y][x])
+				}
+			}
+		}
+	}
+}
+
+// readTerminal turns a drawing back into modules (true: dark).
+func readTerminal(t *testing.T, out string, style Style) [][]bool {
+	t.Helper()
+	var rows [][]bool
+	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
+		var top, bottom []bool
+		if style == Colors {
+			for _, cell := range strings.Split(line, "\x1b[")[1:] {
+				if cell == "0m" {
+					continue
+				}
+				var fg, bg int
+				if _, err := fmt.Sscanf(cell, "%d;%dm▀", &fg, &bg); err != nil {
+					t.Fatalf("cell %q: %v", cell, err)
+				}
+				top, bottom = append(top, fg == 30), append(bottom, bg == 40)
+			}
+		} else {
+			for _, r := range line {
+				drawnTop, drawnBottom := r == '▀' || r == '█', r == '▄' || r == '█'
+				if style == ForDarkTerminal { // drawn cells are the light ones
+					drawnTop, drawnBottom = !drawnTop, !drawnBottom
+				}
+				top, bottom = append(top, drawnTop), append(bottom, drawnBottom)
+			}
+		}
+		rows = append(rows, top, bottom)
+	}
+	return rows
+}
+
+// An inverted image (light modules on dark, as photographed off a dark
+// terminal) decodes too.
+func TestReadInverted(t *testing.T) {
+	t.Parallel()
+	text := newTokens(t, 4)[0]
+	img, err := PNG(text, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := png.Decode(bytes.NewReader(img))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv := image.NewGray(src.Bounds())
+	for y := src.Bounds().Min.Y; y < src.Bounds().Max.Y; y++ {
+		for x := src.Bounds().Min.X; x < src.Bounds().Max.X; x++ {
+			g := color.GrayModel.Convert(src.At(x, y)).(color.Gray)
+			inv.SetGray(x, y, color.Gray{Y: 255 - g.Y})
+		}
+	}
+	var b bytes.Buffer
+	if err := png.Encode(&b, inv); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadImage(bytes.NewReader(b.Bytes())); err != nil || got != text {
+		t.Fatalf("inverted image: %q, %v", got, err)
 	}
 }
