@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -41,7 +42,7 @@ transfer resumes when you run the same command again.`,
 			a.infof("hashing what you send…")
 			m, src, skipped, err := transfer.BuildManifest(args)
 			if err != nil {
-				return err
+				return sendPathError(err)
 			}
 			defer src.Close()
 			for _, s := range skipped {
@@ -97,7 +98,7 @@ func (a *app) receiveCmd() *cobra.Command {
 offered (the total, the largest files, the first names, the free space) and
 who offers it, with the safety code, and confirm. An offer that does not fit
 in the free space of --out is refused. Files land in --out (default: the
-current directory) under a temporary name and get their final name only
+current directory; created with mode 0700 if missing) under a temporary name and get their final name only
 after their SHA-256 matches. Names that would leave --out, special
 characters, symbolic links on the way and existing files are refused
 (existing files are replaced only with --overwrite); a file already there
@@ -108,8 +109,8 @@ transfer resumes when you receive the same files into the same --out again.`,
   sp2p receive --offer-file o.txt --answer-file a.txt --yes --out dir`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if fi, err := os.Stat(out); err != nil || !fi.IsDir() {
-				return &usageError{fmt.Errorf("--out %s: not a directory", transfer.Quote(out))}
+			if err := a.prepareOut(out); err != nil {
+				return err
 			}
 			ctx, stop := signalContext()
 			defer stop()
@@ -161,6 +162,37 @@ transfer resumes when you receive the same files into the same --out again.`,
 	f.register(cmd)
 	cmd.Flags().MarkHidden("pipe")
 	return cmd
+}
+
+// sendPathError says plainly that a path to send does not exist; other
+// errors are returned as they are.
+func sendPathError(err error) error {
+	var pe *fs.PathError
+	if errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
+		return &plainError{"no such file: " + sanitize(pe.Path), err}
+	}
+	return err
+}
+
+// prepareOut checks the --out directory, creating it (mode 0700, and its
+// missing parents) when it does not exist yet.
+func (a *app) prepareOut(out string) error {
+	fi, err := os.Stat(out)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return &usageError{fmt.Errorf("--out %s: not a directory", transfer.Quote(out))}
+	case !errors.Is(err, fs.ErrNotExist):
+		return &hintError{fmt.Errorf("--out %s: %w", transfer.Quote(out), err),
+			"check that every directory on the way to it exists and may be entered, or choose another --out"}
+	}
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return &hintError{fmt.Errorf("cannot create --out %s: %w", transfer.Quote(out), err),
+			"choose another --out, or create the directory yourself (mkdir -p) and run the same command again"}
+	}
+	a.infof("created %s (mode 0700) for the files", transfer.Quote(out))
+	return nil
 }
 
 // runWithContext runs fn on the session's stream. If ctx ends (Ctrl-C),
