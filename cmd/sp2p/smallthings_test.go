@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -5,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Small things from "First contact without friction", each through the
@@ -50,5 +53,66 @@ func TestBinaryReceiveCreatesOut(t *testing.T) {
 	r = runBinary(t, home, "", "receive", "--out", filepath.Join(file, "sub"), "not-a-token")
 	if r.code != 1 || !strings.Contains(r.stderr, "not a directory") || !strings.Contains(r.stderr, "sp2p: hint: ") || !strings.Contains(r.stderr, "another --out") {
 		t.Fatalf("--out under a file: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// One file reads as "1 file" on both sides: the offer, the question and
+// the summaries.
+func TestBinaryOneFileReadsNaturally(t *testing.T) {
+	t.Parallel()
+	dir, src, out := t.TempDir(), t.TempDir(), t.TempDir()
+	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
+	os.WriteFile(filepath.Join(src, "f.txt"), []byte("hello"), 0o644)
+	a := startBinary(t, newHome(t), nil, "send", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", filepath.Join(src, "f.txt"))
+	b := startOnTTY(t, newHome(t), "receive", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", "--out", out)
+	b.waitText(t, "Pin this peer for next time?")
+	b.typeKeys(t, "\r")
+	if code := b.exitCode(t); code != 0 {
+		t.Fatalf("receive: exit %d\n%s", code, b.out.String())
+	}
+	if code := a.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("send: exit %d\n%s", code, a.stderr.String())
+	}
+	all := a.stderr.String() + b.out.String()
+	if strings.Contains(all, "(s)") {
+		t.Errorf("output still says (s):\n%s", all)
+	}
+	for _, want := range []string{"offering 1 file, 5 B"} {
+		if !strings.Contains(a.stderr.String(), want) {
+			t.Errorf("sender does not say %q:\n%s", want, a.stderr.String())
+		}
+	}
+	if !strings.Contains(a.stderr.String(), "sent 1 file, 5 B") {
+		t.Errorf("sender summary:\n%s", a.stderr.String())
+	}
+	for _, want := range []string{"  1 file, 5 B in all", "received 1 file, 5 B"} {
+		if !strings.Contains(b.out.String(), want) {
+			t.Errorf("receiver does not say %q:\n%s", want, b.out.String())
+		}
+	}
+}
+
+// The question for one file says "this file". Answering no is reported
+// once on each side: the receiver says it declined, the sender that the
+// receiver declined, with no word of the session closing after it.
+func TestBinaryDeclinedOnce(t *testing.T) {
+	t.Parallel()
+	dir, src, out := t.TempDir(), t.TempDir(), t.TempDir()
+	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
+	os.WriteFile(filepath.Join(src, "f.txt"), []byte("hello"), 0o644)
+	a := startBinary(t, newHome(t), nil, "send", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", filepath.Join(src, "f.txt"))
+	b := startOnTTY(t, newHome(t), "receive", "--loopback", "--offer-file", offer, "--answer-file", answer, "--out", out)
+	b.waitText(t, "Receive this file into ")
+	b.typeKeys(t, "n\r")
+	if code := b.exitCode(t); code != 1 || !b.shows("sp2p: error: declined by you: nothing was received\r\n", 5*time.Second) ||
+		strings.Count(b.out.String(), "declined") != 1 {
+		t.Errorf("receiver after answering no: exit %d\n%s", code, b.out.String())
+	}
+	if code := a.wait(t, 30*time.Second); code != 1 || !strings.Contains(a.stderr.String(), "sp2p: error: the receiver declined the files: nothing was sent\n") ||
+		strings.Count(a.stderr.String(), "declined") != 1 || strings.Contains(a.stderr.String(), "closed") {
+		t.Errorf("sender after the receiver's no: exit %d\n%s", code, a.stderr.String())
+	}
+	if left := dirEntries(t, out); len(left) != 0 {
+		t.Errorf("declining left %v in --out", left)
 	}
 }
