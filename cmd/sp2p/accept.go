@@ -56,8 +56,11 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	if qrImage != "" {
 		sources++
 	}
+	if sources == 0 {
+		return nil, nil, &usageError{errors.New("no token: give it as an argument (the token or link), '-' to paste it on stdin, --offer-file FILE or --qr-image FILE")}
+	}
 	if sources != 1 {
-		return nil, nil, &usageError{errors.New("give the token in one way: as an argument, with --offer-file, or with --qr-image")}
+		return nil, nil, &usageError{errors.New("give the token in one way: as an argument, '-' (stdin), with --offer-file, or with --qr-image")}
 	}
 	if len(args) == 1 && args[0] == "-" && f.pipe {
 		return nil, nil, &usageError{errors.New("with --pipe, stdin carries data: give the token as an argument or with --offer-file")}
@@ -82,6 +85,9 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	case qrImage != "":
 		text, err = readQRFile(qrImage)
 	case args[0] == "-":
+		if a.stdinIsTerminal() {
+			a.infof("paste the invitation token (or link), then press Enter:")
+		}
 		text, err = readPastedToken(ctx, a.stdin)
 	default:
 		text = args[0]

@@ -116,3 +116,26 @@ func TestBinaryDeclinedOnce(t *testing.T) {
 		t.Errorf("declining left %v in --out", left)
 	}
 }
+
+// 'accept -' on a terminal says what it waits for; with stdin from a pipe
+// it says nothing of pasting. A bare 'accept' names '-' among the ways.
+func TestBinaryAcceptPastePrompt(t *testing.T) {
+	t.Parallel()
+	home := newHome(t)
+	p := startOnTTY(t, home, "accept", "-")
+	p.waitText(t, "sp2p: paste the invitation token (or link), then press Enter:")
+	p.typeKeys(t, "\x04")
+	if code := p.exitCode(t); code != 1 {
+		t.Errorf("accept - then Ctrl-D: exit %d\n%s", code, p.out.String())
+	}
+
+	r := runBinary(t, home, "not a token\n", "accept", "-")
+	if r.code != 1 || strings.Contains(r.stderr, "paste") {
+		t.Errorf("accept - from a pipe: exit %d\n%s", r.code, r.stderr)
+	}
+
+	r = runBinary(t, home, "", "accept")
+	if r.code != 2 || !strings.Contains(r.stderr, "'-' to paste it on stdin") || !strings.Contains(r.stderr, "--offer-file") || !strings.Contains(r.stderr, "--qr-image") {
+		t.Errorf("bare accept: exit %d\n%s", r.code, r.stderr)
+	}
+}
