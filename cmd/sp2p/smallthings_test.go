@@ -3,11 +3,15 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/invite"
 )
 
 // Small things from "First contact without friction", each through the
@@ -137,5 +141,35 @@ func TestBinaryAcceptPastePrompt(t *testing.T) {
 	r = runBinary(t, home, "", "accept")
 	if r.code != 2 || !strings.Contains(r.stderr, "'-' to paste it on stdin") || !strings.Contains(r.stderr, "--offer-file") || !strings.Contains(r.stderr, "--qr-image") {
 		t.Errorf("bare accept: exit %d\n%s", r.code, r.stderr)
+	}
+}
+
+// An expired invitation is said before the passphrase is asked for (here
+// there is no terminal to ask on, and no passphrase file: asking first
+// would fail on that), with its time as "valid until" shows it.
+func TestBinaryAcceptExpiredBeforePassphrase(t *testing.T) {
+	t.Parallel()
+	home := encryptedHome(t)
+	alice, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer, err := invite.NewOffer(alice, invite.OfferParams{Conn: invite.ConnDesc{
+		ICEUfrag: "AbCdEfGh", ICEPwd: "0123456789abcdefghijKL", Role: invite.RoleActPass,
+		Candidates: []invite.Candidate{{Type: invite.Host, Addr: netip.MustParseAddrPort("192.0.2.1:4000")}},
+	}, Now: time.Now().Add(-10 * time.Minute), Lifetime: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if offer.Expires().Local().Day() != time.Now().Day() {
+		t.Skip("the expiry was yesterday: shown with its date")
+	}
+	r := runBinary(t, home, "", "accept", offer.Text())
+	want := "sp2p: error: this invitation expired at " + offer.Expires().Local().Format("15:04:05") + "\n"
+	if r.code != 1 || !strings.Contains(r.stderr, want) || !strings.Contains(r.stderr, "sp2p: hint: ask the inviter for a new invitation") {
+		t.Errorf("accept of an expired invitation: exit %d, want %q in\n%s", r.code, want, r.stderr)
+	}
+	if strings.Contains(r.stderr, "assphrase") {
+		t.Errorf("the passphrase came first:\n%s", r.stderr)
 	}
 }
