@@ -173,3 +173,41 @@ func TestBinaryAcceptExpiredBeforePassphrase(t *testing.T) {
 		t.Errorf("the passphrase came first:\n%s", r.stderr)
 	}
 }
+
+// keygen warns of a weak passphrase, never showing it, and still makes
+// the identity; a good one gets no warning.
+func TestBinaryKeygenWeakPassphrase(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ pass, why string }{
+		{"Tr0ub4dor&3", "shorter than 12 characters"},
+		{"MyPassword-2024!", "a common password"},
+		{"correcthorse", "only lowercase letters"},
+		{"ababababababababababab", "only a few different characters"},
+		{"correct horse battery staple", ""},
+		{"glacier-Otter-77-lamp", ""},
+	} {
+		home := t.TempDir()
+		passFile := filepath.Join(home, "pass")
+		if err := os.WriteFile(passFile, []byte(c.pass+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := runBinary(t, home, "", "keygen", "--passphrase-file", passFile)
+		if r.code != 0 || !strings.Contains(r.stdout, "fingerprint: ") {
+			t.Errorf("keygen with %q: exit %d\n%s", c.pass, r.code, r.stderr)
+			continue
+		}
+		warned := strings.Contains(r.stderr, "sp2p: warning: this passphrase is weak")
+		if c.why == "" {
+			if warned {
+				t.Errorf("keygen with %q warns:\n%s", c.pass, r.stderr)
+			}
+			continue
+		}
+		if !warned || !strings.Contains(r.stderr, c.why) {
+			t.Errorf("keygen with %q: no warning %q:\n%s", c.pass, c.why, r.stderr)
+		}
+		if strings.Contains(r.stderr+r.stdout, c.pass) {
+			t.Errorf("keygen with %q printed the passphrase:\n%s", c.pass, r.stderr)
+		}
+	}
+}
