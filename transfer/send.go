@@ -47,10 +47,11 @@ func (s *Sources) Close() error {
 // the Sources when the transfer is over.
 func BuildManifest(paths []string) (m *Manifest, src *Sources, skipped []string, err error) {
 	m = &Manifest{Protocol: protocolHeader}
-	src = &Sources{}
+	sources := &Sources{}
+	src = sources
 	defer func() {
 		if err != nil {
-			src.Close()
+			sources.Close() // src is nil here: the return statement set it
 			m, src = nil, nil
 		}
 	}()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -56,8 +57,11 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	if qrImage != "" {
 		sources++
 	}
+	if sources == 0 {
+		return nil, nil, &usageError{errors.New("no token: give it as an argument (the token or link), '-' to paste it on stdin, --offer-file FILE or --qr-image FILE")}
+	}
 	if sources != 1 {
-		return nil, nil, &usageError{errors.New("give the token in one way: as an argument, with --offer-file, or with --qr-image")}
+		return nil, nil, &usageError{errors.New("give the token in one way: as an argument, '-' (stdin), with --offer-file, or with --qr-image")}
 	}
 	if len(args) == 1 && args[0] == "-" && f.pipe {
 		return nil, nil, &usageError{errors.New("with --pipe, stdin carries data: give the token as an argument or with --offer-file")}
@@ -82,6 +86,9 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	case qrImage != "":
 		text, err = readQRFile(qrImage)
 	case args[0] == "-":
+		if a.stdinIsTerminal() {
+			a.infof("paste the invitation token (or link), then press Enter:")
+		}
 		text, err = readPastedToken(ctx, a.stdin)
 	default:
 		text = args[0]
@@ -93,15 +100,21 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	if err != nil {
 		return nil, nil, explainToken("offer", text, err)
 	}
+	// An expired invitation is said before the passphrase is asked for.
+	if !time.Now().Before(offer.Expires()) {
+		return nil, nil, expiredOffer(offer, invite.ErrExpired)
+	}
 	me, _, err := a.loadIdentity()
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := offer.Verify(invite.VerifyOptions{Self: me.ID(), Expect: opts.Expect}); err != nil {
+	if err := offer.Verify(invite.VerifyOptions{Self: me.ID(), Expect: opts.Expect}); errors.Is(err, invite.ErrExpired) {
+		return nil, nil, expiredOffer(offer, err)
+	} else if err != nil {
 		return nil, nil, err
 	}
 	a.describePeer("invitation from", "inviter", offer.Inviter, peers)
-	a.infof("  valid until %s", offer.Expires().Local().Format("15:04:05"))
+	a.infof("  valid until %s", localClock(offer.Expires()))
 	// A known (pinned) inviter, or the one asked for, needs no question.
 	if _, known := peers.LookupID(offer.Inviter); confirmPeer && !known && !f.yes && opts.Expect.IsZero() {
 		ok, err := a.confirm("Accept this invitation?")
@@ -133,7 +146,7 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	if err := a.showToken(f, f.answerFile, acc.Token(), "answer"); err != nil {
 		return nil, nil, err
 	}
-	a.infof("waiting for the inviter to connect (until the invitation expires at %s)…", offer.Expires().Local().Format("15:04:05"))
+	a.infof("waiting for the inviter to connect (until the invitation expires at %s)…", localClock(offer.Expires()))
 	s, err := acc.Wait(ctx)
 	switch {
 	case errors.Is(err, session.ErrRefused):
@@ -145,6 +158,24 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	}
 	connected = true
 	return s, peers, nil
+}
+
+// expiredOffer says when offer expired, in the local time of "valid
+// until", and what to do.
+func expiredOffer(offer *invite.Offer, err error) error {
+	return &hintError{&plainError{"this invitation expired at " + localClock(offer.Expires()), err},
+		"ask the inviter for a new invitation"}
+}
+
+// localClock is how accept shows a time: local, to the second, with the
+// date only when it is not today.
+func localClock(t time.Time) string {
+	t = t.Local()
+	ty, tm, td := t.Date()
+	if ny, nm, nd := time.Now().Date(); ty == ny && tm == nm && td == nd {
+		return t.Format("15:04:05")
+	}
+	return t.Format("2006-01-02 15:04:05")
 }
 
 func readQRFile(path string) (string, error) {

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 
@@ -16,7 +19,9 @@ func (a *app) keygenCmd() *cobra.Command {
 		Short: "Create a new identity (asks for a passphrase to encrypt it)",
 		Long: `Create a new ed25519 identity and save it, encrypted with a passphrase
 (age, scrypt), to the identity file. The file is written with mode 0600.
-An existing identity is never replaced without --force.`,
+An existing identity is never replaced without --force. A weak passphrase
+(short, a common password in it, or of one kind of character) gets a
+warning; the identity is made all the same.`,
 		Example: `  sp2p keygen
   sp2p keygen --passphrase-file ~/.sp2p-pass
   sp2p keygen --identity ./alice.key --no-passphrase`,
@@ -41,6 +46,10 @@ An existing identity is never replaced without --force.`,
 				}
 				defer clear(p)
 				opts.Passphrase = p
+				if why := weakPassphrase(p); why != "" {
+					a.warnf("this passphrase is weak (%s): whoever gets a copy of the identity file can guess it", why)
+					a.warnf("for a stronger one, run 'sp2p keygen --force' now, before anyone pins this identity")
+				}
 			}
 			id, err := identity.Generate()
 			if err != nil {
@@ -84,4 +93,55 @@ func (a *app) printID(id identity.ID, path string, prot identity.Protection, asJ
 	}
 	_, err := fmt.Fprintf(a.stdout, "%s\nfingerprint: %s\n", id, id.Fingerprint())
 	return err
+}
+
+// minPassphrase is the length under which a new passphrase is weak.
+const minPassphrase = 12
+
+// commonPassphrases are the words and runs that guessers try first; a
+// passphrase that contains one (in any case) is weak.
+var commonPassphrases = []string{"password", "passwort", "passphrase", "123456", "654321", "qwerty", "azerty",
+	"letmein", "welcome", "iloveyou", "admin", "abc123", "111111", "000000", "secret", "sp2p"}
+
+// weakPassphrase says why p is easy to guess, or "" when this simple
+// estimate finds nothing: shorter than minPassphrase characters, a common
+// word in it, a short one of a single character class (only lowercase
+// letters, say), or only a few distinct characters. The reason never
+// quotes p.
+func weakPassphrase(p []byte) string {
+	n := utf8.RuneCount(p)
+	if n < minPassphrase {
+		return fmt.Sprintf("shorter than %d characters", minPassphrase)
+	}
+	lower := bytes.ToLower(p)
+	for _, w := range commonPassphrases {
+		if bytes.Contains(lower, []byte(w)) {
+			return "it contains a common password"
+		}
+	}
+	distinct := map[rune]bool{}
+	classes := map[string]bool{}
+	for _, r := range string(p) {
+		distinct[r] = true
+		switch {
+		case unicode.IsLower(r):
+			classes["lowercase letters"] = true
+		case unicode.IsUpper(r):
+			classes["uppercase letters"] = true
+		case unicode.IsDigit(r):
+			classes["digits"] = true
+		default:
+			classes["symbols"] = true
+		}
+	}
+	if len(distinct) <= 3 {
+		return "only a few different characters"
+	}
+	// A long passphrase of one class (many lowercase words) is fine.
+	if len(classes) == 1 && n < 20 {
+		for c := range classes {
+			return "only " + c
+		}
+	}
+	return ""
 }

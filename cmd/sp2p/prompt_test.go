@@ -307,7 +307,7 @@ func TestReceivePromptCtrlC(t *testing.T) {
 	os.WriteFile(filepath.Join(src, "f.txt"), []byte("hello"), 0o644)
 	a := startBinary(t, newHome(t), nil, "send", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", filepath.Join(src, "f.txt"))
 	b := startOnTTY(t, newHome(t), "receive", "--loopback", "--offer-file", offer, "--answer-file", answer, "--out", out)
-	b.waitText(t, "Receive these 1 file(s) into ")
+	b.waitText(t, "Receive this file into ")
 	b.typeKeys(t, "\x03")
 	if code := b.exitCode(t); code != 130 || !b.shows("sp2p: interrupted", 5*time.Second) {
 		t.Errorf("Ctrl-C at receive's question: exit %d\n%s", code, b.out.String())

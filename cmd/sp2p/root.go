@@ -45,6 +45,7 @@ people, and 'sp2p send' / 'sp2p receive' move files.`,
   sp2p keygen
   sp2p invite --to bob          # Bob runs: sp2p accept SP2P:...
   sp2p send report.pdf          # Bob runs: sp2p receive SP2P:...`,
+		Version:       versionString(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
@@ -55,6 +56,7 @@ people, and 'sp2p send' / 'sp2p receive' move files.`,
 	root.SetIn(a.stdin)
 	root.SetOut(a.stdout)
 	root.SetErr(a.stderr)
+	root.SetVersionTemplate("{{.Version}}\n") // --version prints what 'sp2p version' prints
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return &usageError{err}
 	})

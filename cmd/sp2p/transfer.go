@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sort"
 	"strings"
@@ -41,14 +42,14 @@ transfer resumes when you run the same command again.`,
 			a.infof("hashing what you send…")
 			m, src, skipped, err := transfer.BuildManifest(args)
 			if err != nil {
-				return err
+				return sendPathError(err)
 			}
 			defer src.Close()
 			for _, s := range skipped {
 				a.warnf("skipping %s (not a regular file or directory; links are not followed)", transfer.Quote(s))
 			}
 			files, dirs, total := m.Totals()
-			a.infof("offering %d file(s) and %d folder(s), %s", files, dirs, humanBytes(total))
+			a.infof("offering %s, %s", filesAndFolders(files, dirs), humanBytes(total))
 			ctx, stop := signalContext()
 			defer stop()
 			s, peers, err := a.openInvite(ctx, &f, to, ttl)
@@ -68,7 +69,7 @@ transfer resumes when you run the same command again.`,
 				return a.transferError(err, s, peerLabel(name, "the receiver"), p, true)
 			}
 			if res.Skipped > 0 {
-				a.infof("%d file(s) were already on the receiver's side, identical: not sent again", res.Skipped)
+				a.infof("%s already on the receiver's side, identical: not sent again", count(res.Skipped, "file was", "files were"))
 			}
 			if res.Resumed > 0 {
 				a.infof("the receiver already had %s: not sent again", humanBytes(res.Resumed))
@@ -97,8 +98,8 @@ func (a *app) receiveCmd() *cobra.Command {
 offered (the total, the largest files, the first names, the free space) and
 who offers it, with the safety code, and confirm. An offer that does not fit
 in the free space of --out is refused. Files land in --out (default: the
-current directory) under a temporary name and get their final name only
-after their SHA-256 matches. Names that would leave --out, special
+current directory; created with mode 0700 if missing) under a
+temporary name and get their final name only after their SHA-256 matches. Names that would leave --out, special
 characters, symbolic links on the way and existing files are refused
 (existing files are replaced only with --overwrite); a file already there
 with the same content is "already here" and skipped. An interrupted
@@ -108,8 +109,8 @@ transfer resumes when you receive the same files into the same --out again.`,
   sp2p receive --offer-file o.txt --answer-file a.txt --yes --out dir`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if fi, err := os.Stat(out); err != nil || !fi.IsDir() {
-				return &usageError{fmt.Errorf("--out %s: not a directory", transfer.Quote(out))}
+			if err := a.prepareOut(out); err != nil {
+				return err
 			}
 			ctx, stop := signalContext()
 			defer stop()
@@ -121,13 +122,20 @@ transfer resumes when you receive the same files into the same --out again.`,
 			a.connectedLine(s)
 			name, _ := peers.LookupID(s.Peer())
 			p := a.newProgress(&f, "receiving")
+			var saidNo bool // the answer to the question was no
 			opts := transfer.ReceiveOptions{Dir: out, Overwrite: overwrite,
 				Confirm: func(o *transfer.Offer) (bool, error) {
 					a.showOffer(o, s, peers.LookupID)
 					if f.yes {
 						return true, nil
 					}
-					return a.confirm(fmt.Sprintf("Receive these %d file(s) into %s?", o.Files, transfer.Quote(out)))
+					what := "this file"
+					if o.Files != 1 {
+						what = fmt.Sprintf("these %d files", o.Files)
+					}
+					ok, err := a.confirm(fmt.Sprintf("Receive %s into %s?", what, transfer.Quote(out)))
+					saidNo = err == nil && !ok
+					return ok, err
 				},
 				Progress: p.update,
 			}
@@ -140,6 +148,9 @@ transfer resumes when you receive the same files into the same --out again.`,
 				return fmt.Errorf("refused the offer: not enough free space in %s: it needs %s more, %s are free: %w",
 					transfer.Quote(out), humanBytes(space.Need), humanBytes(space.Free), transfer.ErrNoSpace)
 			}
+			if saidNo && errors.Is(err, transfer.ErrDeclined) {
+				return &plainError{"declined by you: nothing was received", err}
+			}
 			if err != nil {
 				return a.transferError(err, s, peerLabel(name, "the sender"), p, false)
 			}
@@ -147,7 +158,7 @@ transfer resumes when you receive the same files into the same --out again.`,
 				a.infof("resumed: %s were already here", humanBytes(res.Resumed))
 			}
 			if res.Here > 0 {
-				a.infof("already here: %d file(s), %s, with the same SHA-256: skipped", res.Here, humanBytes(res.HereBytes))
+				a.infof("already here: %s, %s, with the same SHA-256: skipped", count(res.Here, "file", "files"), humanBytes(res.HereBytes))
 			}
 			a.summary("received", res.Files, res.Bytes, d, res.Here, &f)
 			s.Close() // before the pin question: the sender sees the end now
@@ -161,6 +172,37 @@ transfer resumes when you receive the same files into the same --out again.`,
 	f.register(cmd)
 	cmd.Flags().MarkHidden("pipe")
 	return cmd
+}
+
+// sendPathError says plainly that a path to send does not exist; other
+// errors are returned as they are.
+func sendPathError(err error) error {
+	var pe *fs.PathError
+	if errors.Is(err, fs.ErrNotExist) && errors.As(err, &pe) {
+		return &plainError{"no such file: " + sanitize(pe.Path), err}
+	}
+	return err
+}
+
+// prepareOut checks the --out directory, creating it (mode 0700, and its
+// missing parents) when it does not exist yet.
+func (a *app) prepareOut(out string) error {
+	fi, err := os.Stat(out)
+	switch {
+	case err == nil && fi.IsDir():
+		return nil
+	case err == nil:
+		return &usageError{fmt.Errorf("--out %s: not a directory", transfer.Quote(out))}
+	case !errors.Is(err, fs.ErrNotExist):
+		return &hintError{fmt.Errorf("--out %s: %w", transfer.Quote(out), err),
+			"check that every directory on the way to it exists and may be entered, or choose another --out"}
+	}
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return &hintError{fmt.Errorf("cannot create --out %s: %w", transfer.Quote(out), err),
+			"choose another --out, or create the directory yourself (mkdir -p) and run the same command again"}
+	}
+	a.infof("created %s (mode 0700) for the files", transfer.Quote(out))
+	return nil
 }
 
 // runWithContext runs fn on the session's stream. If ctx ends (Ctrl-C),
@@ -184,7 +226,7 @@ func runWithContext[T any](ctx context.Context, s *session.Session, fn func(io.R
 		var zero T
 		return zero, fmt.Errorf("interrupted: %w", ctx.Err())
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, transfer.ErrDeclined) { // a refusal is the whole story: the close that follows it is no news
 		if serr := s.Err(); serr != nil && !errors.Is(err, serr) {
 			err = fmt.Errorf("%w (%w)", err, serr)
 		}
@@ -265,6 +307,9 @@ func (a *app) transferError(err error, s *session.Session, who string, p *progre
 	}
 	serr := s.Err()
 	var remote *transfer.RemoteError
+	if sending && err == transfer.ErrDeclined { // no reason given: the receiver said no
+		return &plainError{who + " declined the files: nothing was sent", err}
+	}
 	if serr == nil || errors.Is(err, transfer.ErrDeclined) || errors.As(err, &remote) || errors.Is(err, transfer.ErrProtocol) {
 		return err
 	}
@@ -320,7 +365,7 @@ const (
 // big files cannot hide behind many small ones), the first files by name,
 // what can be resumed and the free space.
 func offerLines(o *transfer.Offer) []string {
-	lines := []string{fmt.Sprintf("%d file(s), %d folder(s), %s in all", o.Files, o.Dirs, humanBytes(o.Bytes))}
+	lines := []string{fmt.Sprintf("%s, %s in all", filesAndFolders(o.Files, o.Dirs), humanBytes(o.Bytes))}
 	item := func(e transfer.Entry) string {
 		return fmt.Sprintf("%s (%s)", transfer.Quote(e.Path), humanBytes(e.Size))
 	}
@@ -347,7 +392,7 @@ func offerLines(o *transfer.Offer) []string {
 		lines = append(lines, l)
 	}
 	if o.Here > 0 {
-		lines = append(lines, fmt.Sprintf("%d file(s), %s, already here with the same SHA-256: skipped", o.Here, humanBytes(o.HereBytes)))
+		lines = append(lines, fmt.Sprintf("%s, %s, already here with the same SHA-256: skipped", count(o.Here, "file", "files"), humanBytes(o.HereBytes)))
 	}
 	if o.Resume > 0 {
 		lines = append(lines, fmt.Sprintf("%s can be resumed from an interrupted transfer", humanBytes(o.Resume)))
@@ -460,10 +505,28 @@ func (p *progress) finish(ok bool) time.Duration {
 // files were skipped because the receiver had them already.
 func (a *app) summary(verb string, files int, bytes int64, d time.Duration, skipped int, f *connFlags) {
 	rate := float64(bytes) / max(d.Seconds(), 1e-3)
-	a.infof("%s %d file(s), %s in %v (%s/s)", verb, files, humanBytes(bytes), d.Round(time.Millisecond), humanBytes(int64(rate)))
+	a.infof("%s %s, %s in %v (%s/s)", verb, count(files, "file", "files"), humanBytes(bytes), d.Round(time.Millisecond), humanBytes(int64(rate)))
 	if f.asJSON {
 		json.NewEncoder(a.stdout).Encode(map[string]any{"event": "done", "files": files, "bytes": bytes, "skipped": skipped, "seconds": d.Seconds(), "bytes_per_second": int64(rate)})
 	}
+}
+
+// count says n things: "1 file", "3 files".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// filesAndFolders says how many files and folders: "1 file", "3 files and
+// 1 folder" (no folders are not mentioned).
+func filesAndFolders(files, dirs int) string {
+	s := count(files, "file", "files")
+	if dirs > 0 {
+		s += " and " + count(dirs, "folder", "folders")
+	}
+	return s
 }
 
 func humanBytes(n int64) string {

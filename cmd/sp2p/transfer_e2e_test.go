@@ -72,7 +72,7 @@ func TestBinarySendReceive(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(out, "tree/a/empty-dir")); err != nil || !fi.IsDir() {
 		t.Fatal("empty directory missing")
 	}
-	if !strings.Contains(b.stderr.String(), "received 3 file(s)") || !strings.Contains(a.stderr.String(), "sent 3 file(s)") {
+	if !strings.Contains(b.stderr.String(), "received 3 files") || !strings.Contains(a.stderr.String(), "sent 3 files") {
 		t.Errorf("no summary lines:\n%s\n%s", a.stderr.String(), b.stderr.String())
 	}
 	t.Logf("sender: %s", lastLine(a.stderr.String()))

@@ -25,7 +25,7 @@ func TestOfferShowsTotalAndLargest(t *testing.T) {
 	text := strings.Join(offerLines(o), "\n")
 	t.Log("\n" + text)
 	for _, want := range []string{
-		"32 file(s), 1 folder(s), 1.0 TiB in all",
+		"32 files and 1 folder, 1.0 TiB in all",
 		`largest: "zz-disk.img" (1.0 TiB), "zz-other.img" (3.0 GiB), "a00.txt" (1.0 KiB)`,
 		`"a00.txt" (1.0 KiB)`,
 		"… and 17 more",

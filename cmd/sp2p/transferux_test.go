@@ -168,7 +168,7 @@ func TestBinaryTransferSummaryFromFirstByte(t *testing.T) {
 	tok := tokenFiles(t)
 	a := startLive(t, newHome(t), args("send", tok, "--yes", "--loopback", "--json", f)...)
 	b := startOnTTY(t, newHome(t), args("receive", tok, "--loopback", "--json", "--out", out)...)
-	b.waitText(t, "Receive these 1 file(s) into ")
+	b.waitText(t, "Receive this file into ")
 	const atPrompt = 3 * time.Second
 	time.Sleep(atPrompt)
 	b.typeKeys(t, "y\r")
@@ -208,10 +208,10 @@ func TestBinaryReceiveAlreadyHere(t *testing.T) {
 	if ca != 0 || cb != 0 {
 		t.Fatalf("the same transfer again: exit %d, %d\n%s\n%s", ca, cb, a.errb.String(), b.errb.String())
 	}
-	if e := b.errb.String(); !strings.Contains(e, "already here: 1 file(s), 1.0 MiB") || !strings.Contains(e, "received 0 file(s), 0 B") {
+	if e := b.errb.String(); !strings.Contains(e, "already here: 1 file, 1.0 MiB") || !strings.Contains(e, "received 0 files, 0 B") {
 		t.Errorf("the receiver does not say the file was already here:\n%s", e)
 	}
-	if e := a.errb.String(); !strings.Contains(e, "1 file(s) were already on the receiver's side") || !strings.Contains(e, "sent 0 file(s), 0 B") {
+	if e := a.errb.String(); !strings.Contains(e, "1 file was already on the receiver's side") || !strings.Contains(e, "sent 0 files, 0 B") {
 		t.Errorf("the sender does not say the file was skipped:\n%s", e)
 	}
 	writeRandomFile(t, filepath.Join(out, "f.bin"), 1<<20)
