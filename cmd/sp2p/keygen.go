@@ -114,6 +114,7 @@ func weakPassphrase(p []byte) string {
 		return fmt.Sprintf("shorter than %d characters", minPassphrase)
 	}
 	lower := bytes.ToLower(p)
+	defer clear(lower) // a copy of the passphrase
 	for _, w := range commonPassphrases {
 		if bytes.Contains(lower, []byte(w)) {
 			return "it contains a common password"
@@ -121,7 +122,9 @@ func weakPassphrase(p []byte) string {
 	}
 	distinct := map[rune]bool{}
 	classes := map[string]bool{}
-	for _, r := range string(p) {
+	for i := 0; i < len(p); {
+		r, size := utf8.DecodeRune(p[i:])
+		i += size
 		distinct[r] = true
 		switch {
 		case unicode.IsLower(r):
