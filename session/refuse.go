@@ -66,10 +66,10 @@ func closeError(pt []byte) error {
 // Only the holder of the handshake keys can make that record, so a
 // refusal cannot be forged by whoever sees the tokens. No session opens,
 // and the invitation is closed. ctx bounds the wait for the connection;
-// reason must be Refused or GaveUp.
+// reason must be Refused or GaveUp (another is an error; nothing is sent).
 func (inv *Invitation) Refuse(ctx context.Context, a *invite.Answer, reason RefuseReason) error {
 	if reason != Refused && reason != GaveUp {
-		panic(fmt.Sprintf("session: Refuse with reason %d", reason))
+		return fmt.Errorf("session: Refuse with an unknown reason %d (want Refused or GaveUp)", reason)
 	}
 	defer inv.Close()
 	if subtle.ConstantTimeCompare(a.OfferHash[:], hashOf(inv.offer)) != 1 {
