@@ -131,24 +131,13 @@ func (l *jsLink) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {
 	return applyRemote(l.pc, typ, d)
 }
 
-func (l *jsLink) Offer(ctx context.Context) (*invite.ConnDesc, error) {
-	sdp, err := l.pc.CreateOffer(nil)
-	if err != nil {
-		return nil, fmt.Errorf("session: %w", err)
-	}
-	return l.gather(ctx, sdp)
-}
+func (l *jsLink) Offer(ctx context.Context) (*invite.ConnDesc, error) { return offerDesc(ctx, l) }
 
 func (l *jsLink) Answer(ctx context.Context, offer *invite.ConnDesc) (*invite.ConnDesc, error) {
-	if err := l.setRemote(webrtc.SDPTypeOffer, offer); err != nil {
-		return nil, err
-	}
-	sdp, err := l.pc.CreateAnswer(nil)
-	if err != nil {
-		return nil, fmt.Errorf("session: %w", err)
-	}
-	return l.gather(ctx, sdp)
+	return answerDesc(ctx, l, offer)
 }
+
+func (l *jsLink) peerConnection() *webrtc.PeerConnection { return l.pc }
 
 func (l *jsLink) Apply(answer *invite.ConnDesc) error {
 	return l.setRemote(webrtc.SDPTypeAnswer, answer)

@@ -57,26 +57,15 @@ func pionLink(opts *Options) link.Maker {
 }
 
 // Offer creates the offer and gathers every candidate.
-func (p *peerConn) Offer(ctx context.Context) (*invite.ConnDesc, error) {
-	sdp, err := p.pc.CreateOffer(nil)
-	if err != nil {
-		return nil, fmt.Errorf("session: %w", err)
-	}
-	return p.gather(ctx, sdp)
-}
+func (p *peerConn) Offer(ctx context.Context) (*invite.ConnDesc, error) { return offerDesc(ctx, p) }
 
 // Answer applies the offer, creates the answer and gathers every
 // candidate.
 func (p *peerConn) Answer(ctx context.Context, offer *invite.ConnDesc) (*invite.ConnDesc, error) {
-	if err := p.setRemote(webrtc.SDPTypeOffer, offer); err != nil {
-		return nil, err
-	}
-	sdp, err := p.pc.CreateAnswer(nil)
-	if err != nil {
-		return nil, fmt.Errorf("session: %w", err)
-	}
-	return p.gather(ctx, sdp)
+	return answerDesc(ctx, p, offer)
 }
+
+func (p *peerConn) peerConnection() *webrtc.PeerConnection { return p.pc }
 
 // Apply applies the answer.
 func (p *peerConn) Apply(answer *invite.ConnDesc) error {

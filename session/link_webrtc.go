@@ -49,3 +49,33 @@ func applyRemote(pc *webrtc.PeerConnection, typ webrtc.SDPType, d *invite.ConnDe
 	}
 	return nil
 }
+
+// describer is what each pion link does to produce its description:
+// gather (with its own advice and test hooks) and apply the peer's.
+type describer interface {
+	peerConnection() *webrtc.PeerConnection
+	gather(ctx context.Context, desc webrtc.SessionDescription) (*invite.ConnDesc, error)
+	setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error
+}
+
+// offerDesc creates the offer and gathers every candidate (Link.Offer).
+func offerDesc(ctx context.Context, d describer) (*invite.ConnDesc, error) {
+	sdp, err := d.peerConnection().CreateOffer(nil)
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return d.gather(ctx, sdp)
+}
+
+// answerDesc applies the offer, creates the answer and gathers every
+// candidate (Link.Answer).
+func answerDesc(ctx context.Context, d describer, offer *invite.ConnDesc) (*invite.ConnDesc, error) {
+	if err := d.setRemote(webrtc.SDPTypeOffer, offer); err != nil {
+		return nil, err
+	}
+	sdp, err := d.peerConnection().CreateAnswer(nil)
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", err)
+	}
+	return d.gather(ctx, sdp)
+}
