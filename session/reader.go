@@ -1,0 +1,202 @@
+package session
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/sp2p/sp2p/internal/seal"
+	"github.com/sp2p/sp2p/ratelimit"
+)
+
+// The receiving half of a session: reading records, the peer's budget,
+// opening, dispatch by type, and the queue of messages for Receive.
+
+// readLoop reads records, applies the peer's budget, opens them and
+// dispatches them by type.
+func (s *Session) readLoop() {
+	defer s.wg.Done()
+	defer close(s.readerDone)
+	defer func() {
+		// Closing incoming ends Receive: io.EOF after a clean end, the
+		// session's error otherwise. Every path out of the loop has ended
+		// the session already; the shutdown here only makes sure of it.
+		s.shutdown(ErrClosed)
+		close(s.incoming)
+	}()
+	for {
+		n, err := s.tr.readMessage(s.rbuf)
+		if err != nil {
+			if s.closing.Load() {
+				s.shutdown(ErrClosed)
+			} else if errors.Is(err, io.ErrShortBuffer) {
+				s.shutdown(fmt.Errorf("%w: a message larger than a record", ErrProtocol))
+			} else if errors.Is(err, ErrReceiveOverflow) {
+				s.shutdown(err)
+			} else {
+				s.shutdown(ErrTransportEnd)
+			}
+			return
+		}
+		s.delivering.Store(true)
+		waitStart := s.sealNow()
+		err = s.limiter.Wait(s.ctx, s.peer, n)
+		s.noteStall(waitStart)
+		s.delivering.Store(false)
+		if err != nil {
+			switch {
+			case errors.Is(err, ratelimit.ErrPenalized):
+				s.shutdown(ErrPenalized)
+			case s.ctx.Err() != nil: // the session is ending; its reason is set
+			default:
+				s.shutdown(fmt.Errorf("%w: %w", ErrLimiter, err))
+			}
+			return
+		}
+		// Open in place: the plaintext overwrites the ciphertext in rbuf
+		// (an exact overlap, which the AEAD allows).
+		rec := s.rbuf[:n]
+		inPlace := rec[min(n, seal.HeaderSize+seal.NonceSize):][:0]
+		typ, pt, err := s.opener.Open(inPlace, rec)
+		if err != nil {
+			st := s.opener.Stats()
+			s.rejected.Store(&st)
+			s.log.Debug("record rejected", "peer", s.peer.String(), "reason", err.Error())
+			switch {
+			case errors.Is(err, seal.ErrReplay):
+				// A duplicate (an authentic record seen before): dropping
+				// it loses nothing, and it proves nothing against the
+				// peer.
+				continue
+			case errors.Is(err, seal.ErrStale), errors.Is(err, seal.ErrFuture):
+				// Authentic but out of its time: not proof of malice
+				// (clocks, a link that held it back), but dropping it
+				// would lose what the peer sent.
+				s.shutdown(fmt.Errorf("%w: %w", ErrRecordTime, err))
+				return
+			}
+			// Malformed, reflected, wrong epoch or not authentic: only the
+			// peer (or a forger) sends those.
+			if s.limiter.Violation(s.peer) {
+				s.shutdown(ErrPenalized)
+				return
+			}
+			continue
+		}
+		s.lastRecv.Store(time.Now().UnixNano())
+		s.recsRecv.Add(1)
+		if !s.dispatch(typ, pt) {
+			return
+		}
+	}
+}
+
+// dispatch handles one authenticated record; false ends the read loop.
+func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
+	switch typ {
+	case seal.TypeData, seal.TypeFragment:
+		if s.peerEnded.Load() {
+			s.shutdown(fmt.Errorf("%w: data after the end of data", ErrProtocol))
+			return false
+		}
+		msg := pt
+		if typ == seal.TypeFragment {
+			m, err := s.reasm.Add(pt)
+			if err != nil {
+				s.shutdown(fmt.Errorf("%w: %w", ErrProtocol, err))
+				return false
+			}
+			if m == nil {
+				return true
+			}
+			msg = m
+		} else {
+			msg = append([]byte{}, pt...) // non-nil, even when empty
+		}
+		s.msgsRecv.Add(1)
+		s.bytesRecv.Add(uint64(len(msg)))
+		s.delivering.Store(true)
+		defer s.delivering.Store(false)
+		waitStart := s.sealNow()
+		defer s.noteStall(waitStart)
+		if !s.waitQueueSpace(len(msg)) {
+			return false
+		}
+		select {
+		case s.incoming <- msg:
+			return true
+		case <-s.done:
+			return false
+		}
+	case seal.TypePing:
+		if len(pt) == 8 {
+			select {
+			case s.pongDue <- binary.BigEndian.Uint64(pt):
+			default: // a pong is already due
+			}
+		}
+		return true
+	case seal.TypePong:
+		if len(pt) == 8 {
+			sent := int64(binary.BigEndian.Uint64(pt))
+			if rtt := time.Since(s.started) - time.Duration(sent); rtt >= 0 {
+				s.rtt.Store(int64(rtt))
+			}
+		}
+		return true
+	case seal.TypeEnd:
+		s.peerEnd()
+		return true
+	case seal.TypeClose:
+		err := closeError(pt)
+		if !errors.Is(err, ErrProtocol) {
+			s.peerEnd()
+		}
+		s.shutdown(err)
+		return false
+	default: // a second Confirm
+		s.shutdown(fmt.Errorf("%w: unexpected %v record", ErrProtocol, typ))
+		return false
+	}
+}
+
+// sealNow is the record layer's clock.
+func (s *Session) sealNow() time.Time {
+	if s.opts.Seal.Now != nil {
+		return s.opts.Seal.Now()
+	}
+	return time.Now()
+}
+
+// noteStall adds the time since start, during which the reader was
+// blocked and read nothing, to what the record layer allows beyond its
+// maximum record age: records the peer sealed meanwhile waited in the
+// link because of this side's backpressure. Only the reader calls it.
+func (s *Session) noteStall(start time.Time) {
+	if d := s.sealNow().Sub(start); d > time.Millisecond {
+		s.stalled += d
+		s.opener.SetAgeAllowance(s.stalled)
+	}
+}
+
+// waitQueueSpace waits until a message of n bytes fits the queue of
+// received messages (MaxQueuedBytes; a larger message waits for an empty
+// queue) and counts it in. While it waits the reader reads nothing, so the
+// peer's writes block: backpressure by bytes, not only by message count.
+// Only the reader calls it.
+func (s *Session) waitQueueSpace(n int) bool {
+	for {
+		q := s.queued.Load()
+		if q == 0 || q+int64(n) <= s.maxQueued {
+			s.queued.Add(int64(n))
+			return true
+		}
+		select {
+		case <-s.queueSpace:
+		case <-s.done:
+			return false
+		}
+	}
+}
