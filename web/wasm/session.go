@@ -174,9 +174,12 @@ func (x *jsSession) ended(err error) {
 		if !cleanEnd(err) {
 			v = errorValue(err, noToken)
 		}
+		stats := x.stats()
+		x.b.h.drop(x.h)
 		if x.onClose.Type() == js.TypeFunction {
-			x.onClose.Invoke(v)
+			x.onClose.Invoke(v, stats)
 		}
+		x.onClose = js.Undefined()
 	})
 }
 
@@ -213,12 +216,16 @@ func (b *bridge) sessionStats(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	return x.stats(), nil
+}
+
+func (x *jsSession) stats() map[string]any {
 	st := x.s.Stats()
 	return map[string]any{
 		"rttMs":         float64(st.RTT.Microseconds()) / 1000,
 		"bytesSent":     float64(st.BytesSent),
 		"bytesReceived": float64(st.BytesReceived),
-	}, nil
+	}
 }
 
 func (b *bridge) sessionClose(a []js.Value) (any, error) {
