@@ -14,6 +14,7 @@ import (
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/internal/qr"
 	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/link"
 	"github.com/sp2p/sp2p/session"
 )
 
@@ -27,6 +28,9 @@ const gatherTimeout = 30 * time.Second
 
 type bridge struct {
 	h handles
+	// link, when set (tests), is the link sessions run over instead of
+	// the browser's RTCPeerConnection.
+	link link.Maker
 
 	mu   sync.Mutex
 	id   *identity.Identity
@@ -347,6 +351,7 @@ func (b *bridge) inviteCreate(a []js.Value) (any, error) {
 			return nil, err
 		}
 	}
+	opts.Link = b.link
 	if err := setPurpose(&opts, purpose); err != nil {
 		return nil, err
 	}
@@ -529,6 +534,7 @@ func (b *bridge) accept(a []js.Value) (any, error) {
 			return nil, err
 		}
 	}
+	opts.Link = b.link
 	gctx, gcancel := context.WithTimeout(context.Background(), gatherTimeout)
 	defer gcancel()
 	acc, err := session.Accept(gctx, id, offer, opts)
