@@ -57,7 +57,7 @@ func buildJSPeer(t *testing.T) string {
 		}
 		for src, dst := range map[string]string{
 			filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"): "wasm_exec.js",
-			filepath.Join("testdata", "jspeer", "index.html"):                                  "index.html",
+			filepath.Join("testdata", "jspeer", "index.html"):                               "index.html",
 		} {
 			b, err := os.ReadFile(src)
 			if err == nil {
