@@ -108,8 +108,6 @@ func classify(err error, role tokenRole) *apiError {
 			code = "replayed"
 		}
 		return set(code, "that answer was used already: each answer connects once")
-	case errors.Is(err, errBacklog):
-		return set("limit", "a peer of the group is too far behind to take more: it did not get this message")
 	case errors.Is(err, invite.ErrTooManyPending):
 		return set("limit", "too many invitations are open: close some first")
 	case errors.Is(err, errWrongPurpose):

@@ -53,7 +53,6 @@ func TestErrorCodes(t *testing.T) {
 		{transfer.ErrIncomplete, "transfer-failed"},
 		{&transfer.RemoteError{Report: "x", Kinds: []error{transfer.ErrIntegrity}}, "integrity"},
 		{errTooLarge, "transfer-failed"},
-		{errBacklog, "limit"},
 		{errors.New("something else"), "internal"},
 	} {
 		for _, err := range []error{c.err, fmt.Errorf("outer:\n %w", c.err)} {
