@@ -130,6 +130,13 @@ func (x *jsSession) pump() {
 				x.deliver(m)
 			case errors.Is(err, context.Canceled):
 				// Stopped by sessionFlow or takeOver.
+			case errors.Is(err, io.EOF):
+				// The peer ended its sending (Close, or the CLI's
+				// CloseWrite when its input ends). The page's API has
+				// no half-open session: this side closes too, cleanly.
+				x.s.Close()
+				x.ended(nil)
+				return
 			default:
 				x.ended(err)
 				return
