@@ -214,6 +214,7 @@ func receive(conn io.ReadWriter, m *Manifest, sink Sink, opts ReceiveOptions, wh
 	}
 	var failures []error // local detail
 	var reports []string // what the sender is told
+	buf := make([]byte, copyBuffer)
 	for i, e := range m.Entries {
 		if e.Dir {
 			if err := sink.MakeDir(e); err != nil {
@@ -225,7 +226,7 @@ func receive(conn io.ReadWriter, m *Manifest, sink Sink, opts ReceiveOptions, wh
 		if here[i] {
 			continue
 		}
-		n, fatal, err := receiveFile(sink, conn, e, offsets[i], func(k int64) {
+		n, fatal, err := receiveFile(sink, conn, e, offsets[i], buf, func(k int64) {
 			done += k
 			if opts.Progress != nil {
 				opts.Progress(Progress{Done: done, Total: total, File: e.Path})
@@ -257,12 +258,16 @@ func receive(conn io.ReadWriter, m *Manifest, sink Sink, opts ReceiveOptions, wh
 	return res, nil
 }
 
-// receiveFile receives one file into sink: the bytes from off on, with
+// copyBuffer is the size of the buffer a transfer copies file bytes
+// through (one for all its files).
+const copyBuffer = 1 << 20
+
+// receiveFile receives one file into sink through buf: the bytes from off on, with
 // the ones the sink has before off, must match the file's SHA-256 for
 // the sink to commit it. fatal reports an error after which the stream is
 // out of step (the file's bytes were not all read) or the sink can take
 // no more.
-func receiveFile(sink Sink, conn io.Reader, e Entry, off int64, progress func(int64)) (n int64, fatal bool, err error) {
+func receiveFile(sink Sink, conn io.Reader, e Entry, off int64, buf []byte, progress func(int64)) (n int64, fatal bool, err error) {
 	want, _ := hex.DecodeString(e.SHA256)
 	w, err := sink.Create(e, off)
 	if err != nil {
@@ -274,7 +279,7 @@ func receiveFile(sink Sink, conn io.Reader, e Entry, off int64, progress func(in
 			return 0, true, abort(w, fmt.Errorf("%w: reading the partial %s: %v", ErrIncomplete, Quote(e.Path), err))
 		}
 	}
-	n, err = io.CopyBuffer(io.MultiWriter(w, h, progressWriter(progress)), io.LimitReader(conn, e.Size-off), make([]byte, 1<<20))
+	n, err = io.CopyBuffer(io.MultiWriter(w, h, progressWriter(progress)), io.LimitReader(conn, e.Size-off), buf)
 	if err == nil && n < e.Size-off {
 		err = io.ErrUnexpectedEOF
 	}

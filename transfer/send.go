@@ -326,6 +326,7 @@ func Send(conn io.ReadWriter, m *Manifest, src Source, progress func(Progress)) 
 	if progress != nil { // the start: nothing moved yet
 		progress(Progress{Done: done, Total: total})
 	}
+	buf := make([]byte, copyBuffer)
 	for i, e := range m.Entries {
 		if e.Dir {
 			continue
@@ -343,7 +344,7 @@ func Send(conn io.ReadWriter, m *Manifest, src Source, progress func(Progress)) 
 			return res, err
 		}
 		w := &countingWriter{w: conn, done: &done, total: total, file: e.Path, progress: progress}
-		n, err := io.CopyBuffer(w, io.LimitReader(f, e.Size-off), make([]byte, 1<<20))
+		n, err := io.CopyBuffer(w, io.LimitReader(f, e.Size-off), buf)
 		f.Close()
 		res.Bytes += n
 		if err != nil {

@@ -79,7 +79,8 @@ type MemorySink struct {
 	names map[string]bool
 }
 
-// NewMemorySink returns an empty MemorySink that holds at most max bytes.
+// NewMemorySink returns an empty MemorySink that holds at most max bytes
+// (the zero MemorySink holds none).
 func NewMemorySink(max int64) *MemorySink {
 	return &MemorySink{max: max, names: map[string]bool{}}
 }
@@ -124,6 +125,9 @@ func (s *MemorySink) Create(e Entry, off int64) (FileWriter, error) {
 		return nil, &SpaceError{Need: e.Size, Free: max(s.max-s.used, 0)}
 	}
 	s.used += e.Size
+	if s.names == nil {
+		s.names = map[string]bool{}
+	}
 	s.names[e.Path] = true
 	return &memoryFile{s: s, e: e, data: make([]byte, 0, e.Size)}, nil
 }
