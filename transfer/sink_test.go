@@ -28,6 +28,16 @@ func sourceFiles(files ...memFile) []SourceFile {
 	return out
 }
 
+// buildFrom builds the manifest of files from memory.
+func buildFrom(t *testing.T, files ...memFile) (*Manifest, Source) {
+	t.Helper()
+	m, src, err := BuildManifestFrom(sourceFiles(files...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, src
+}
+
 func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -75,10 +85,7 @@ func checkHeld(t *testing.T, sink *MemorySink, files []memFile) {
 func TestMemorySourceToMemorySink(t *testing.T) {
 	t.Parallel()
 	files := someFiles()
-	m, src, err := BuildManifestFrom(sourceFiles(files...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, src := buildFrom(t, files...)
 	for i, f := range files {
 		if e := m.Entries[i]; e.Path != f.path || e.Size != int64(len(f.data)) || e.SHA256 != sha(f.data) || e.Exec != f.exec || e.Dir {
 			t.Fatalf("entry %d: %+v", i, e)
@@ -117,10 +124,7 @@ func TestMemorySourceToMemorySink(t *testing.T) {
 func TestMemoryAndDirectoryInterop(t *testing.T) {
 	t.Parallel()
 	files := someFiles()
-	m, src, err := BuildManifestFrom(sourceFiles(files...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, src := buildFrom(t, files...)
 	out := t.TempDir()
 	if _, _, serr, rerr := pipeTo(t, m, src, func(r io.ReadWriter) (*ReceiveResult, error) { return Receive(r, ReceiveOptions{Dir: out}) }); serr != nil || rerr != nil {
 		t.Fatalf("memory → directory: send %v, receive %v", serr, rerr)
@@ -171,10 +175,7 @@ func TestMemoryAndDirectoryInterop(t *testing.T) {
 func TestMemorySinkCap(t *testing.T) {
 	t.Parallel()
 	files := []memFile{{path: "a", data: randomBytes(600)}, {path: "b", data: randomBytes(400)}}
-	m, src, err := BuildManifestFrom(sourceFiles(files...))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, src := buildFrom(t, files...)
 	asked := false
 	confirm := ReceiveOptions{Confirm: func(*Offer) (bool, error) { asked = true; return true, nil }}
 	sink := NewMemorySink(999)
@@ -196,18 +197,12 @@ func TestMemorySinkCap(t *testing.T) {
 		t.Fatalf("at the cap: send %v, receive %v", serr, rerr)
 	}
 	checkHeld(t, sink, files)
-	m2, src2, err := BuildManifestFrom(sourceFiles(memFile{path: "c", data: []byte("x")}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m2, src2 := buildFrom(t, memFile{path: "c", data: []byte("x")})
 	if _, _, _, rerr := pipeTo(t, m2, src2, receiveTo(sink, ReceiveOptions{})); !errors.As(rerr, &se) || se.Free != 0 {
 		t.Fatalf("a full sink: %v", rerr)
 	}
 	// A name the sink holds is refused like an existing file.
-	m3, src3, err := BuildManifestFrom(sourceFiles(memFile{path: "a", data: nil}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m3, src3 := buildFrom(t, memFile{path: "a", data: nil})
 	if _, _, serr, rerr := pipeTo(t, m3, src3, receiveTo(sink, ReceiveOptions{})); !errors.Is(rerr, ErrExists) || !errors.Is(serr, ErrDeclined) {
 		t.Fatalf("a name held: %v / %v", serr, rerr)
 	}
@@ -394,10 +389,7 @@ func TestBuildManifestFromChecks(t *testing.T) {
 // offers anything, and ReceiveTo refuses Receive's options.
 func TestSourceAndSinkMisuse(t *testing.T) {
 	t.Parallel()
-	m, src, err := BuildManifestFrom(sourceFiles(memFile{path: "a"}, memFile{path: "b"}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, src := buildFrom(t, memFile{path: "a"}, memFile{path: "b"})
 	var conn bytes.Buffer
 	one := &Manifest{Protocol: m.Protocol, Entries: m.Entries[:1]}
 	if _, err := Send(&conn, one, src, nil); err == nil || conn.Len() != 0 {

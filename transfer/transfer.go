@@ -17,6 +17,13 @@
 //
 // A frame is a 4-byte big-endian length and a JSON object. SECURITY.md
 // lists the limits.
+//
+// The sender's files come from a Source and the receiver's go into a Sink.
+// BuildManifest and Receive use the filesystem (*Sources; the output
+// directory); BuildManifestFrom (files as a name, a size and a reader
+// from an offset) and ReceiveTo with a MemorySink work without one, as in
+// a browser. Either end speaks the same protocol with the other's kind,
+// and the receiver makes every check itself, whatever its Sink.
 package transfer
 
 import (
