@@ -262,11 +262,11 @@ func receive(conn io.ReadWriter, m *Manifest, sink Sink, opts ReceiveOptions, wh
 // through (one for all its files).
 const copyBuffer = 1 << 20
 
-// receiveFile receives one file into sink through buf: the bytes from off on, with
-// the ones the sink has before off, must match the file's SHA-256 for
-// the sink to commit it. fatal reports an error after which the stream is
-// out of step (the file's bytes were not all read) or the sink can take
-// no more.
+// receiveFile receives one file into sink through buf: the bytes from off
+// on, after the ones the sink has before off, must match the file's
+// SHA-256 for the sink to commit it. fatal reports an error after which
+// the stream is out of step (the file's bytes were not all read) or the
+// sink can take no more.
 func receiveFile(sink Sink, conn io.Reader, e Entry, off int64, buf []byte, progress func(int64)) (n int64, fatal bool, err error) {
 	want, _ := hex.DecodeString(e.SHA256)
 	w, err := sink.Create(e, off)
@@ -275,7 +275,11 @@ func receiveFile(sink Sink, conn io.Reader, e Entry, off int64, buf []byte, prog
 	}
 	h := sha256.New()
 	if off > 0 { // resume: what the sink has counts toward the hash
-		if _, err := io.CopyN(h, w.Resumed(), off); err != nil {
+		have := w.Resumed()
+		if have == nil {
+			have = strings.NewReader("")
+		}
+		if _, err := io.CopyN(h, have, off); err != nil {
 			return 0, true, abort(w, fmt.Errorf("%w: reading the partial %s: %v", ErrIncomplete, Quote(e.Path), err))
 		}
 	}

@@ -411,3 +411,59 @@ func TestSourceAndSinkMisuse(t *testing.T) {
 		t.Error("no sink accepted")
 	}
 }
+
+// liarSink is a MemorySink that claims to have what it has not.
+type liarSink struct {
+	*MemorySink
+	have int64
+	here bool
+}
+
+func (l liarSink) Plan(e Entry) (int64, bool, error) { return l.have, l.here, nil }
+
+func (l liarSink) Create(e Entry, off int64) (FileWriter, error) {
+	w, err := l.MemorySink.Create(e, 0)
+	return liarFile{w}, err
+}
+
+type liarFile struct{ FileWriter }
+
+func (liarFile) Resumed() io.Reader { return strings.NewReader("zzzzzzzz") }
+
+// A sink cannot weaken the receiver's checks: an offset beyond a file's
+// size, or "here" for a directory, refuses the offer; bytes it claims to
+// have before a resume offset count toward the hash, so a file made of
+// them is not committed.
+func TestSinkCannotWeakenChecks(t *testing.T) {
+	t.Parallel()
+	data := []byte("the real content")
+	for _, c := range []struct {
+		name  string
+		files []memFile
+		sink  liarSink
+	}{
+		{"beyond the size", []memFile{{path: "f", data: data}}, liarSink{have: int64(len(data)) + 1}},
+		{"a directory here", nil, liarSink{here: true}},
+	} {
+		c.sink.MemorySink = NewMemorySink(1 << 20)
+		m := &Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: "d", Dir: true}}}
+		if c.files != nil {
+			m.Entries = []Entry{{Path: "f", Size: int64(len(data)), SHA256: sha(data)}}
+		}
+		s, r := pipePair(t)
+		dc := make(chan decision, 1)
+		go func() { dc <- fakeSender(s, m, data) }()
+		if _, err := ReceiveTo(r, c.sink, ReceiveOptions{}); err == nil {
+			t.Errorf("%s: accepted", c.name)
+		}
+		if d := <-dc; d.Accept || d.Reason != reasonCannotWrite {
+			t.Errorf("%s: decision %+v", c.name, d)
+		}
+	}
+	m, src := buildFrom(t, memFile{path: "f", data: data})
+	sink := liarSink{MemorySink: NewMemorySink(1 << 20), have: 8}
+	_, _, serr, rerr := pipeTo(t, m, src, receiveTo(sink, ReceiveOptions{}))
+	if !errors.Is(rerr, ErrIntegrity) || !errors.Is(serr, ErrIntegrity) || len(sink.Files()) != 0 {
+		t.Fatalf("a made-up prefix: send %v, receive %v, %d files", serr, rerr, len(sink.Files()))
+	}
+}
