@@ -18,15 +18,23 @@ type memFile struct {
 	exec bool
 }
 
-// sourceFiles makes SourceFiles of files, each read from memory.
+// sourceFiles makes SourceFiles of files, each read from memory in chunks
+// of at most 4 KiB (as a browser's File is read, a slice at a time).
 func sourceFiles(files ...memFile) []SourceFile {
 	var out []SourceFile
 	for _, f := range files {
 		out = append(out, SourceFile{Path: f.path, Size: int64(len(f.data)), Exec: f.exec,
-			Open: func(off int64) (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(f.data[off:])), nil }})
+			Open: func(off int64) (io.ReadCloser, error) {
+				return io.NopCloser(chunked{bytes.NewReader(f.data[off:])}), nil
+			}})
 	}
 	return out
 }
+
+// chunked reads at most 4 KiB at a time.
+type chunked struct{ r io.Reader }
+
+func (c chunked) Read(p []byte) (int, error) { return c.r.Read(p[:min(len(p), 4096)]) }
 
 // buildFrom builds the manifest of files from memory.
 func buildFrom(t *testing.T, files ...memFile) (*Manifest, Source) {
