@@ -93,6 +93,7 @@ func (d *dirSink) Free() int64 {
 	return free
 }
 
+// MakeDir creates the directory e (and any parent missing).
 func (d *dirSink) MakeDir(e Entry) error {
 	if err := d.root.MkdirAll(e.Path, 0o755); err != nil {
 		return writeError(fmt.Sprintf("creating %s", Quote(e.Path)), d.where(e), err)
