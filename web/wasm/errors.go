@@ -166,6 +166,8 @@ func classify(err error, role tokenRole) *apiError {
 		return set("declined", "the receiver declined the files")
 	case errors.Is(err, transfer.ErrIntegrity):
 		return set("integrity", "a file did not arrive intact (its SHA-256 does not match): send it again")
+	case errors.Is(err, transfer.ErrNoSpace):
+		return set("transfer-failed", fmt.Sprintf("the files are larger than this page can hold (%d MiB at most)", maxReceive>>20))
 	case isTransferError(err):
 		return set("transfer-failed", "the file transfer failed: "+e.Detail)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -151,16 +151,16 @@ func (x *jsSession) pump() {
 		select {
 		case <-x.wake:
 		case <-x.s.Done():
-			// Ended while nobody read: what is queued is still delivered
-			// when the page listens.
+			// Ended while the pump did not read (nobody listened, or a
+			// file transfer had the session): reported now. While the
+			// page listens, the loop above delivers what is queued first.
 			x.mu.Lock()
-			idle := !x.flowing && x.owner == ""
+			reading := x.flowing && x.owner == ""
 			x.mu.Unlock()
-			if idle {
+			if !reading {
 				x.ended(x.s.Err())
 				return
 			}
-			<-x.wake
 		}
 	}
 }
