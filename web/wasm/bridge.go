@@ -31,10 +31,26 @@ type bridge struct {
 	// link, when set (tests), is the link sessions run over instead of
 	// the browser's RTCPeerConnection.
 	link link.Maker
+}
 
+// holder is an identity handle: the identity one SP2P object of the page
+// uses (a page may load several, from different databases).
+type holder struct {
 	mu   sync.Mutex
 	id   *identity.Identity
 	prot identity.Protection
+}
+
+func (k *holder) set(id *identity.Identity, prot identity.Protection) {
+	k.mu.Lock()
+	k.id, k.prot = id, prot
+	k.mu.Unlock()
+}
+
+func (k *holder) get() *identity.Identity {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.id
 }
 
 func newBridge() *bridge { return &bridge{} }
@@ -92,13 +108,13 @@ func (b *bridge) release(v js.Value) {
 	b.h.drop(v.Int())
 }
 
-func (b *bridge) identity() (*identity.Identity, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.id == nil {
-		return nil, &apiError{Code: "internal", Message: "no identity is loaded", Detail: "sp2p: no identity"}
+// identity returns the identity of the handle v.
+func (b *bridge) identity(v js.Value) (*identity.Identity, error) {
+	k, err := getHandle[*holder](&b.h, v)
+	if err != nil {
+		return nil, err
 	}
-	return b.id, nil
+	return k.get(), nil
 }
 
 // peerInfo is PeerInfo without the known-peer fields, which sp2p.js adds.
@@ -177,9 +193,9 @@ func (b *bridge) identityLoad(a []js.Value) (any, error) {
 			return nil, err
 		}
 		defer clear(data)
-		b.setIdentity(id, identity.Unprotected)
 		info := identityInfo(id, identity.Unprotected)
 		info["file"] = bytesTo(data)
+		info["h"] = b.h.add(&holder{id: id, prot: identity.Unprotected})
 		return info, nil
 	}
 	defer clear(file)
@@ -196,25 +212,24 @@ func (b *bridge) identityLoad(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.setIdentity(id, prot)
-	return identityInfo(id, prot), nil
+	info := identityInfo(id, prot)
+	info["h"] = b.h.add(&holder{id: id, prot: prot})
+	return info, nil
 }
 
-func (b *bridge) setIdentity(id *identity.Identity, prot identity.Protection) {
-	b.mu.Lock()
-	b.id, b.prot = id, prot
-	b.mu.Unlock()
-}
-
-// identityImport(file: Uint8Array, passphrase?: string) reads an identity
-// file from the CLI and makes it this page's identity.
+// identityImport(h, file: Uint8Array, passphrase?: string) reads an
+// identity file from the CLI and makes it the identity of handle h.
 func (b *bridge) identityImport(a []js.Value) (any, error) {
-	file, err := bytesFrom(arg(a, 0))
+	k, err := getHandle[*holder](&b.h, arg(a, 0))
+	if err != nil {
+		return nil, err
+	}
+	file, err := bytesFrom(arg(a, 1))
 	if err != nil {
 		return nil, err
 	}
 	defer clear(file)
-	pass := str(arg(a, 1))
+	pass := str(arg(a, 2))
 	id, prot, err := identity.Unmarshal(file, func() ([]byte, error) {
 		if pass == "" {
 			return nil, fmt.Errorf("identity: %w", identity.ErrNoPassphrase)
@@ -224,18 +239,19 @@ func (b *bridge) identityImport(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.setIdentity(id, prot)
+	k.set(id, prot)
 	return identityInfo(id, prot), nil
 }
 
-// identitySetPassphrase(passphrase: string) resolves to the identity file
-// protected with passphrase (or unprotected for ""), to store.
+// identitySetPassphrase(h, passphrase: string) resolves to the identity
+// file protected with passphrase (or unprotected for ""), to store.
 func (b *bridge) identitySetPassphrase(a []js.Value) (any, error) {
-	id, err := b.identity()
+	k, err := getHandle[*holder](&b.h, arg(a, 0))
 	if err != nil {
 		return nil, err
 	}
-	pass := str(arg(a, 0))
+	id := k.get()
+	pass := str(arg(a, 1))
 	opts := identity.SaveOptions{InsecureUnencrypted: true}
 	prot := identity.Unprotected
 	if pass != "" {
@@ -247,7 +263,7 @@ func (b *bridge) identitySetPassphrase(a []js.Value) (any, error) {
 		return nil, err
 	}
 	defer clear(data)
-	b.setIdentity(id, prot)
+	k.set(id, prot)
 	info := identityInfo(id, prot)
 	info["file"] = bytesTo(data)
 	return info, nil
@@ -321,11 +337,11 @@ type pendingAnswer struct {
 }
 
 func (b *bridge) inviteCreate(a []js.Value) (any, error) {
-	id, err := b.identity()
+	id, err := b.identity(arg(a, 0))
 	if err != nil {
 		return nil, err
 	}
-	o := arg(a, 0)
+	o := arg(a, 1)
 	var opts session.Options
 	purpose := purposeChat
 	if o.Type() == js.TypeObject {
@@ -515,16 +531,16 @@ func (b *bridge) offerInfo(a []js.Value) (any, error) {
 }
 
 func (b *bridge) accept(a []js.Value) (any, error) {
-	id, err := b.identity()
+	id, err := b.identity(arg(a, 0))
 	if err != nil {
 		return nil, err
 	}
-	offer, err := invite.ParseOffer(tokenText(str(arg(a, 0))))
+	offer, err := invite.ParseOffer(tokenText(str(arg(a, 1))))
 	if err != nil {
 		return nil, err
 	}
 	var opts session.Options
-	if o := arg(a, 1); o.Type() == js.TypeObject {
+	if o := arg(a, 2); o.Type() == js.TypeObject {
 		if e := str(o.Get("expect")); e != "" {
 			if opts.Expect, err = parseID(e); err != nil {
 				return nil, err

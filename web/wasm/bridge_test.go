@@ -15,15 +15,23 @@ import (
 
 var testNet = memlink.New(7, memlink.Faults{})
 
-// newTestBridge is a bridge with a new identity, on the in-memory network.
-func newTestBridge(t *testing.T) *bridge {
+// testPeer is a bridge with a new identity, on the in-memory network.
+type testPeer struct {
+	*bridge
+	idh  js.Value // the identity's handle
+	self string   // its ID
+}
+
+func newTestBridge(t *testing.T) *testPeer {
 	t.Helper()
 	b := newBridge()
 	b.link = testNet.Maker()
-	if _, err := b.identityLoad(nil); err != nil {
+	info, err := b.identityLoad(nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return b
+	m := info.(map[string]any)
+	return &testPeer{bridge: b, idh: js.ValueOf(m["h"]), self: m["id"].(string)}
 }
 
 func obj(kv map[string]any) js.Value { return js.ValueOf(kv) }
@@ -84,10 +92,11 @@ func TestIdentityThroughBridge(t *testing.T) {
 	if _, err := b3.identityLoad([]js.Value{bytesTo(enc)}); classify(err, noToken).Code != "bad-passphrase" {
 		t.Fatalf("no passphrase function: %v", err)
 	}
-	if _, err := b3.identityImport([]js.Value{bytesTo(enc), js.ValueOf("pw")}); err != nil {
+	h3 := js.ValueOf(got["h"])
+	if _, err := b3.identityImport([]js.Value{h3, bytesTo(enc), js.ValueOf("pw")}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b3.identityImport([]js.Value{bytesTo([]byte("junk"))}); classify(err, noToken).Code != "malformed" {
+	if _, err := b3.identityImport([]js.Value{h3, bytesTo([]byte("junk"))}); classify(err, noToken).Code != "malformed" {
 		t.Fatalf("junk import: %v", err)
 	}
 }
@@ -98,7 +107,7 @@ type listener struct {
 	fns    []js.Func
 }
 
-func listen(t *testing.T, b *bridge, h js.Value) *listener {
+func listen(t *testing.T, b *testPeer, h js.Value) *listener {
 	must := mustOf(t)
 	l := &listener{msgs: make(chan [2]any, 16), closed: make(chan js.Value, 2)}
 	onMsg := js.FuncOf(func(_ js.Value, a []js.Value) any {
@@ -134,19 +143,19 @@ func (l *listener) next(t *testing.T) [2]any {
 
 // connect runs the whole handshake through the bridges' methods, as
 // sp2p.js calls them, and returns both sessions' handles.
-func connect(t *testing.T, a, b *bridge) (ha, hb js.Value, sa, sb map[string]any) {
+func connect(t *testing.T, a, b *testPeer) (ha, hb js.Value, sa, sb map[string]any) {
 	must := mustOf(t)
 	t.Helper()
-	inv := must(a.inviteCreate([]js.Value{obj(map[string]any{"lifetime": 60})})).(map[string]any)
+	inv := must(a.inviteCreate([]js.Value{a.idh, obj(map[string]any{"lifetime": 60})})).(map[string]any)
 	if !strings.HasPrefix(inv["qrSVG"].(string), "<svg") || inv["purpose"] != "chat" {
 		t.Fatalf("invitation: %v", inv)
 	}
 	link := "http://localhost:8080/#" + inv["token"].(string)
 	info := must(b.offerInfo([]js.Value{js.ValueOf(link)})).(map[string]any)
-	if info["peer"].(map[string]any)["id"] != a.id.ID().String() {
+	if info["peer"].(map[string]any)["id"] != a.self {
 		t.Fatalf("offerInfo: %v", info)
 	}
-	acc := must(b.accept([]js.Value{js.ValueOf(link)})).(map[string]any)
+	acc := must(b.accept([]js.Value{b.idh, js.ValueOf(link)})).(map[string]any)
 	waited := make(chan map[string]any, 1)
 	go func() {
 		s, err := b.acceptWait([]js.Value{js.ValueOf(acc["h"])})
@@ -161,7 +170,7 @@ func connect(t *testing.T, a, b *bridge) (ha, hb js.Value, sa, sb map[string]any
 		t.Fatalf("bad answer: %v", err)
 	}
 	pa := must(a.inviteAnswer([]js.Value{js.ValueOf(inv["h"]), js.ValueOf(acc["answerToken"])})).(map[string]any)
-	if pa["peer"].(map[string]any)["id"] != b.id.ID().String() {
+	if pa["peer"].(map[string]any)["id"] != b.self {
 		t.Fatalf("pending answer: %v", pa)
 	}
 	sa = must(a.answerConnect([]js.Value{js.ValueOf(pa["h"])})).(map[string]any)
@@ -223,8 +232,8 @@ func TestChatThroughBridge(t *testing.T) {
 func TestRefuseThroughBridge(t *testing.T) {
 	must := mustOf(t)
 	a, b := newTestBridge(t), newTestBridge(t)
-	inv := must(a.inviteCreate(nil)).(map[string]any)
-	acc := must(b.accept([]js.Value{js.ValueOf(inv["token"])})).(map[string]any)
+	inv := must(a.inviteCreate([]js.Value{a.idh})).(map[string]any)
+	acc := must(b.accept([]js.Value{b.idh, js.ValueOf(inv["token"])})).(map[string]any)
 	waited := make(chan error, 1)
 	go func() {
 		_, err := b.acceptWait([]js.Value{js.ValueOf(acc["h"])})
@@ -243,7 +252,7 @@ func TestRefuseThroughBridge(t *testing.T) {
 func TestGroupThroughBridge(t *testing.T) {
 	must := mustOf(t)
 	hub := newTestBridge(t)
-	var peers []*bridge
+	var peers []*testPeer
 	var listeners []*listener
 	var hubSessions, peerSessions []js.Value
 	var hubListeners []*listener
@@ -283,7 +292,7 @@ func TestGroupThroughBridge(t *testing.T) {
 	must(peers[1].sessionSend([]js.Value{peerSessions[1], js.ValueOf("to the hub")}))
 	select {
 	case m := <-got:
-		if m != peers[1].id.ID().String()+" to the hub" {
+		if m != peers[1].self+" to the hub" {
 			t.Errorf("group message %q", m)
 		}
 	case <-time.After(10 * time.Second):
