@@ -35,6 +35,7 @@ export type ErrorCode =
   | "declined"           // transfer.ErrDeclined
   | "integrity"          // transfer.ErrIntegrity
   | "transfer-failed"    // any other transfer error
+  | "invalid"            // an argument is not valid: an ID that does not parse, a peer name, a lifetime out of range, a name pinned to another ID
   | "internal";          // a bug: please report it
 
 /** Every error this API rejects with or throws. */
@@ -140,6 +141,11 @@ export interface Session {
   readonly purpose: Purpose;
   /** Sends one message (string as UTF-8, or bytes); waits for backpressure. */
   send(data: string | Uint8Array): Promise<void>;
+  /**
+   * Messages are read only while this is set: until then they wait (and
+   * the peer is held back), so none is lost between `await` and setting it.
+   * A session whose messages are read cannot carry a file transfer.
+   */
   onMessage: ((data: Uint8Array, text: string | null) => void) | null;
   /** Called once; err is null for a clean close by either side. */
   onClose: ((err: SP2PError | null) => void) | null;
@@ -160,7 +166,11 @@ export interface Group {
   close(): Promise<void>;
 }
 
-/** A same-origin tab announcing an invitation on BroadcastChannel "sp2p". */
+/**
+ * A same-origin tab announcing an invitation on BroadcastChannel "sp2p".
+ * Tabs of one origin share IndexedDB, so with the same `database` they
+ * share one identity too (the peer is then yourself).
+ */
 export interface TabOffer {
   peer: PeerInfo;
   purpose: Purpose;
