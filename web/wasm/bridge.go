@@ -385,13 +385,14 @@ func (b *bridge) inviteCreate(a []js.Value) (any, error) {
 	x := &invitation{b: b, inv: inv, purpose: purpose, expires: inv.Offer().Expires()}
 	x.ctx, x.cancel = context.WithDeadline(context.Background(), x.expires.Add(time.Minute))
 	x.h = b.h.add(x)
-	// An invitation nobody connected is closed when it expires.
+	// An invitation nobody answered lets its connection go when it
+	// expires; the handle stays, so that a late answer is told it expired.
 	time.AfterFunc(time.Until(x.expires), func() {
 		x.mu.Lock()
 		done := x.connected || x.answered
 		x.mu.Unlock()
 		if !done {
-			x.close()
+			x.inv.Close()
 		}
 	})
 	return map[string]any{

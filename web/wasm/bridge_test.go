@@ -320,3 +320,25 @@ func TestGroupThroughBridge(t *testing.T) {
 		}
 	}
 }
+
+// An answer that comes after the invitation expired is told so, not that
+// the invitation is gone.
+func TestLateAnswer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for a 10-second invitation to expire")
+	}
+	must := mustOf(t)
+	a, b := newTestBridge(t), newTestBridge(t)
+	inv := must(a.inviteCreate([]js.Value{a.idh, obj(map[string]any{"lifetime": 10})})).(map[string]any)
+	acc := must(b.accept([]js.Value{b.idh, js.ValueOf(inv["token"])})).(map[string]any)
+	time.Sleep(time.Until(time.UnixMilli(int64(inv["expires"].(float64)))) + 300*time.Millisecond)
+	_, err := a.inviteAnswer([]js.Value{js.ValueOf(inv["h"]), js.ValueOf(acc["answerToken"])})
+	if e := classify(err, answerToken); e.Code != "expired" || !strings.Contains(e.Message, "make a new one") {
+		t.Errorf("late answer: %+v", e)
+	}
+	if _, err := b.accept([]js.Value{b.idh, js.ValueOf(inv["token"])}); classify(err, offerToken).Code != "expired" {
+		t.Errorf("late accept: %v", err)
+	}
+	must(a.inviteClose([]js.Value{js.ValueOf(inv["h"])}))
+	must(b.acceptClose([]js.Value{js.ValueOf(acc["h"])}))
+}
