@@ -139,6 +139,12 @@ func (n *Network) NewLink(cfg link.Config) (link.Link, error) {
 	}
 	e.ufrag = base64.RawStdEncoding.EncodeToString(cred[:6])
 	e.pwd = base64.RawStdEncoding.EncodeToString(cred[6:23])[:invite.MinPwdLen]
+	if cfg.ICEUfrag != "" || cfg.ICEPwd != "" {
+		// The ones derived from the token's ephemeral key, as pion's link
+		// uses (drawn above all the same, so the network's random
+		// sequence does not depend on them).
+		e.ufrag, e.pwd = cfg.ICEUfrag, cfg.ICEPwd
+	}
 	copy(e.cert[:], cred[23:])
 	n.endpoints[e.addr] = e
 	return e, nil
