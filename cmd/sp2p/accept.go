@@ -23,8 +23,8 @@ func (a *app) acceptCmd() *cobra.Command {
 		Long: `Verify an invitation (offer token, sp2p: link or https link; '-' reads it
 from stdin), show who sent it, and print the answer token to send back.
 The connection opens when the inviter pastes the answer.`,
-		Example: `  sp2p accept SP2P:AEAQ...
-  sp2p accept --expect alice 'https://example.org/join#SP2P:AEAQ...'
+		Example: `  sp2p accept SP2P:AIA...
+  sp2p accept --expect alice 'https://example.org/join#SP2P:AIA...'
   sp2p accept --qr-image screenshot.png
   sp2p accept --offer-file offer.txt --answer-file answer.txt --pipe > file`,
 		Args: cobra.MaximumNArgs(1),
