@@ -118,6 +118,11 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 	// multicast route, a namespace), pion goes on without mDNS: such
 	// candidates are then not reachable, the others are.
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeQueryOnly)
+	if opts.testNet != nil {
+		// pion's virtual network has no multicast (its mDNS reader would
+		// spin on a socket it cannot read control messages from).
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
 	se.SetSTUNGatherTimeout(3 * time.Second)
 	se.SetICETimeouts(5*time.Second, iceFailed, 2*time.Second)
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
