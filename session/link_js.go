@@ -130,7 +130,7 @@ func (l *jsLink) gather(ctx context.Context, desc webrtc.SessionDescription) (*i
 	// the description is set with the derived ones (browsers accept this
 	// change of a local description).
 	desc.SDP = withICECredentials(desc.SDP, l.ufrag, l.pwd)
-	return gatherLocal(ctx, l.pc, desc, "browsers hide host addresses behind mDNS names, which tokens do not carry: configure a STUN or TURN server")
+	return gatherLocal(ctx, l.pc, desc, "check the network, or configure a STUN or TURN server")
 }
 
 func (l *jsLink) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {

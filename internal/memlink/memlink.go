@@ -16,7 +16,8 @@
 // duplicates and tolerate the order.
 //
 // Connection descriptions carry one host candidate in 100.64.0.0/10 whose
-// port names the endpoint, random ICE credentials, and the SHA-256 of the
+// port names the endpoint, the ICE credentials of its link.Config (random
+// ones when it has none), and the SHA-256 of the
 // endpoint's random "certificate". Connecting checks the credentials (as
 // ICE does) and each side checks the other's certificate against the
 // signed fingerprint (as DTLS does), so a wrong fingerprint fails with
