@@ -8,7 +8,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"net"
-	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -201,8 +200,4 @@ func ident(t testing.TB, b byte) *identity.Identity {
 		t.Fatal(err)
 	}
 	return id
-}
-
-func netipAddrPort(ip string, port uint16) netip.AddrPort {
-	return netip.AddrPortFrom(netip.MustParseAddr(ip), port)
 }
