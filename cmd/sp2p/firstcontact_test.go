@@ -74,8 +74,8 @@ func randTokens(t *testing.T, rng *rand.Rand, n int) []string {
 	for len(out) < n {
 		alice, _ := identity.Generate()
 		bob, _ := identity.Generate()
-		p := invite.OfferParams{Conn: randConn(rng, invite.RoleActPass), Lifetime: time.Duration(10+rng.IntN(86_391)) * time.Second,
-			Purpose: invite.Purpose(rng.IntN(3))}
+		// Chat invitations: the tests accept them with plain accept.
+		p := invite.OfferParams{Conn: randConn(rng, invite.RoleActPass), Lifetime: time.Duration(10+rng.IntN(86_391)) * time.Second}
 		if rng.IntN(2) == 0 {
 			p.Recipient = bob.ID()
 		}
@@ -393,7 +393,7 @@ func TestBinaryInviterRefuses(t *testing.T) {
 		dir := t.TempDir()
 		offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
 		a := startOnTTY(t, newHome(t), "invite", "--loopback", "--offer-file", offer, "--answer-file", answer)
-		b := startBinary(t, newHome(t), nil, "accept", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", "--pipe")
+		b := startBinary(t, newHome(t), nil, "accept", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes")
 		a.waitText(t, "Connect to this peer? [y/N] ")
 		a.typeKeys(t, c.keys)
 		a.exitCode(t)
@@ -417,7 +417,7 @@ func TestBinaryAnswerPromptRetries(t *testing.T) {
 	dir := t.TempDir()
 	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
 	a := startOnTTY(t, newHome(t), "invite", "--loopback", "--offer-file", offer)
-	startBinary(t, newHome(t), nil, "accept", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", "--pipe")
+	startBinary(t, newHome(t), nil, "accept", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes")
 	a.waitText(t, "(paste it here)")
 	var ans string
 	waitFor(t, "the answer token", func() bool {
