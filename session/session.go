@@ -14,6 +14,7 @@ import (
 
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/internal/seal"
+	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/ratelimit"
 )
 
@@ -52,6 +53,7 @@ var (
 // The caller must call Close when done.
 type Session struct {
 	peer       identity.ID
+	purpose    invite.Purpose
 	safetyCode string
 	sessionID  [seal.SessionIDSize]byte
 	tr         transport
@@ -163,6 +165,10 @@ func (s *Session) Peer() identity.ID { return s.peer }
 // SafetyCode returns the code both people can read to each other: equal
 // codes mean nobody substituted tokens between them.
 func (s *Session) SafetyCode() string { return s.safetyCode }
+
+// Purpose returns what the invitation of this session was made for (the
+// offer's signed purpose).
+func (s *Session) Purpose() invite.Purpose { return s.purpose }
 
 // Done is closed when the session has ended; Err then says why.
 func (s *Session) Done() <-chan struct{} { return s.done }

@@ -155,7 +155,7 @@ func TestBinaryAcceptExpiredBeforePassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	offer, err := invite.NewOffer(alice, invite.OfferParams{Conn: invite.ConnDesc{
-		ICEUfrag: "AbCdEfGh", ICEPwd: "0123456789abcdefghijKL", Role: invite.RoleActPass,
+		Role:       invite.RoleActPass,
 		Candidates: []invite.Candidate{{Type: invite.Host, Addr: netip.MustParseAddrPort("192.0.2.1:4000")}},
 	}, Now: time.Now().Add(-10 * time.Minute), Lifetime: 5 * time.Minute})
 	if err != nil {

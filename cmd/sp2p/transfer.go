@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/session"
 	"github.com/sp2p/sp2p/transfer"
 )
@@ -46,7 +47,7 @@ transfer resumes when you run the same command again.`,
 			a.infof("offering %s, %s", filesAndFolders(files, dirs), humanBytes(total))
 			ctx, stop := signalContext()
 			defer stop()
-			s, peers, err := a.openInvite(ctx, &f, to, ttl)
+			s, peers, err := a.openInvite(ctx, &f, to, ttl, invite.PurposeFiles)
 			if err != nil {
 				return err
 			}
@@ -98,8 +99,8 @@ characters, symbolic links on the way and existing files are refused
 (existing files are replaced only with --overwrite); a file already there
 with the same content is "already here" and skipped. An interrupted
 transfer resumes when you receive the same files into the same --out again.`,
-		Example: `  sp2p receive SP2P:AEAQ...
-  sp2p receive --out ~/Downloads --yes SP2P:AEAQ...
+		Example: `  sp2p receive SP2P:AIA...
+  sp2p receive --out ~/Downloads --yes SP2P:AIA...
   sp2p receive --offer-file o.txt --answer-file a.txt --yes --out dir`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -108,7 +109,7 @@ transfer resumes when you receive the same files into the same --out again.`,
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			s, peers, err := a.openAccept(ctx, &f, args, qrImage, false)
+			s, peers, err := a.openAccept(ctx, &f, args, qrImage, false, invite.PurposeFiles)
 			if err != nil {
 				return err
 			}
