@@ -144,7 +144,7 @@ export interface Session {
   /**
    * Messages are read only while this is set: until then they wait (and
    * the peer is held back), so none is lost between `await` and setting it.
-   * A session whose messages are read cannot carry a file transfer.
+   * A session for files has no messages (its stream carries the transfer).
    */
   onMessage: ((data: Uint8Array, text: string | null) => void) | null;
   /** Called once; err is null for a clean close by either side. */

@@ -88,11 +88,6 @@ func TestMain(m *testing.M) {
 
 // serve serves the site and starts a browser; open opens the test page.
 func serve(t *testing.T) (open func(name, db, fragment string) *browser.Page) {
-	return serveFor(t, false)
-}
-
-// serveFor is serve for pages whose sessions carry files (or not).
-func serveFor(t *testing.T, files bool) (open func(name, db, fragment string) *browser.Page) {
 	srv := httptest.NewServer(http.FileServer(http.Dir(site(t))))
 	t.Cleanup(srv.Close)
 	b := browser.Start(t, browser.Options{})
@@ -103,7 +98,7 @@ func serveFor(t *testing.T, files bool) (open func(name, db, fragment string) *b
 		}
 		p := b.Open(name, url)
 		p.MustWaitFor(60*time.Second, `window.T !== undefined`)
-		browser.MustEval[string](p, 60*time.Second, fmt.Sprintf(`T.init(%q, %v)`, db, files))
+		browser.MustEval[string](p, 60*time.Second, fmt.Sprintf(`T.init(%q)`, db))
 		return p
 	}
 }
@@ -207,7 +202,7 @@ func TestNativeInvitesPage(t *testing.T) {
 // transfer protocol of sp2p receive); then a native sender sends files to
 // a page, which gets them as checked Blobs.
 func TestFilesPageAndNative(t *testing.T) {
-	open := serveFor(t, true)
+	open := serve(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -216,6 +211,9 @@ func TestFilesPageAndNative(t *testing.T) {
 	token := eval(t, p, `T.invite({purpose: "files"})`)
 	offer, err := invite.ParseOffer(token)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := offer.CheckPurpose(invite.PurposeFiles); err != nil {
 		t.Fatal(err)
 	}
 	acc, err := session.Accept(ctx, newIdentity(t), offer, loopback())
@@ -260,7 +258,9 @@ func TestFilesPageAndNative(t *testing.T) {
 
 	// The page receives.
 	q := open("receiver", "files-b", "")
-	inv, err := session.Invite(ctx, newIdentity(t), loopback())
+	opts := loopback()
+	opts.Purpose = invite.PurposeFiles
+	inv, err := session.Invite(ctx, newIdentity(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -368,9 +368,7 @@ func (b *bridge) inviteCreate(a []js.Value) (any, error) {
 		}
 	}
 	opts.Link = b.link
-	if err := setPurpose(&opts, purpose); err != nil {
-		return nil, err
-	}
+	setPurpose(&opts, purpose)
 	gctx, gcancel := context.WithTimeout(context.Background(), gatherTimeout)
 	defer gcancel()
 	inv, err := session.Invite(gctx, id, opts)
@@ -484,7 +482,7 @@ func (b *bridge) answerConnect(a []js.Value) (any, error) {
 		x.inv.Close()
 		return nil, err
 	}
-	return b.newSession(s, x.purpose), nil
+	return b.newSession(s, x.purpose, true), nil
 }
 
 func (b *bridge) answerRefuse(a []js.Value) (any, error) {
@@ -528,7 +526,11 @@ func (b *bridge) offerInfo(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, classify(err, offerToken)
 	}
-	return map[string]any{"peer": peerInfo(o.Inviter), "purpose": offerPurpose(o), "expires": float64(o.Expires().UnixMilli())}, nil
+	purpose, err := offerPurpose(o)
+	if err != nil {
+		return nil, classify(err, offerToken)
+	}
+	return map[string]any{"peer": peerInfo(o.Inviter), "purpose": purpose, "expires": float64(o.Expires().UnixMilli())}, nil
 }
 
 func (b *bridge) accept(a []js.Value) (any, error) {
@@ -537,6 +539,10 @@ func (b *bridge) accept(a []js.Value) (any, error) {
 		return nil, err
 	}
 	offer, err := invite.ParseOffer(tokenText(str(arg(a, 1))))
+	if err != nil {
+		return nil, err
+	}
+	purpose, err := offerPurpose(offer)
 	if err != nil {
 		return nil, err
 	}
@@ -558,7 +564,7 @@ func (b *bridge) accept(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	x := &acceptance{b: b, acc: acc, offer: offer, purpose: offerPurpose(offer)}
+	x := &acceptance{b: b, acc: acc, offer: offer, purpose: purpose}
 	x.ctx, x.cancel = context.WithCancel(context.Background())
 	x.h = b.h.add(x)
 	return map[string]any{
@@ -581,7 +587,7 @@ func (b *bridge) acceptWait(a []js.Value) (any, error) {
 	x.mu.Lock()
 	x.opened = true
 	x.mu.Unlock()
-	return b.newSession(s, x.purpose), nil
+	return b.newSession(s, x.purpose, false), nil
 }
 
 func (b *bridge) acceptClose(a []js.Value) (any, error) {

@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"syscall/js"
 	"testing"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/internal/memlink"
+	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/session"
 )
 
 var testNet = memlink.New(7, memlink.Faults{})
@@ -144,18 +147,27 @@ func (l *listener) next(t *testing.T) [2]any {
 // connect runs the whole handshake through the bridges' methods, as
 // sp2p.js calls them, and returns both sessions' handles.
 func connect(t *testing.T, a, b *testPeer) (ha, hb js.Value, sa, sb map[string]any) {
-	must := mustOf(t)
 	t.Helper()
-	inv := must(a.inviteCreate([]js.Value{a.idh, obj(map[string]any{"lifetime": 60})})).(map[string]any)
-	if !strings.HasPrefix(inv["qrSVG"].(string), "<svg") || inv["purpose"] != "chat" {
+	return connectFor(t, a, b, "chat")
+}
+
+// connectFor is connect with an invitation for purpose.
+func connectFor(t *testing.T, a, b *testPeer, purpose string) (ha, hb js.Value, sa, sb map[string]any) {
+	t.Helper()
+	must := mustOf(t)
+	inv := must(a.inviteCreate([]js.Value{a.idh, obj(map[string]any{"lifetime": 60, "purpose": purpose})})).(map[string]any)
+	if !strings.HasPrefix(inv["qrSVG"].(string), "<svg") || inv["purpose"] != purpose {
 		t.Fatalf("invitation: %v", inv)
 	}
 	link := "http://localhost:8080/#" + inv["token"].(string)
 	info := must(b.offerInfo([]js.Value{js.ValueOf(link)})).(map[string]any)
-	if info["peer"].(map[string]any)["id"] != a.self {
+	if info["peer"].(map[string]any)["id"] != a.self || info["purpose"] != purpose {
 		t.Fatalf("offerInfo: %v", info)
 	}
 	acc := must(b.accept([]js.Value{b.idh, js.ValueOf(link)})).(map[string]any)
+	if acc["purpose"] != purpose {
+		t.Fatalf("acceptance for %v, want %s", acc["purpose"], purpose)
+	}
 	waited := make(chan map[string]any, 1)
 	go func() {
 		s, err := b.acceptWait([]js.Value{js.ValueOf(acc["h"])})
@@ -175,6 +187,9 @@ func connect(t *testing.T, a, b *testPeer) (ha, hb js.Value, sa, sb map[string]a
 	}
 	sa = must(a.answerConnect([]js.Value{js.ValueOf(pa["h"])})).(map[string]any)
 	sb = <-waited
+	if sa["purpose"] != purpose || sb["purpose"] != purpose {
+		t.Fatalf("sessions for %v and %v, want %s", sa["purpose"], sb["purpose"], purpose)
+	}
 	if sa["safetyCode"] != sb["safetyCode"] || sa["safetyCode"] != acc["safetyCode"] {
 		t.Fatalf("safety codes %v %v %v", sa["safetyCode"], sb["safetyCode"], acc["safetyCode"])
 	}
@@ -341,4 +356,30 @@ func TestLateAnswer(t *testing.T) {
 	}
 	must(a.inviteClose([]js.Value{js.ValueOf(inv["h"])}))
 	must(b.acceptClose([]js.Value{js.ValueOf(acc["h"])}))
+}
+
+// A token for a byte stream (sp2p invite --pipe) is refused: a page has no
+// stream.
+func TestStreamTokenRefused(t *testing.T) {
+	a := newTestBridge(t)
+	inv, err := session.Invite(context.Background(), identityOf(t), session.Options{Link: testNet.Maker(), Purpose: invite.PurposeStream})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inv.Close()
+	_, err = a.accept([]js.Value{a.idh, js.ValueOf(inv.Token())})
+	if e := classify(err, offerToken); e.Code != "wrong-purpose" || !strings.Contains(e.Message, "stream") {
+		t.Errorf("stream token: %+v", e)
+	}
+	if _, err := a.offerInfo([]js.Value{js.ValueOf(inv.Token())}); classify(err, offerToken).Code != "wrong-purpose" {
+		t.Errorf("offerInfo of a stream token: %v", err)
+	}
+}
+
+func identityOf(t *testing.T) *identity.Identity {
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
 }

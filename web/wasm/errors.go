@@ -110,8 +110,10 @@ func classify(err error, role tokenRole) *apiError {
 		return set(code, "that answer was used already: each answer connects once")
 	case errors.Is(err, invite.ErrTooManyPending):
 		return set("limit", "too many invitations are open: close some first")
+	case errors.Is(err, invite.ErrWrongPurpose):
+		return set("wrong-purpose", "this invitation is for another use: "+afterSentinel(err, invite.ErrWrongPurpose))
 	case errors.Is(err, errWrongPurpose):
-		return set("wrong-purpose", "this is for another use (a chat, or sending files): "+strings.TrimPrefix(err.Error(), errWrongPurpose.Error()+": "))
+		return set("wrong-purpose", "this session is for another use: "+afterSentinel(err, errWrongPurpose))
 
 	// Connecting.
 	case errors.Is(err, session.ErrRefused):
@@ -193,6 +195,15 @@ func versionDetail(err error) string {
 		return strings.TrimSuffix(s[i:], ")") + ")"
 	}
 	return fmt.Sprintf("this one reads version %d", invite.Version)
+}
+
+// afterSentinel is what err says after the sentinel's text.
+func afterSentinel(err, sentinel error) string {
+	s := err.Error()
+	if i := strings.Index(s, sentinel.Error()+": "); i >= 0 {
+		return s[i+len(sentinel.Error())+2:]
+	}
+	return s
 }
 
 func oneLine(s string) string {

@@ -35,6 +35,7 @@ func TestErrorCodes(t *testing.T) {
 		{invite.ErrReplayed, "replayed"},
 		{invite.ErrLimit, "limit"},
 		{fmt.Errorf("%w: files", errWrongPurpose), "wrong-purpose"},
+		{fmt.Errorf("%w: this invitation is for sending files, not a chat", invite.ErrWrongPurpose), "wrong-purpose"},
 		{session.ErrConnectFailed, "connect-failed"},
 		{&session.ConnectFailure{Cause: session.CauseNoPublicAddress, Err: session.ErrConnectFailed}, "connect-failed"},
 		{fmt.Errorf("%w: %w", link.ErrConnectFailed, link.ErrHandshakeFailed), "handshake-failed"},

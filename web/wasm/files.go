@@ -25,22 +25,19 @@ const (
 	progressEvery = 100 * time.Millisecond
 )
 
-// filesSession checks that x is a session for files and takes its
-// messages over for the transfer's byte stream, for good: the stream and
-// the messages of a session do not mix.
-func filesSession(b *bridge, h js.Value) (*jsSession, error) {
+// filesSession checks that x is a session for files on the side that
+// does what the caller asks (the inviter sends, as with sp2p send and
+// receive) and takes it over for the transfer's byte stream.
+func filesSession(b *bridge, h js.Value, send bool) (*jsSession, error) {
 	x, err := getHandle[*jsSession](&b.h, h)
 	if err != nil {
 		return nil, err
 	}
-	if x.purpose != purposeFiles && tokensCarryPurpose {
+	if x.purpose != purposeFiles {
 		return nil, fmt.Errorf("%w: this session is for a %s, not for files", errWrongPurpose, x.purpose)
 	}
-	x.mu.Lock()
-	flowing := x.flowing
-	x.mu.Unlock()
-	if flowing {
-		return nil, fmt.Errorf("%w: this session's messages are being read (onMessage is set): a file transfer needs the session to itself", errWrongPurpose)
+	if send != x.inviter {
+		return nil, fmt.Errorf("%w: the inviter sends the files and the invitee receives them", errWrongPurpose)
 	}
 	if err := x.takeOver("file transfer"); err != nil {
 		return nil, err
@@ -122,7 +119,7 @@ func (b *bridge) sendFiles(a []js.Value) (any, error) {
 	if len(files) == 0 {
 		return nil, invalid("no files to send", nil)
 	}
-	x, err := filesSession(b, arg(a, 0))
+	x, err := filesSession(b, arg(a, 0), true)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +143,7 @@ func (b *bridge) receiveFiles(a []js.Value) (any, error) {
 	if offered.Type() != js.TypeFunction {
 		return nil, invalid("receiveFiles takes a function that decides on the offer", nil)
 	}
-	x, err := filesSession(b, arg(a, 0))
+	x, err := filesSession(b, arg(a, 0), false)
 	if err != nil {
 		return nil, err
 	}

@@ -23,9 +23,11 @@ func fileReader(t *testing.T, files [][]byte) js.Value {
 func TestFilesThroughBridge(t *testing.T) {
 	must := mustOf(t)
 	a, b := newTestBridge(t), newTestBridge(t)
-	ha, hb, _, _ := connect(t, a, b)
+	ha, hb, _, _ := connectFor(t, a, b, "files")
 	listen(t, a, ha)
 	lb := listen(t, b, hb)
+	// A files session has no messages: onMessage does not take it.
+	must(b.sessionFlow([]js.Value{hb, js.ValueOf(true)}))
 
 	big := make([]byte, 3*readChunk+12345)
 	for i := range big {
@@ -90,7 +92,7 @@ func TestFilesThroughBridge(t *testing.T) {
 
 func TestFilesDeclined(t *testing.T) {
 	a, b := newTestBridge(t), newTestBridge(t)
-	ha, hb, _, _ := connect(t, a, b)
+	ha, hb, _, _ := connectFor(t, a, b, "files")
 	listen(t, a, ha)
 	listen(t, b, hb)
 	offered := js.FuncOf(func(_ js.Value, v []js.Value) any { v[1].Invoke(false); return nil })
@@ -108,12 +110,18 @@ func TestFilesDeclined(t *testing.T) {
 	if err := <-recv; classify(err, noToken).Code != "declined" {
 		t.Errorf("receiver: %v", err)
 	}
-	// A session whose messages the page reads cannot carry a transfer.
+	// Files go from the inviter to the invitee, over a session for files.
+	if _, err := b.sendFiles([]js.Value{hb, descs, fileReader(t, [][]byte{{1}})}); classify(err, noToken).Code != "wrong-purpose" {
+		t.Errorf("the invitee sends: %v", err)
+	}
 	c, d := newTestBridge(t), newTestBridge(t)
-	hc, _, _, _ := connect(t, c, d)
+	hc, hd, _, _ := connect(t, c, d)
 	listen(t, c, hc)
-	mustOf(t)(c.sessionFlow([]js.Value{hc, js.ValueOf(true)}))
+	listen(t, d, hd)
 	if _, err := c.sendFiles([]js.Value{hc, descs, fileReader(t, [][]byte{{1}})}); classify(err, noToken).Code != "wrong-purpose" {
-		t.Errorf("files over a listened session: %v", err)
+		t.Errorf("files over a chat: %v", err)
+	}
+	if _, err := d.receiveFiles([]js.Value{hd, offered.Value}); classify(err, noToken).Code != "wrong-purpose" {
+		t.Errorf("files over a chat: %v", err)
 	}
 }

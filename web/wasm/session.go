@@ -23,6 +23,7 @@ type jsSession struct {
 	h       int
 	s       *session.Session
 	purpose string
+	inviter bool
 
 	mu        sync.Mutex
 	flowing   bool
@@ -36,8 +37,8 @@ type jsSession struct {
 	closeOnce sync.Once
 }
 
-func (b *bridge) newSession(s *session.Session, purpose string) map[string]any {
-	x := &jsSession{b: b, s: s, purpose: purpose, wake: make(chan struct{}, 1)}
+func (b *bridge) newSession(s *session.Session, purpose string, inviter bool) map[string]any {
+	x := &jsSession{b: b, s: s, purpose: purpose, inviter: inviter, wake: make(chan struct{}, 1)}
 	x.h = b.h.add(x)
 	return map[string]any{"h": x.h, "peer": peerInfo(s.Peer()), "safetyCode": s.SafetyCode(), "purpose": purpose}
 }
@@ -73,7 +74,8 @@ func (b *bridge) sessionFlow(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	on := arg(a, 1).Truthy()
+	// A session for files carries the transfer's stream, no messages.
+	on := arg(a, 1).Truthy() && x.purpose != purposeFiles
 	x.mu.Lock()
 	x.flowing = on
 	if !on && x.cancelRcv != nil {
