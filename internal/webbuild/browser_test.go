@@ -88,9 +88,13 @@ func TestMain(m *testing.M) {
 
 // serve serves the site and starts a browser; open opens the test page.
 func serve(t *testing.T) (open func(name, db, fragment string) *browser.Page) {
+	return serveWith(t, browser.Options{})
+}
+
+func serveWith(t *testing.T, opts browser.Options) (open func(name, db, fragment string) *browser.Page) {
 	srv := httptest.NewServer(http.FileServer(http.Dir(site(t))))
 	t.Cleanup(srv.Close)
-	b := browser.Start(t, browser.Options{})
+	b := browser.Start(t, opts)
 	return func(name, db, fragment string) *browser.Page {
 		url := srv.URL + "/t/page.html"
 		if fragment != "" {
@@ -110,8 +114,13 @@ func eval(t *testing.T, p *browser.Page, expr string) string {
 
 // Two tabs find each other on the BroadcastChannel, connect, chat and
 // close; the safety codes match.
-func TestTabsChat(t *testing.T) {
-	open := serve(t)
+func TestTabsChat(t *testing.T) { tabsChat(t, serve(t)) }
+
+// The same with Chromium's defaults: its host addresses hidden behind
+// mDNS names, which tokens of version 2 carry and the browser resolves.
+func TestTabsChatMDNS(t *testing.T) { tabsChat(t, serveWith(t, browser.Options{Stock: true})) }
+
+func tabsChat(t *testing.T, open func(name, db, fragment string) *browser.Page) {
 	a := open("a", "tab-a", "")
 	b := open("b", "tab-b", "")
 	eval(t, a, `T.invite({lifetime: 60}).then(() => "")`)
@@ -151,11 +160,18 @@ func newIdentity(t *testing.T) *identity.Identity {
 // link: the page reads the token from location.hash, answers, and the two
 // chat; the page's errors for bad tokens are SP2PErrors with the codes of
 // sp2p.d.ts.
-func TestNativeInvitesPage(t *testing.T) {
-	open := serve(t)
+func TestNativeInvitesPage(t *testing.T) { nativeInvitesPage(t, serve(t), loopback()) }
+
+// The same with Chromium's defaults (mDNS names for its host addresses,
+// no loopback), the native side on every interface.
+func TestNativeInvitesPageMDNS(t *testing.T) {
+	nativeInvitesPage(t, serveWith(t, browser.Options{Stock: true}), session.Options{UDP4Only: true})
+}
+
+func nativeInvitesPage(t *testing.T, open func(name, db, fragment string) *browser.Page, opts session.Options) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	inv, err := session.Invite(ctx, newIdentity(t), loopback())
+	inv, err := session.Invite(ctx, newIdentity(t), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,6 +191,7 @@ func TestNativeInvitesPage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("the page's candidates: %v", a.Conn.Candidates)
 	s, err := inv.Connect(ctx, a)
 	if err != nil {
 		t.Fatal(err)
