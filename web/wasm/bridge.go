@@ -58,7 +58,6 @@ func newBridge() *bridge { return &bridge{} }
 func (b *bridge) methods() map[string]js.Func {
 	return map[string]js.Func{
 		"version":   syncFn(func([]js.Value) (any, error) { return version(), nil }),
-		"release":   syncFn(func(a []js.Value) (any, error) { b.release(arg(a, 0)); return nil, nil }),
 		"peerInfo":  syncFn(func(a []js.Value) (any, error) { return peerInfoOf(str(arg(a, 0))) }),
 		"checkName": syncFn(func(a []js.Value) (any, error) { return nil, checkName(str(arg(a, 0))) }),
 		"tokenText": syncFn(func(a []js.Value) (any, error) { return tokenText(str(arg(a, 0))), nil }),
@@ -93,19 +92,6 @@ func (b *bridge) methods() map[string]js.Func {
 		"groupPeers":     syncFn(b.groupPeers),
 		"groupClose":     asyncFn(noToken, b.groupClose),
 	}
-}
-
-func (b *bridge) release(v js.Value) {
-	if v.Type() != js.TypeNumber {
-		return
-	}
-	b.h.mu.Lock()
-	x := b.h.m[v.Int()]
-	b.h.mu.Unlock()
-	if c, ok := x.(interface{ release() }); ok {
-		c.release()
-	}
-	b.h.drop(v.Int())
 }
 
 // identity returns the identity of the handle v.
@@ -403,6 +389,12 @@ func (x *invitation) close() {
 	x.cancel()
 	x.inv.Close()
 	x.b.h.drop(x.h)
+	x.mu.Lock()
+	p := x.pending
+	x.mu.Unlock()
+	if p != nil {
+		x.b.h.drop(p.h)
+	}
 }
 
 func (b *bridge) inviteClose(a []js.Value) (any, error) {
