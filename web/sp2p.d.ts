@@ -210,9 +210,12 @@ export interface SP2P {
 }
 
 export interface LoadOptions {
-  /** Where sp2p.wasm is; default: next to this module. */
+  /** Where sp2p.wasm is (wasm_exec.js is loaded from beside it); default: dist/sp2p.wasm next to this module. */
   wasmURL?: string | URL;
-  /** Asked for the stored identity's passphrase when it has one. */
+  /**
+   * Asked for the stored identity's passphrase when it has one, once per
+   * load(): a wrong one rejects with "bad-passphrase" (call load() again).
+   */
   passphrase?: () => Promise<string>;
   /** IndexedDB database name; default "sp2p". */
   database?: string;

@@ -170,14 +170,9 @@ export async function load(opts = {}) {
       info = null;
     }
   }
-  for (let attempt = 1; !info; attempt++) {
-    try {
-      info = await call(bridge.identityLoad(file, ask));
-    } catch (e) {
-      const wrong = e.code === "bad-passphrase" && /wrong passphrase/.test(e.detail);
-      if (!wrong || !opts.passphrase || attempt >= 3) throw e;
-    }
-  }
+  // The passphrase is asked for once: a wrong one rejects with
+  // "bad-passphrase", and the page calls load() again to ask again.
+  if (!info) info = await call(bridge.identityLoad(file, ask));
   const idh = info.h;
   delete info.file;
   delete info.h;
