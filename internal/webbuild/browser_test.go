@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -340,4 +341,63 @@ func pattern(n int, seed byte) []byte {
 		b[i] = byte(i*7) + seed
 	}
 	return b
+}
+
+// The identity is kept in IndexedDB as the CLI's identity file: protected
+// with a passphrase in the page, it loads in Go (identity.Unmarshal, what
+// the CLI runs) and in the page again only with that passphrase; a file
+// the CLI writes imports into the page.
+func TestIdentityInPage(t *testing.T) {
+	open := serve(t)
+	p := open("identity", "id-db", "")
+	var info struct {
+		ID        string
+		Protected bool
+	}
+	if err := json.Unmarshal([]byte(eval(t, p, `T.setPassphrase("correct horse")`)), &info); err != nil || !info.Protected {
+		t.Fatalf("setPassphrase: %+v, %v", info, err)
+	}
+	file, err := base64.StdEncoding.DecodeString(eval(t, p, `T.exportIdentity()`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, prot, err := identity.Unmarshal(file, func() ([]byte, error) { return []byte("correct horse"), nil })
+	if err != nil || id.ID().String() != info.ID || prot != identity.Passphrase {
+		t.Fatalf("the exported file in Go: %v, %v", err, prot)
+	}
+	if e := eval(t, p, `T.errLoad("id-db", "wrong")`); !strings.HasPrefix(e, "bad-passphrase: ") {
+		t.Errorf("load with a wrong passphrase: %s", e)
+	}
+	// A second load() reads the stored, now protected, file again.
+	if got := eval(t, p, `T.init("id-db", "correct horse")`); got != info.ID {
+		t.Errorf("reloaded %s, want %s", got, info.ID)
+	}
+	if got := eval(t, p, `T.identity()`); !strings.Contains(got, `"protected":true`) {
+		t.Errorf("reloaded identity: %s", got)
+	}
+
+	cli, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cliFile, err := identity.Marshal(cli, identity.SaveOptions{Passphrase: []byte("cli pw"), ScryptWorkFactor: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b64 := base64.StdEncoding.EncodeToString(cliFile)
+	if e := eval(t, p, fmt.Sprintf(`T.error(() => T.importIdentity(%q, "nope"))`, b64)); !strings.HasPrefix(e, "bad-passphrase: ") {
+		t.Errorf("import with a wrong passphrase: %s", e)
+	}
+	if got := eval(t, p, fmt.Sprintf(`T.importIdentity(%q, "cli pw")`, b64)); !strings.Contains(got, cli.ID().String()) {
+		t.Errorf("import: %s", got)
+	}
+	if got := eval(t, p, fmt.Sprintf(`T.pin(%q, "bob")`, info.ID)); !strings.Contains(got, `"name":"bob"`) || !strings.Contains(got, `"known":true`) {
+		t.Errorf("known peers: %s", got)
+	}
+	if e := eval(t, p, fmt.Sprintf(`T.errPin(%q, "bob")`, cli.ID().String())); !strings.HasPrefix(e, "invalid: ") {
+		t.Errorf("a name pinned to another ID: %s", e)
+	}
+	if e := eval(t, p, `T.errPin("sp2p1nope", "x")`); !strings.HasPrefix(e, "invalid: ") {
+		t.Errorf("not an ID: %s", e)
+	}
 }
