@@ -401,3 +401,32 @@ func TestIdentityInPage(t *testing.T) {
 		t.Errorf("not an ID: %s", e)
 	}
 }
+
+// A group of one session: broadcasts reach the peer, the peer's messages
+// come to the group's onMessage with who sent them, and closing the group
+// closes the session.
+func TestTabsGroup(t *testing.T) {
+	open := serve(t)
+	a := open("a", "group-a", "")
+	b := open("b", "group-b", "")
+	bID := eval(t, b, `JSON.parse(T.identity()).id`)
+	eval(t, a, `T.invite({lifetime: 60}).then(() => "")`)
+	browser.MustEval[any](a, 10*time.Second, `T.announce()`)
+	a.MustWaitFor(60*time.Second, `T.connected()`)
+	b.MustWaitFor(60*time.Second, `T.connected()`)
+	if peers := eval(t, a, `T.group()`); !strings.Contains(peers, bID) {
+		t.Errorf("group peers %s, want %s", peers, bID)
+	}
+	eval(t, a, `T.broadcast("to the group")`)
+	if m := eval(t, b, `T.next()`); m != "to the group" {
+		t.Errorf("b got %q", m)
+	}
+	eval(t, b, `T.send("to a's group")`)
+	a.MustWaitFor(30*time.Second, `T.gmsgs.length === 1`)
+	if m := eval(t, a, `T.gmsgs[0]`); m != bID+" to a's group" {
+		t.Errorf("the group got %q", m)
+	}
+	eval(t, a, `T.closeGroup()`)
+	a.MustWaitFor(30*time.Second, `T.closed() === null`)
+	b.MustWaitFor(30*time.Second, `T.closed() === null`)
+}
