@@ -139,7 +139,7 @@ export interface Session {
   readonly peer: PeerInfo;
   readonly safetyCode: string;
   readonly purpose: Purpose;
-  /** Sends one message (string as UTF-8, or bytes); waits for backpressure. */
+  /** Sends one message (string as UTF-8, or bytes); waits for backpressure. Not on a session for files ("wrong-purpose"). */
   send(data: string | Uint8Array): Promise<void>;
   /**
    * Messages are read only while this is set: until then they wait (and

@@ -26,8 +26,12 @@ func TestFilesThroughBridge(t *testing.T) {
 	ha, hb, _, _ := connectFor(t, a, b, "files")
 	listen(t, a, ha)
 	lb := listen(t, b, hb)
-	// A files session has no messages: onMessage does not take it.
+	// A files session has no messages: onMessage does not take it, and
+	// send is refused.
 	must(b.sessionFlow([]js.Value{hb, js.ValueOf(true)}))
+	if _, err := a.sessionSend([]js.Value{ha, js.ValueOf("hi")}); classify(err, noToken).Code != "wrong-purpose" {
+		t.Errorf("send on a files session: %v", err)
+	}
 
 	big := make([]byte, 3*readChunk+12345)
 	for i := range big {

@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"syscall/js"
@@ -201,6 +202,9 @@ func (b *bridge) sessionSend(a []js.Value) (any, error) {
 	x, err := getHandle[*jsSession](&b.h, arg(a, 0))
 	if err != nil {
 		return nil, err
+	}
+	if x.purpose == purposeFiles {
+		return nil, fmt.Errorf("%w: a session for files carries the transfer, no messages", errWrongPurpose)
 	}
 	m, err := message(arg(a, 1))
 	if err != nil {
