@@ -29,10 +29,6 @@ func (e *apiError) Error() string { return e.Message }
 // errWrongPurpose is a session or token used for what it is not for.
 var errWrongPurpose = errors.New("sp2p: the token or session is for another use")
 
-// errInvalid is an argument from the page that is not valid (an ID that
-// does not parse, a peer name, a lifetime out of range).
-var errInvalid = errors.New("sp2p: invalid argument")
-
 // invalid makes an "invalid" error with a message for a person.
 func invalid(msg string, err error) *apiError {
 	d := msg

@@ -31,7 +31,7 @@ type jsSession struct {
 	owner     string // "": the pump reads; "group" or "files" own the session's messages
 	wake      chan struct{}
 	cancelRcv context.CancelFunc // cancels the pump's Receive in progress
-	rcvMu     sync.Mutex         // held by the pump around Receive
+	inRecv    chan struct{}      // closed when the pump's Receive in progress returns
 	onMessage js.Value
 	onClose   js.Value
 	listening bool
@@ -99,10 +99,12 @@ func (x *jsSession) takeOver(owner string) error {
 	if x.cancelRcv != nil {
 		x.cancelRcv()
 	}
+	inRecv := x.inRecv
 	x.mu.Unlock()
 	x.poke()
-	x.rcvMu.Lock()
-	x.rcvMu.Unlock()
+	if inRecv != nil {
+		<-inRecv
+	}
 	return nil
 }
 
@@ -119,14 +121,14 @@ func (x *jsSession) pump() {
 		x.mu.Lock()
 		if x.flowing && x.owner == "" {
 			ctx, cancel := context.WithCancel(context.Background())
-			x.cancelRcv = cancel
-			x.rcvMu.Lock()
+			inRecv := make(chan struct{})
+			x.cancelRcv, x.inRecv = cancel, inRecv
 			x.mu.Unlock()
 			m, err := x.s.Receive(ctx)
-			x.rcvMu.Unlock()
 			x.mu.Lock()
-			x.cancelRcv = nil
+			x.cancelRcv, x.inRecv = nil, nil
 			x.mu.Unlock()
+			close(inRecv)
 			cancel()
 			switch {
 			case err == nil:
