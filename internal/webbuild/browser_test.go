@@ -241,9 +241,16 @@ func TestFilesPageAndNative(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer acc.Close()
-	go eval(t, p, fmt.Sprintf(`T.apply(%q)`, acc.Token()))
+	applied := make(chan error, 1)
+	go func() {
+		_, err := browser.Eval[string](p, 60*time.Second, fmt.Sprintf(`T.apply(%q)`, acc.Token()))
+		applied <- err
+	}()
 	s, err := acc.Wait(ctx)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-applied; err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
