@@ -270,6 +270,10 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 		if e := s.Err(); e != nil {
 			return e
 		}
+		if s.closing.Load() {
+			// Close cut the write short; it ends the session itself.
+			return ErrClosed
+		}
 		s.shutdown(fmt.Errorf("%w: %v", ErrSendAborted, ctxErr(ctx, err)))
 		return s.Err()
 	}
@@ -345,8 +349,10 @@ func (s *Session) CloseWrite() error {
 }
 
 // Close ends the session: it tells the peer (who sees a clean end, not a
-// lost peer) and releases the connection. It waits for the session's
-// goroutines to finish.
+// lost peer) and releases the connection. A Send blocked meanwhile (the
+// peer reads slowly) is cut short and returns ErrClosed; the close record
+// follows what it wrote, if the peer makes room within a second. Close
+// waits for the session's goroutines to finish.
 func (s *Session) Close() error {
 	if s.Err() == nil {
 		s.closing.Store(true)
@@ -360,15 +366,43 @@ func (s *Session) Close() error {
 			case <-s.readerDone:
 			case <-time.After(time.Second):
 			}
+		} else if s.abortSend() {
+			// A Send was blocked (the peer reads slowly): it is cut
+			// short, and the close record follows what it wrote, so the
+			// peer still sees a clean end.
+			s.sendCloseLocked()
+			s.wmu.Unlock()
+			select {
+			case <-s.readerDone:
+			case <-time.After(time.Second):
+			}
 		} else {
-			// A Send is blocked; the close record cannot jump the queue.
-			// Closing the transport releases it.
+			// The Send did not give way; closing the transport releases it.
 			s.log.Debug("closing during a blocked send")
 		}
 		s.shutdown(ErrClosed)
 	}
 	s.wg.Wait()
 	return nil
+}
+
+// abortSend makes a blocked Send give up its write (it returns ErrClosed)
+// and takes the write lock, waiting at most a second; it reports whether
+// it has the lock.
+func (s *Session) abortSend() bool {
+	wd, ok := s.tr.(interface{ setWriteDeadline(time.Time) error })
+	if !ok {
+		return false
+	}
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		wd.setWriteDeadline(time.Unix(1, 0))
+		if s.wmu.TryLock() {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
 }
 
 func (s *Session) sendCloseLocked() {

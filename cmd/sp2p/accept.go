@@ -35,7 +35,7 @@ The connection opens when the inviter pastes the answer.`,
 			if f.pipe {
 				purpose = invite.PurposeStream
 			}
-			s, peers, err := a.openAccept(ctx, &f, args, qrImage, true, purpose)
+			s, peers, err := a.openAccept(ctx, &f, args, qrImage, true, purpose, nil)
 			if err != nil {
 				return err
 			}
@@ -54,7 +54,11 @@ The connection opens when the inviter pastes the answer.`,
 // the answer token out.
 // Interrupted (Ctrl-C) before the session opens, it also removes the
 // answer token file it wrote.
-func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrImage string, confirmPeer bool, purpose invite.Purpose) (_ *session.Session, _ *identity.Peers, err error) {
+// openAccept reads, checks and answers an invitation, and waits for the
+// inviter to connect. ready, if not nil, runs once the invitation is
+// checked and accepted, before anything is answered (receive creates its
+// --out there, so a bad token leaves nothing behind).
+func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrImage string, confirmPeer bool, purpose invite.Purpose, ready func() error) (_ *session.Session, _ *identity.Peers, err error) {
 	sources := len(args)
 	if f.offerFile != "" {
 		sources++
@@ -131,6 +135,11 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 		}
 		if !ok {
 			return nil, nil, errors.New("refused by you: the invitation is not answered")
+		}
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			return nil, nil, err
 		}
 	}
 	acc, err := gather(ctx, a, opts, func(ctx context.Context) (*session.Acceptance, error) {
