@@ -383,3 +383,30 @@ func identityOf(t *testing.T) *identity.Identity {
 	}
 	return id
 }
+
+// Closing an invitation whose answer was read but not decided tells the
+// invitee at once that the inviter gave up.
+func TestCloseAfterAnswer(t *testing.T) {
+	must := mustOf(t)
+	a, b := newTestBridge(t), newTestBridge(t)
+	inv := must(a.inviteCreate([]js.Value{a.idh})).(map[string]any)
+	acc := must(b.accept([]js.Value{b.idh, js.ValueOf(inv["token"])})).(map[string]any)
+	waited := make(chan error, 1)
+	go func() {
+		_, err := b.acceptWait([]js.Value{js.ValueOf(acc["h"])})
+		waited <- err
+	}()
+	pa := must(a.inviteAnswer([]js.Value{js.ValueOf(inv["h"]), js.ValueOf(acc["answerToken"])})).(map[string]any)
+	must(a.inviteClose([]js.Value{js.ValueOf(inv["h"])}))
+	select {
+	case err := <-waited:
+		if c := classify(err, offerToken).Code; c != "peer-gave-up" {
+			t.Errorf("invitee's wait: %v (%s)", err, c)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the invitee was not told")
+	}
+	if _, err := a.answerConnect([]js.Value{js.ValueOf(pa["h"])}); classify(err, answerToken).Code != "closed" {
+		t.Errorf("connect after close: %v", err)
+	}
+}
