@@ -40,8 +40,9 @@ async function call(p) {
   }
 }
 
-// later runs a page's callback outside the bridge's call, so that what it
-// throws is reported (as an uncaught error) and never reaches Go.
+// later runs a page's callback. What it throws is reported (rethrown from
+// a timer, as an uncaught error) and never reaches Go, which calls these
+// callbacks and would end on a JavaScript exception.
 function later(f, ...args) {
   if (typeof f !== "function") return;
   try {
