@@ -648,14 +648,14 @@ function startSession(s, role) {
   state.ended = false;
   state.pending = null;
   clearError();
-  const label = s.peer.known ? s.peer.name : "a new peer";
+  const label = s.peer.known ? s.peer.name : "peer";
   $("session-title").textContent = "Connected";
   $("safety-code").textContent = s.safetyCode;
   peerStatus({ target: "session-peer", peer: s.peer });
   $("session-peer").prepend(el("code", { class: "id", text: s.peer.id }), el("br"));
   panels("session-panel");
   show("leave-button", true);
-  setStatus(`connected to ${label} (${shortID(s.peer.id)}). Compare the safety code ${s.safetyCode} with them.`);
+  setStatus(`connected to ${s.peer.known ? s.peer.name : "a new peer"} (${shortID(s.peer.id)}). Compare the safety code ${s.safetyCode} with them.`);
   s.onClose = (err) => endSession(err);
 
   if (s.purpose === "files") {

@@ -49,6 +49,11 @@ address (a LAN IP) is not one, and fails there.
 			if force && export == "" {
 				return &usageError{errors.New("--force goes with --export DIR")}
 			}
+			if export == "" {
+				if _, _, err := net.SplitHostPort(listen); err != nil {
+					return &usageError{fmt.Errorf("--listen %q: want HOST:PORT, such as 127.0.0.1:8080", listen)}
+				}
+			}
 			if missing := web.Missing(); len(missing) > 0 {
 				return &hintError{fmt.Errorf("this sp2p was built without the web page's WebAssembly build (missing %s)", strings.Join(missing, ", ")),
 					"run `go generate ./web` in the sp2p source, then rebuild sp2p (go build ./cmd/sp2p)"}
@@ -129,9 +134,6 @@ func webContentType(name string) string {
 
 // serveWeb serves the page on addr until ctx ends (Ctrl-C: exit 130).
 func (a *app) serveWeb(ctx context.Context, addr string) error {
-	if _, _, err := net.SplitHostPort(addr); err != nil {
-		return &usageError{fmt.Errorf("--listen %q: want HOST:PORT, such as 127.0.0.1:8080", addr)}
-	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("cannot serve the page on %s: %w", addr, err)
