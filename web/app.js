@@ -962,7 +962,7 @@ function takeTokenFromLocation() {
 
 async function main() {
   if (!window.isSecureContext) {
-    showError("This page is not in a secure context (https, or http on localhost), so the browser refuses the cryptography and storage it needs. Open it over https or as http://127.0.0.1.");
+    showError("This page is not in a secure context (https, or http on localhost), so the browser refuses the cryptography and storage it needs. Open it over https, or on this machine with sp2p web (localhost).");
   }
   let mod;
   try {
