@@ -174,6 +174,7 @@ const state = {
   countdown: 0,
   qrURL: null,
   objectURLs: [],
+  doneText: "", // what a finished transfer did, for the status line
 };
 
 /** Runs fn with button disabled, so a double click does nothing twice. */
@@ -199,7 +200,7 @@ function resetToStart() {
   if (state.acc && !state.session) state.acc.close();
   if (state.qrURL) URL.revokeObjectURL(state.qrURL);
   for (const u of state.objectURLs) URL.revokeObjectURL(u);
-  Object.assign(state, { inv: null, pending: null, acc: null, session: null, ended: false, qrURL: null, objectURLs: [] });
+  Object.assign(state, { inv: null, pending: null, acc: null, session: null, ended: false, qrURL: null, objectURLs: [], doneText: "" });
   $("answer-input").value = "";
   $("accept-input").value = "";
   $("messages").replaceChildren();
@@ -654,6 +655,7 @@ function startSession(s, role) {
   peerStatus({ target: "session-peer", peer: s.peer });
   $("session-peer").prepend(el("code", { class: "id", text: s.peer.id }), el("br"));
   panels("session-panel");
+  $("session-panel").classList.remove("ended");
   show("leave-button", true);
   setStatus(`connected to ${s.peer.known ? s.peer.name : "a new peer"} (${shortID(s.peer.id)}). Compare the safety code ${s.safetyCode} with them.`);
   s.onClose = (err) => endSession(err);
@@ -719,16 +721,20 @@ function progressRow(title) {
 
 async function sendFiles(s) {
   const total = state.files.reduce((n, f) => n + f.size, 0);
-  $("transfers").append(el("p", { text: `Offering ${plural(state.files.length, "file", "files")} (${humanBytes(total)}); waiting for them to accept…` }));
+  const waiting = el("p", { text: `Offering ${plural(state.files.length, "file", "files")} (${humanBytes(total)}); waiting for them to accept…` });
+  $("transfers").append(waiting);
   let row = null;
   try {
     const r = await s.sendFiles(state.files, (p) => {
+      waiting.remove();
       if (!row) row = progressRow("Sending…");
       row.update(p);
     });
+    waiting.remove();
     if (!row) row = progressRow("");
     row.done(`Sent ${plural(r.files, "file", "files")} (${humanBytes(r.bytes)}); the receiver checked each with SHA-256.`);
-    setStatus(`Done: ${plural(r.files, "file", "files")} sent.`);
+    state.doneText = `Done: ${plural(r.files, "file", "files")} sent.`;
+    setStatus(state.doneText);
     await s.close();
   } catch (err) {
     $("transfers").append(el("p", { class: "problem", text: sessionProblem(err) }));
@@ -760,7 +766,8 @@ async function receiveFiles(s) {
       ul.append(el("li", {}, a, el("span", { class: "note", text: ` (${humanBytes(f.size)}, SHA-256 ${f.sha256.slice(0, 16)}…)` })));
     }
     $("transfers").append(ul);
-    setStatus(`Done: ${plural(files.length, "file", "files")} received. Save them below.`);
+    state.doneText = `Done: ${plural(files.length, "file", "files")} received; save them below.`;
+    setStatus(state.doneText);
     const first = ul.querySelector("a");
     if (first) first.focus();
   } catch (err) {
@@ -804,9 +811,10 @@ function endSession(err) {
   $("send-button").disabled = true;
   show("leave-button", false);
   show("after-panel", true);
-  $("after-title").textContent = "Session ended";
+  $("session-panel").classList.add("ended");
+  $("after-title").textContent = "After the session";
   $("after-reason").textContent = reason;
-  setStatus("Session ended. " + reason);
+  setStatus((state.doneText ? state.doneText + " " : "") + "Session ended." + (err ? " " + reason : ""));
   if (err) reportError(reason, err);
   const pin = !s.peer.known;
   $("pin-form").hidden = !pin;
