@@ -1,6 +1,7 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -51,16 +52,26 @@ var ErrDuplicatePeer = errors.New("session: peer already in the group")
 // all, disconnect one, list them, and one channel of events. Its sessions
 // share one rate limiter, so one abusive peer is held to its own budget
 // and penalties follow an identity across sessions. The group receives
-// every message of its sessions: do not call Receive on them.
+// every message of its sessions: do not call Receive on them. Each peer
+// has a send queue of its own (WithSendQueueBytes), so a slow peer holds
+// up only its own messages.
 type Group struct {
 	limiter *ratelimit.Limiter[identity.ID]
 	events  chan Event // unbuffered: the queue is in q
 	q       *eventQueue
 
+	sendQueueBytes int
+
 	mu       sync.Mutex
-	sessions map[identity.ID]*Session
+	sessions map[identity.ID]*member
 	wg       sync.WaitGroup
 	closed   bool
+}
+
+// member is one peer of a group: its session and its send queue.
+type member struct {
+	s   *Session
+	out *outQueue
 }
 
 // GroupOption changes a Group's settings.
@@ -95,7 +106,9 @@ func NewGroup(limits ratelimit.Limits, opts ...GroupOption) *Group {
 		limiter:  newLimiter(limits),
 		events:   make(chan Event),
 		q:        newEventQueue(DefaultGroupQueueBytes, groupQueueEvents),
-		sessions: map[identity.ID]*Session{},
+		sessions: map[identity.ID]*member{},
+
+		sendQueueBytes: DefaultGroupSendQueueBytes,
 	}
 	for _, o := range opts {
 		o(g)
@@ -209,9 +222,14 @@ func (g *Group) Add(s *Session) error {
 	if _, ok := g.sessions[s.Peer()]; ok {
 		return fmt.Errorf("%w: %s", ErrDuplicatePeer, s.Peer())
 	}
-	g.sessions[s.Peer()] = s
-	g.wg.Add(1)
+	m := &member{s: s, out: newOutQueue(g.sendQueueBytes)}
+	g.sessions[s.Peer()] = m
+	g.wg.Add(2)
 	go g.receive(s)
+	go func() {
+		defer g.wg.Done()
+		m.out.run(s)
+	}()
 	return nil
 }
 
@@ -237,38 +255,71 @@ func (g *Group) receive(s *Session) {
 	}
 }
 
-func (g *Group) get(peer identity.ID) (*Session, error) {
+func (g *Group) get(peer identity.ID) (*member, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	s, ok := g.sessions[peer]
+	m, ok := g.sessions[peer]
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownPeer, peer)
 	}
-	return s, nil
+	return m, nil
 }
 
-// Send sends a message to one peer.
+func (g *Group) members() []*member {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	list := make([]*member, 0, len(g.sessions))
+	for _, m := range g.sessions {
+		list = append(list, m)
+	}
+	return list
+}
+
+// Send sends a message to one peer, after the messages already queued
+// for it, and returns when the peer's session has sent it.
 func (g *Group) Send(ctx context.Context, peer identity.ID, msg []byte) error {
-	s, err := g.get(peer)
+	m, err := g.get(peer)
 	if err != nil {
 		return err
 	}
-	return s.Send(ctx, msg)
+	done := make(chan error, 1)
+	if err := m.out.push(ctx, outItem{msg: msg, ctx: ctx, done: done}); err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		// Sent or dropped by the queue later, as the context says.
+		return ctx.Err()
+	}
 }
 
-// Broadcast sends a message to every peer, and returns the errors of those
-// it could not reach, joined.
+// Broadcast queues a message for every peer and returns once every queue
+// has taken it (it copies msg). Peers with room in their queue take it at
+// once; for a peer whose queue is full (it takes messages more slowly
+// than they come), Broadcast waits as long as ctx allows, after every
+// other peer has the message. It returns the errors of the peers whose
+// queue did not take it, joined; a peer whose session fails later is
+// reported by a Disconnected event.
 func (g *Group) Broadcast(ctx context.Context, msg []byte) error {
-	g.mu.Lock()
-	list := make([]*Session, 0, len(g.sessions))
-	for _, s := range g.sessions {
-		list = append(list, s)
+	it := outItem{msg: bytes.Clone(msg)}
+	if it.msg == nil {
+		it.msg = []byte{}
 	}
-	g.mu.Unlock()
 	var errs []error
-	for _, s := range list {
-		if err := s.Send(ctx, msg); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", s.Peer(), err))
+	var full []*member
+	for _, m := range g.members() {
+		switch err := m.out.tryPush(it); {
+		case errors.Is(err, errQueueFull):
+			full = append(full, m)
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", m.s.Peer(), err))
+		}
+	}
+	for _, m := range full {
+		if err := m.out.push(ctx, it); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", m.s.Peer(), err))
 		}
 	}
 	return errors.Join(errs...)
@@ -276,11 +327,11 @@ func (g *Group) Broadcast(ctx context.Context, msg []byte) error {
 
 // Disconnect closes one peer's session; a Disconnected event follows.
 func (g *Group) Disconnect(peer identity.ID) error {
-	s, err := g.get(peer)
+	m, err := g.get(peer)
 	if err != nil {
 		return err
 	}
-	return s.Close()
+	return m.s.Close()
 }
 
 // PeerInfo describes one peer of a group.
@@ -294,8 +345,8 @@ func (g *Group) Peers() []PeerInfo {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	out := make([]PeerInfo, 0, len(g.sessions))
-	for id, s := range g.sessions {
-		out = append(out, PeerInfo{ID: id, Stats: s.Stats()})
+	for id, m := range g.sessions {
+		out = append(out, PeerInfo{ID: id, Stats: m.s.Stats()})
 	}
 	return out
 }
@@ -309,14 +360,15 @@ func (g *Group) Close() error {
 		return nil
 	}
 	g.closed = true
-	list := make([]*Session, 0, len(g.sessions))
-	for _, s := range g.sessions {
-		list = append(list, s)
+	list := make([]*member, 0, len(g.sessions))
+	for _, m := range g.sessions {
+		list = append(list, m)
 	}
 	g.mu.Unlock()
 	g.q.close() // receivers no longer block on a full queue
-	for _, s := range list {
-		s.Close()
+	for _, m := range list {
+		m.out.fail(ErrClosed)
+		m.s.Close()
 	}
 	g.wg.Wait()
 	return nil

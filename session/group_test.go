@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +90,73 @@ func TestGroup(t *testing.T) {
 		// Drain whatever was buffered; the channel must end.
 		for range g.Events() {
 		}
+	}
+}
+
+// A peer that stops reading holds up only itself: Broadcast keeps giving
+// every message to the other peer, and its errors name only the stuck one.
+func TestGroupSlowPeerDoesNotHoldUpOthers(t *testing.T) {
+	checkGoroutines(t)
+	g := NewGroup(ratelimit.Limits{}, WithSendQueueBytes(256<<10))
+	defer g.Close()
+	// The group's side answers; the peers are the offerers. The slow
+	// peer's session queues at most 256 KiB and never reads.
+	fast := connect(t, mem(), g.Options(mem()))
+	slowOpts := mem()
+	slowOpts.MaxQueuedBytes = 256 << 10
+	slow := connect(t, slowOpts, g.Options(mem()))
+	for _, p := range []*pair{fast, slow} {
+		if err := g.Add(p.answerer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 3.2 MiB: more than the slow peer's queues and link hold (about 1.8).
+	const n, size = 100, 32 << 10
+	got := make(chan int, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		i := 0
+		for ; i < n; i++ {
+			m, err := fast.offerer.Receive(ctx)
+			if err != nil || len(m) != size || m[0] != byte(i) {
+				t.Errorf("fast peer, message %d: %d bytes, %v", i, len(m), err)
+				break
+			}
+		}
+		got <- i
+	}()
+	var slowErrs int
+	msg := make([]byte, size)
+	for i := range n {
+		msg[0] = byte(i)
+		// Each broadcast may wait 50 ms for room: the fast peer's queue
+		// empties in far less, the slow one's never.
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		err := g.Broadcast(ctx, msg)
+		cancel()
+		if err != nil {
+			if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), slow.alice.ID().String()) ||
+				strings.Contains(err.Error(), fast.alice.ID().String()) {
+				t.Fatalf("broadcast %d: %v", i, err)
+			}
+			slowErrs++
+		}
+	}
+	select {
+	case i := <-got:
+		if i != n {
+			t.Fatalf("the fast peer got %d of %d messages", i, n)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the fast peer did not get every message while the slow one was stuck")
+	}
+	if slowErrs == 0 {
+		t.Fatal("the slow peer took 3.2 MiB without reading: the test does not test anything")
+	}
+	// The slow peer, once it reads, gets what its queue took, in order.
+	m, err := slow.offerer.Receive(context.Background())
+	if err != nil || m[0] != 0 {
+		t.Fatalf("slow peer's first message: %v", err)
 	}
 }
