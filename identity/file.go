@@ -119,13 +119,10 @@ type SaveOptions struct {
 }
 
 // Save writes id to path atomically with mode 0600, creating missing parent
-// directories with mode 0700.
+// directories with mode 0700. The file's bytes are [Marshal]'s.
 func Save(path string, id *Identity, opts SaveOptions) error {
-	if opts.InsecureUnencrypted == (len(opts.Passphrase) > 0) {
-		if opts.InsecureUnencrypted {
-			panic("identity: Save with both a passphrase and InsecureUnencrypted")
-		}
-		return fmt.Errorf("identity: %w (or choose an unencrypted file explicitly)", ErrNoPassphrase)
+	if err := checkSaveOptions(opts); err != nil {
+		return err
 	}
 	if !opts.Overwrite {
 		if _, err := os.Lstat(path); err == nil {
@@ -135,6 +132,44 @@ func Save(path string, id *Identity, opts SaveOptions) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return fmt.Errorf("identity: creating directory: %w", err)
 	}
+	data, err := marshal(id, opts)
+	if err != nil {
+		return err
+	}
+	defer clear(data)
+	if err := safefile.WriteAtomic(path, data, 0o600, opts.Overwrite); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("identity: %w at %s (replacing it would lose the old identity)", ErrExists, path)
+		}
+		return fmt.Errorf("identity: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// Marshal returns the bytes of id's identity file, exactly as [Save]
+// writes them, for a program that keeps the file somewhere other than a
+// file system (a browser's storage). opts.Overwrite does not matter.
+// The bytes hold the private key (encrypted under opts.Passphrase, or in
+// plain text with InsecureUnencrypted): the caller should clear them
+// when done.
+func Marshal(id *Identity, opts SaveOptions) ([]byte, error) {
+	if err := checkSaveOptions(opts); err != nil {
+		return nil, err
+	}
+	return marshal(id, opts)
+}
+
+func checkSaveOptions(opts SaveOptions) error {
+	if opts.InsecureUnencrypted == (len(opts.Passphrase) > 0) {
+		if opts.InsecureUnencrypted {
+			panic("identity: Save with both a passphrase and InsecureUnencrypted")
+		}
+		return fmt.Errorf("identity: %w (or choose an unencrypted file explicitly)", ErrNoPassphrase)
+	}
+	return nil
+}
+
+func marshal(id *Identity, opts SaveOptions) ([]byte, error) {
 	seed := id.seed()
 	defer clear(seed)
 
@@ -142,44 +177,41 @@ func Save(path string, id *Identity, opts SaveOptions) error {
 	fmt.Fprintf(&b, "%s\n%s: %s\n", fileMagic, fileHeaderID, id.ID())
 	if opts.InsecureUnencrypted {
 		fmt.Fprintf(&b, "%s: %s\n%s: %s\n", fileHeaderProt, protNone, fileHeaderSecret, base64.StdEncoding.EncodeToString(seed))
-	} else {
-		fmt.Fprintf(&b, "%s: %s\n\n", fileHeaderProt, protPassphrase)
-		r, err := age.NewScryptRecipient(string(opts.Passphrase))
-		if err != nil {
-			return fmt.Errorf("identity: %w", err)
-		}
-		wf := opts.ScryptWorkFactor
-		if wf == 0 {
-			wf = defaultWorkFactor
-		}
-		if wf > MaxWorkFactor {
-			return fmt.Errorf("identity: %w: %d, at most %d", ErrWorkFactor, wf, MaxWorkFactor)
-		}
-		r.SetWorkFactor(max(wf, minSaveWorkFactor))
-		aw := armor.NewWriter(&b)
-		w, err := age.Encrypt(aw, r)
-		if err != nil {
-			return fmt.Errorf("identity: encrypting: %w", err)
-		}
-		if _, err := w.Write(seed); err != nil {
-			return fmt.Errorf("identity: encrypting: %w", err)
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("identity: encrypting: %w", err)
-		}
-		if err := aw.Close(); err != nil {
-			return fmt.Errorf("identity: encrypting: %w", err)
-		}
-		b.WriteByte('\n')
+		return b.Bytes(), nil
 	}
-	defer clear(b.Bytes())
-	if err := safefile.WriteAtomic(path, b.Bytes(), 0o600, opts.Overwrite); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("identity: %w at %s (replacing it would lose the old identity)", ErrExists, path)
-		}
-		return fmt.Errorf("identity: writing %s: %w", path, err)
+	fail := func(err error) ([]byte, error) {
+		clear(b.Bytes())
+		return nil, err
 	}
-	return nil
+	fmt.Fprintf(&b, "%s: %s\n\n", fileHeaderProt, protPassphrase)
+	r, err := age.NewScryptRecipient(string(opts.Passphrase))
+	if err != nil {
+		return fail(fmt.Errorf("identity: %w", err))
+	}
+	wf := opts.ScryptWorkFactor
+	if wf == 0 {
+		wf = defaultWorkFactor
+	}
+	if wf > MaxWorkFactor {
+		return fail(fmt.Errorf("identity: %w: %d, at most %d", ErrWorkFactor, wf, MaxWorkFactor))
+	}
+	r.SetWorkFactor(max(wf, minSaveWorkFactor))
+	aw := armor.NewWriter(&b)
+	w, err := age.Encrypt(aw, r)
+	if err != nil {
+		return fail(fmt.Errorf("identity: encrypting: %w", err))
+	}
+	if _, err := w.Write(seed); err != nil {
+		return fail(fmt.Errorf("identity: encrypting: %w", err))
+	}
+	if err := w.Close(); err != nil {
+		return fail(fmt.Errorf("identity: encrypting: %w", err))
+	}
+	if err := aw.Close(); err != nil {
+		return fail(fmt.Errorf("identity: encrypting: %w", err))
+	}
+	b.WriteByte('\n')
+	return b.Bytes(), nil
 }
 
 // fileContents is a parsed identity file.
@@ -366,15 +398,38 @@ func Load(path string, passphrase func() ([]byte, error)) (*Identity, Protection
 	return c.load(path, passphrase)
 }
 
-// load turns parsed file contents into the identity; path is for errors.
+// Unmarshal reads identity file bytes, as [Marshal] returns them or a
+// file [Save] wrote, with [Load]'s checks and limits (at most 64 KiB; a
+// scrypt work factor above MaxWorkFactor is refused with ErrWorkFactor
+// before passphrase is called). For a passphrase-protected file it calls
+// passphrase once; passphrase is not called for an unencrypted file.
+func Unmarshal(data []byte, passphrase func() ([]byte, error)) (*Identity, Protection, error) {
+	if len(data) > maxIdentityFile {
+		return nil, 0, fmt.Errorf("identity: %w: %w: %d bytes, at most %d", ErrCorruptFile, ErrFileTooLarge, len(data), maxIdentityFile)
+	}
+	c, err := parseIdentityFile(data)
+	if errors.Is(err, ErrWorkFactor) {
+		return nil, 0, fmt.Errorf("identity: %w", err)
+	} else if err != nil {
+		return nil, 0, fmt.Errorf("identity: %w: %w", ErrCorruptFile, err)
+	}
+	return c.load("", passphrase)
+}
+
+// load turns parsed file contents into the identity; path, if not empty,
+// is named in errors.
 func (c *fileContents) load(path string, passphrase func() ([]byte, error)) (*Identity, Protection, error) {
+	at, forPath := "", ""
+	if path != "" {
+		at, forPath = path+": ", " for "+path
+	}
 	var seed []byte
 	var err error
 	switch c.prot {
 	case Unprotected:
 		seed, err = base64.StdEncoding.Strict().DecodeString(c.secret)
 		if err != nil {
-			return nil, 0, fmt.Errorf("identity: %w: %s: secret-key is not valid base64", ErrCorruptFile, path)
+			return nil, 0, fmt.Errorf("identity: %w: %ssecret-key is not valid base64", ErrCorruptFile, at)
 		}
 	case Passphrase:
 		pass, err := passphrase()
@@ -394,25 +449,25 @@ func (c *fileContents) load(path string, passphrase func() ([]byte, error)) (*Id
 		sid.SetMaxWorkFactor(maxLoadWorkFactor)
 		r, err := age.Decrypt(armor.NewReader(bytes.NewReader(c.body)), sid)
 		if errors.Is(err, age.ErrIncorrectIdentity) {
-			return nil, 0, fmt.Errorf("identity: %w for %s", ErrWrongPassphrase, path)
+			return nil, 0, fmt.Errorf("identity: %w%s", ErrWrongPassphrase, forPath)
 		} else if err != nil {
-			return nil, 0, fmt.Errorf("identity: %w: %s: %v", ErrCorruptFile, path, err)
+			return nil, 0, fmt.Errorf("identity: %w: %s%v", ErrCorruptFile, at, err)
 		}
 		seed, err = io.ReadAll(io.LimitReader(r, 1024))
 		if err != nil {
-			return nil, 0, fmt.Errorf("identity: %w: %s: %v", ErrCorruptFile, path, err)
+			return nil, 0, fmt.Errorf("identity: %w: %s%v", ErrCorruptFile, at, err)
 		}
 	}
 	defer clear(seed)
 	if len(seed) != 32 {
-		return nil, 0, fmt.Errorf("identity: %w: %s: key is %d bytes, want 32", ErrCorruptFile, path, len(seed))
+		return nil, 0, fmt.Errorf("identity: %w: %skey is %d bytes, want 32", ErrCorruptFile, at, len(seed))
 	}
 	id, err := FromSeed(seed)
 	if err != nil {
 		return nil, 0, err
 	}
 	if !id.ID().Equal(c.id) {
-		return nil, 0, fmt.Errorf("identity: %w: %s: the public-id header does not match the key", ErrCorruptFile, path)
+		return nil, 0, fmt.Errorf("identity: %w: %sthe public-id header does not match the key", ErrCorruptFile, at)
 	}
 	return id, c.prot, nil
 }
