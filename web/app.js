@@ -175,6 +175,7 @@ const state = {
   qrURL: null,
   objectURLs: [],
   doneText: "", // what a finished transfer did, for the status line
+  leaving: false, // this side closed the session
 };
 
 /** Runs fn with button disabled, so a double click does nothing twice. */
@@ -200,7 +201,7 @@ function resetToStart() {
   if (state.acc && !state.session) state.acc.close();
   if (state.qrURL) URL.revokeObjectURL(state.qrURL);
   for (const u of state.objectURLs) URL.revokeObjectURL(u);
-  Object.assign(state, { inv: null, pending: null, acc: null, session: null, ended: false, qrURL: null, objectURLs: [], doneText: "" });
+  Object.assign(state, { inv: null, pending: null, acc: null, session: null, ended: false, qrURL: null, objectURLs: [], doneText: "", leaving: false });
   $("answer-input").value = "";
   $("accept-input").value = "";
   $("messages").replaceChildren();
@@ -647,6 +648,7 @@ function startSession(s, role) {
   clearInterval(state.countdown);
   state.session = s;
   state.ended = false;
+  state.leaving = false;
   state.pending = null;
   clearError();
   const label = s.peer.known ? s.peer.name : "peer";
@@ -805,7 +807,8 @@ function endSession(err) {
   const s = state.session;
   if (!s || state.ended) return;
   state.ended = true;
-  const reason = err ? sessionProblem(err) : "The session was closed.";
+  // A clean close (err null) is either side's: who left is known here.
+  const reason = err ? sessionProblem(err) : state.leaving ? "You left the session." : state.doneText ? "The transfer is finished; the session is closed." : "Your peer closed the session.";
   $("session-title").textContent = "Session ended";
   $("message-input").disabled = true;
   $("send-button").disabled = true;
@@ -835,6 +838,8 @@ async function pinPeer() {
   try {
     await sp2p.pinPeer(s.peer.id, name);
     $("pin-form").hidden = true;
+    peerStatus({ target: "session-peer", peer: { id: s.peer.id, fingerprint: s.peer.fingerprint, known: true, name } });
+    $("session-peer").prepend(el("code", { class: "id", text: s.peer.id }), el("br"));
     setStatus(`Pinned ${shortID(s.peer.id)} as ${name}: you will see the name next time.`);
     $("again-button").focus();
   } catch (err) {
@@ -917,7 +922,9 @@ function wire() {
     sendMessage();
   });
   $("leave-button").addEventListener("click", () => {
-    if (state.session) state.session.close().catch(() => {});
+    if (!state.session) return;
+    state.leaving = true;
+    state.session.close().catch(() => {});
   });
   $("pin-form").addEventListener("submit", (ev) => {
     ev.preventDefault();

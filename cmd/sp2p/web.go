@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,9 +80,12 @@ address (a LAN IP) is not one, and fails there.
 const webCSP = web.ContentSecurityPolicy + "; frame-ancestors 'none'"
 
 // webHandler serves fsys as the page: no directory listings, the right
-// type for .wasm, no caching of stale builds, and security headers.
+// type for .wasm, security headers, and no stale builds: every load
+// revalidates (no-cache) by an ETag of the content, so an unchanged
+// 9 MB WebAssembly module is not fetched again.
 func webHandler(fsys fs.FS) http.Handler {
 	files := http.FileServerFS(fsys)
+	var etags sync.Map // name → ETag: embedded files have no modification time to revalidate by
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
@@ -104,6 +110,14 @@ func webHandler(fsys fs.FS) http.Handler {
 		}
 		if t := webContentType(name); t != "" {
 			h.Set("Content-Type", t)
+		}
+		if tag, ok := etags.Load(name); ok {
+			h.Set("ETag", tag.(string))
+		} else if b, err := fs.ReadFile(fsys, name); err == nil {
+			sum := sha256.Sum256(b)
+			tag := `"` + hex.EncodeToString(sum[:16]) + `"`
+			etags.Store(name, tag)
+			h.Set("ETag", tag)
 		}
 		files.ServeHTTP(w, r)
 	})

@@ -74,7 +74,24 @@ func TestWebHandler(t *testing.T) {
 			t.Errorf("GET %s: %s, want 404 (no listings, nothing outside)", p, resp.Status)
 		}
 	}
-	resp, err := http.Post(srv.URL+"/", "text/plain", strings.NewReader("x"))
+	// Revalidation by ETag: an unchanged file is not sent again.
+	resp, err := http.Get(srv.URL + "/dist/sp2p.wasm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	tag := resp.Header.Get("ETag")
+	req, _ := http.NewRequest("GET", srv.URL+"/dist/sp2p.wasm", nil)
+	req.Header.Set("If-None-Match", tag)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if tag == "" || resp.StatusCode != http.StatusNotModified {
+		t.Errorf("revalidating with ETag %q: %s, want 304", tag, resp.Status)
+	}
+	resp, err = http.Post(srv.URL+"/", "text/plain", strings.NewReader("x"))
 	if err != nil {
 		t.Fatal(err)
 	}
