@@ -227,6 +227,7 @@ function askPassphrase(text) {
   const dialog = $("passphrase-dialog");
   const input = $("passphrase-dialog-input");
   $("passphrase-dialog-text").textContent = text || "Your identity in this browser is protected by a passphrase.";
+  $("passphrase-dialog-text").classList.toggle("problem", !!text);
   input.value = "";
   return new Promise((resolve) => {
     dialog.addEventListener(
@@ -359,7 +360,7 @@ function setFiles(list) {
 
 function updatePurpose() {
   show("files-pick", purpose() === "files");
-  $("invite-button").textContent = purpose() === "files" ? "Invite to receive these files" : "Create invitation";
+  $("invite-button").textContent = purpose() === "files" ? "Create invitation to send the files" : "Create invitation";
 }
 
 async function createInvitation() {
@@ -870,6 +871,7 @@ async function copyFrom(button) {
 // ---------- wiring ----------
 
 function wire() {
+  setupIdentityForms();
   for (const b of document.querySelectorAll("button[data-copy]")) b.addEventListener("click", () => copyFrom(b));
   for (const r of document.querySelectorAll('input[name="purpose"]')) r.addEventListener("change", updatePurpose);
   $("file-input").addEventListener("change", () => setFiles($("file-input").files));
@@ -987,16 +989,18 @@ async function main() {
     showError("The sp2p module (sp2p.js) could not be loaded: the page is incomplete on this server.", err.message);
     return;
   }
-  let hint = "";
+  // load may ask again itself after a wrong passphrase; so may this loop.
+  let asked = 0;
+  const passphrase = () => {
+    setStatus("Your identity is locked: type its passphrase.");
+    return askPassphrase(asked++ > 0 ? "Wrong passphrase: try again." : "");
+  };
   for (let attempt = 0; ; attempt++) {
     try {
-      sp2p = await mod.load({ passphrase: () => askPassphrase(hint) });
+      sp2p = await mod.load({ passphrase });
       break;
     } catch (err) {
-      if (err.code === "bad-passphrase" && attempt < 10) {
-        hint = "Wrong passphrase: try again.";
-        continue;
-      }
+      if (err.code === "bad-passphrase" && attempt < 10) continue;
       setStatus("sp2p did not start.");
       showError(
         err.code === "bad-passphrase"
