@@ -377,7 +377,11 @@ async function createInvitation() {
     inv = await sp2p.createInvitation({ purpose: p });
   } catch (err) {
     setStatus("Ready.");
-    reportError("Could not create the invitation: " + sessionProblem(err), err);
+    if (err.code === "wrong-purpose" && p === "files") {
+      showError("Sending files from the browser is not in this build of sp2p yet: choose Chat, or send the files with the CLI (sp2p send).", err.detail);
+    } else {
+      reportError("Could not create the invitation: " + sessionProblem(err), err);
+    }
     return;
   }
   state.inv = inv;
@@ -522,6 +526,7 @@ async function startAccept(text) {
     $("accept-input").focus();
     return;
   }
+  if (state.session && state.ended) resetToStart();
   if (state.inv || state.acc || state.session) {
     showError("Finish or cancel what is open first (an invitation, or a session), then accept this one.");
     return;
@@ -606,6 +611,7 @@ function addTabOffer(o) {
   });
   yes.addEventListener("click", () =>
     busy(yes, async () => {
+      if (state.session && state.ended) resetToStart();
       if (state.inv || state.acc || state.session) {
         showError("Finish or cancel what is open first (an invitation, or a session).");
         return;
@@ -647,6 +653,8 @@ function onTabAnswer(inv, p) {
 
 function startSession(s, role) {
   clearInterval(state.countdown);
+  // The invitation did its job; closing it now is not for a session.
+  state.inv = null;
   state.session = s;
   state.ended = false;
   state.leaving = false;
@@ -685,6 +693,7 @@ function addMessage(who, text, label) {
   const li = el("li", { class: who, "data-from": who === "mine" ? "you" : label, text });
   list.append(li);
   list.scrollTop = list.scrollHeight;
+  return li;
 }
 
 async function sendMessage() {
@@ -693,11 +702,13 @@ async function sendMessage() {
   const text = input.value;
   if (!s || state.ended || text === "") return;
   input.value = "";
+  // Shown at once, in the order typed; marked if it could not be sent.
+  const li = addMessage("mine", text);
   try {
     await s.send(text);
-    addMessage("mine", text);
   } catch (err) {
-    input.value = text;
+    li.classList.add("failed");
+    li.title = "not sent";
     reportError("The message was not sent: " + sessionProblem(err), err);
   }
 }
