@@ -222,6 +222,35 @@ function showIdentity() {
     : "Not protected by a passphrase: anyone who uses this browser profile can use your identity. You can set one below.";
 }
 
+/** Lists the pinned peers, each with a button to forget it. */
+async function showKnownPeers() {
+  const ul = $("known-peers");
+  let peers;
+  try {
+    peers = await sp2p.knownPeers();
+  } catch (err) {
+    ul.replaceChildren(el("li", { class: "problem", text: "Could not read the known peers: " + sessionProblem(err) }));
+    return;
+  }
+  ul.replaceChildren();
+  if (peers.length === 0) ul.append(el("li", { class: "note", text: "None yet: after a session with someone new, you can pin them." }));
+  for (const p of peers) {
+    const forget = el("button", { type: "button", text: "Forget" });
+    forget.setAttribute("aria-label", "Forget " + (p.name || p.id));
+    forget.addEventListener("click", async () => {
+      if (!confirm(`Forget ${p.name || "this peer"} (${shortID(p.id)})? Next time they are a new peer.`)) return;
+      try {
+        await sp2p.forgetPeer(p.id);
+        setStatus(`Forgot ${p.name || shortID(p.id)}.`);
+      } catch (err) {
+        reportError("Could not forget the peer.", err);
+      }
+      showKnownPeers();
+    });
+    ul.append(el("li", { class: "known-peer" }, el("strong", { text: p.name || "(no name)" }), " ", el("code", { class: "id", text: p.id }), " ", forget));
+  }
+}
+
 /** Asks for the identity's passphrase in a dialog; resolves with what was typed. */
 function askPassphrase(text) {
   const dialog = $("passphrase-dialog");
@@ -310,6 +339,7 @@ function setupIdentityForms() {
         $("import-passphrase").value = "";
         $("import-file").value = "";
         showIdentity();
+        showKnownPeers();
         setStatus("Identity imported: you are now " + shortID(sp2p.identity().id) + ".");
       } catch (err) {
         if (err.code === "bad-passphrase") showError("Wrong passphrase for that identity file.", err.detail);
@@ -853,6 +883,7 @@ async function pinPeer() {
     peerStatus({ target: "session-peer", peer: { id: s.peer.id, fingerprint: s.peer.fingerprint, known: true, name } });
     $("session-peer").prepend(el("code", { class: "id", text: s.peer.id }), el("br"));
     setStatus(`Pinned ${shortID(s.peer.id)} as ${name}: you will see the name next time.`);
+    showKnownPeers();
     $("again-button").focus();
   } catch (err) {
     reportError("Could not pin the peer under that name.", err);
@@ -1024,6 +1055,7 @@ async function main() {
   }
   $("version").textContent = sp2p.version;
   showIdentity();
+  showKnownPeers();
   sp2p.onTabOffer = addTabOffer;
   sp2p.onTabAnswer = onTabAnswer;
   wire();
