@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,9 +31,10 @@ func (a *app) webCmd() *cobra.Command {
 		Use:   "web [--listen ADDR | --export DIR]",
 		Short: "Serve the sp2p web page on this machine, or write it out for any static host",
 		Long: `Serve sp2p's browser page: the same sp2p, compiled to WebAssembly, in a
-page that invites, accepts, chats and sends files, and interoperates with
-this CLI. The page runs entirely in the browser; the server only hands out
-static files and sees no token, message or key.
+page that invites, accepts and chats as 'sp2p invite' and 'sp2p accept' do
+(and moves files, where the browser build supports it), and interoperates
+with this CLI. The page runs entirely in the browser; the server only hands
+out static files and sees no token, message or key.
 
 By default it listens on 127.0.0.1:8080 (this machine only). Browsers
 allow the page's cryptography and storage only in a secure context:
@@ -149,7 +151,10 @@ func webContentType(name string) string {
 // serveWeb serves the page on addr until ctx ends (Ctrl-C: exit 130).
 func (a *app) serveWeb(ctx context.Context, addr string) error {
 	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return &hintError{fmt.Errorf("cannot serve the page on %s: the port is in use (another sp2p web?)", addr),
+			"choose another port with --listen, such as --listen 127.0.0.1:8081"}
+	} else if err != nil {
 		return fmt.Errorf("cannot serve the page on %s: %w", addr, err)
 	}
 	tcp := ln.Addr().(*net.TCPAddr)

@@ -253,6 +253,11 @@ func TestBinaryWebServes(t *testing.T) {
 	if !strings.Contains(stderr.String(), "open "+url+" in your browser") {
 		t.Errorf("stderr does not say what to open:\n%s", stderr)
 	}
+	// A second server on the same port says so, and how to choose another.
+	busy := runBin(t, bin, t.TempDir(), "web", "--listen", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
+	if busy.code != exitError || !strings.Contains(busy.stderr, "in use") || !strings.Contains(busy.stderr, "--listen") {
+		t.Errorf("second sp2p web on the same port: exit %d\n%s", busy.code, busy.stderr)
+	}
 	cmd.Process.Signal(syscall.SIGINT)
 	err := cmd.Wait()
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != exitInterrupted {
