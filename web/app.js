@@ -72,7 +72,7 @@ function offerProblem(err, text) {
     case "malformed":
     case "bad-signature":
     case "limit":
-      if (!looksLikeToken(text)) return "That is not an invitation token: a token begins with SP2P: (or paste the whole link).";
+      if (!looksLikeToken(text)) return "That is not an invitation token (a token begins with SP2P:, or paste the whole link).";
       return "The invitation token is damaged or altered (a character changed, lost or added on the way): copy it again in full.";
     case "unsupported-version":
       return "This invitation was made by another version of sp2p, which this page cannot read.";
@@ -102,7 +102,7 @@ function answerProblem(err, text) {
     case "bad-signature":
     case "limit":
     case "unsupported-version":
-      if (!looksLikeToken(text)) return "That is not an answer token: a token begins with SP2P:.";
+      if (!looksLikeToken(text)) return "That is not an answer token (a token begins with SP2P:).";
       if (err.code === "unsupported-version") return "That answer was made by another version of sp2p, which this page cannot read.";
       return "The answer token is damaged or altered (a character changed, lost or added on the way): ask for it again and copy it in full.";
     case "wrong-kind":
