@@ -50,11 +50,15 @@ func resign(raw []byte, ctx identity.Context) []byte {
 	return out
 }
 
+// seedConn is a description with every kind of candidate; its ICE
+// credentials are filled in from the token's ephemeral key.
 func seedConn(role invite.DTLSRole) invite.ConnDesc {
+	name, _ := invite.ParseMDNSName("5ca05cb1-9f5f-4912-8329-24f191793d5a.local")
 	return invite.ConnDesc{
-		ICEUfrag: "AbCdEfGh", ICEPwd: "0123456789abcdefghijKL", Role: role, Fingerprint: [32]byte{1, 2, 3},
+		Role: role, Fingerprint: [32]byte{1, 2, 3},
 		Candidates: []invite.Candidate{
 			{Type: invite.Host, Addr: netip.MustParseAddrPort("192.168.1.2:50000")},
+			{Type: invite.Host, Name: name, Addr: netip.AddrPortFrom(netip.Addr{}, 51264)},
 			{Type: invite.ServerReflexive, Addr: netip.MustParseAddrPort("[2001:db8::1]:3478")},
 			{Type: invite.Relay, TCP: true, TCPType: invite.TCPPassive, Addr: netip.MustParseAddrPort("203.0.113.1:443")},
 		},
@@ -62,12 +66,12 @@ func seedConn(role invite.DTLSRole) invite.ConnDesc {
 }
 
 func seedTokens(f *testing.F) (*invite.Offer, *invite.Answer) {
-	o, err := invite.NewOffer(fuzzSigner, invite.OfferParams{Conn: seedConn(invite.RoleActPass), Recipient: fuzzSigner.ID(),
+	o, err := invite.NewOffer(fuzzSigner, invite.OfferParams{Conn: seedConn(invite.RoleActPass), Recipient: fuzzSigner.ID(), Purpose: invite.PurposeFiles,
 		Options: invite.ChannelOptions{Unordered: true, PartialReliability: true, MaxRetransmits: 1}, Now: time.Unix(1_800_000_000, 0)})
 	if err != nil {
 		f.Fatal(err)
 	}
-	a, err := invite.NewAnswer(fuzzSigner, o, invite.AnswerParams{Conn: seedConn(invite.RoleActive), Now: time.Unix(1_800_000_000, 0)})
+	a, err := invite.NewAnswer(fuzzSigner, o, invite.AnswerParams{Ephemeral: [invite.EphemeralSize]byte{0xe2}, Conn: seedConn(invite.RoleActive), Now: time.Unix(1_800_000_000, 0)})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -165,6 +169,7 @@ func FuzzDecodeText(f *testing.F) {
 // description is stable through SDP and back.
 func FuzzFromSDP(f *testing.F) {
 	c := seedConn(invite.RoleActPass)
+	c.ICEUfrag, c.ICEPwd = invite.ICECredentials([invite.EphemeralSize]byte{0xe1})
 	text, err := sdp.ToSDP(&c)
 	if err != nil {
 		f.Fatal(err)
@@ -189,7 +194,7 @@ func FuzzFromSDP(f *testing.F) {
 }
 
 // pionOfferSDP is an offer as pion v4 writes it after gathering.
-const pionOfferSDP = "v=0\r\no=- 3012339530271004316 1764100000 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=msid-semantic:WMS*\r\na=fingerprint:sha-256 0F:74:31:25:CB:A2:13:EC:28:6F:6D:2F:6D:0F:35:E3:0E:1E:8A:B2:D5:96:0C:F6:12:F3:2B:9E:43:C2:4A:76\r\na=extmap-allow-mixed\r\na=group:BUNDLE 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=sctp-port:5000\r\na=ice-ufrag:Ab3dEf9h\r\na=ice-pwd:0123456789abcdefghijKL\r\na=candidate:1794536311 1 udp 2130706431 127.0.0.1 40431 typ host\r\na=candidate:1794536311 2 udp 2130706431 127.0.0.1 40431 typ host\r\na=candidate:233762139 1 udp 2130706431 192.168.1.5 51000 typ host\r\na=candidate:233762139 1 udp 1694498815 203.0.113.7 51000 typ srflx raddr 192.168.1.5 rport 51000\r\na=candidate:1 1 udp 2130706431 abcd.local 5000 typ host\r\na=end-of-candidates\r\n"
+const pionOfferSDP = "v=0\r\no=- 3012339530271004316 1764100000 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=msid-semantic:WMS*\r\na=fingerprint:sha-256 0F:74:31:25:CB:A2:13:EC:28:6F:6D:2F:6D:0F:35:E3:0E:1E:8A:B2:D5:96:0C:F6:12:F3:2B:9E:43:C2:4A:76\r\na=extmap-allow-mixed\r\na=group:BUNDLE 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\nc=IN IP4 0.0.0.0\r\na=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=sctp-port:5000\r\na=ice-ufrag:Ab3dEf9h\r\na=ice-pwd:0123456789abcdefghijKL\r\na=candidate:1794536311 1 udp 2130706431 127.0.0.1 40431 typ host\r\na=candidate:1794536311 2 udp 2130706431 127.0.0.1 40431 typ host\r\na=candidate:233762139 1 udp 2130706431 192.168.1.5 51000 typ host\r\na=candidate:233762139 1 udp 1694498815 203.0.113.7 51000 typ srflx raddr 192.168.1.5 rport 51000\r\na=candidate:1 1 udp 2130706431 abcd.local 5000 typ host\r\na=candidate:2 1 udp 2113937151 5ca05cb1-9f5f-4912-8329-24f191793d5a.local 51264 typ host generation 0\r\na=end-of-candidates\r\n"
 
 // FuzzQRImage: decoding arbitrary bytes as a QR image never panics and
 // respects the size limits.

@@ -68,7 +68,7 @@ func TestWeakKeysRejected(t *testing.T) {
 	t.Parallel()
 	identityKey := unhex(t, smallOrderPoints[0])
 	forgery := append(bytes.Clone(identityKey), make([]byte, 32)...)
-	for _, msg := range []string{"", "pay mallory", "sp2p v1 offer\x00anything"} {
+	for _, msg := range []string{"", "pay mallory", "sp2p v2 offer\x00anything"} {
 		if !ed25519.Verify(identityKey, []byte(msg), forgery) {
 			t.Fatalf("the forgery does not verify under crypto/ed25519 for %q", msg)
 		}

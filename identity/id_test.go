@@ -157,7 +157,7 @@ func TestSignatureContexts(t *testing.T) {
 	t.Parallel()
 	ident := fixedIdentity(t, 3)
 	msg := []byte("hello")
-	contexts := []Context{ContextOffer, ContextAnswer, Context("sp2p v1 test")}
+	contexts := []Context{ContextOffer, ContextAnswer, Context("sp2p v1 offer"), Context("sp2p v1 answer"), Context("sp2p v1 test")}
 	for _, signCtx := range contexts {
 		sig := ident.Sign(signCtx, msg)
 		for _, verifyCtx := range contexts {

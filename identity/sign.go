@@ -13,12 +13,13 @@ import (
 // below, and SECURITY.md lists them.
 type Context string
 
-// Signing contexts of protocol version 1.
+// Signing contexts of token format version 2 (version 1 signed under
+// "sp2p v1 offer" and "sp2p v1 answer"; its tokens are no longer read).
 const (
 	// ContextOffer signs an invitation (offer) token.
-	ContextOffer Context = "sp2p v1 offer"
+	ContextOffer Context = "sp2p v2 offer"
 	// ContextAnswer signs an answer token.
-	ContextAnswer Context = "sp2p v1 answer"
+	ContextAnswer Context = "sp2p v2 answer"
 )
 
 // ErrBadSignature is returned when a signature does not verify. It says

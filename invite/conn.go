@@ -92,11 +92,18 @@ func (t TCPType) Name() string {
 // pair it. Foundation and priority are recomputed from the type and the
 // order in the list; related addresses are not carried (they would only
 // reveal the private address behind a NAT).
+//
+// A candidate whose Name is not zero is an mDNS host-name candidate, as
+// browsers make to hide local addresses (draft-ietf-mmusic-mdns-ice-candidates):
+// its address is Name's "<uuid>.local", resolved by the peer over
+// multicast DNS; Addr then holds only the port (its address is the zero
+// netip.Addr), and the candidate is a UDP host candidate.
 type Candidate struct {
 	Type    CandidateType
 	TCP     bool
 	TCPType TCPType
 	Addr    netip.AddrPort
+	Name    MDNSName
 }
 
 func (c Candidate) String() string {
@@ -104,13 +111,93 @@ func (c Candidate) String() string {
 	if c.TCP {
 		proto = "tcp/" + tcpTypeNames[c.TCPType]
 	}
+	if !c.Name.IsZero() {
+		return fmt.Sprintf("%s %s %s:%d", c.Type, proto, c.Name, c.Addr.Port())
+	}
 	return fmt.Sprintf("%s %s %s", c.Type, proto, c.Addr)
+}
+
+// IsMDNS reports whether c is an mDNS host-name candidate.
+func (c Candidate) IsMDNS() bool { return !c.Name.IsZero() }
+
+// MDNSName is the UUID of an mDNS host-name candidate "<uuid>.local", as
+// its 16 bytes. The zero value (the nil UUID) is no name.
+type MDNSName [16]byte
+
+// MDNSSuffix ends every mDNS candidate name.
+const MDNSSuffix = ".local"
+
+// IsZero reports whether n is no name.
+func (n MDNSName) IsZero() bool { return n == MDNSName{} }
+
+// String returns the canonical name: the UUID in lower-case hex with
+// hyphens after the 4th, 6th, 8th and 10th bytes, then ".local".
+func (n MDNSName) String() string {
+	const hexDigits = "0123456789abcdef"
+	b := make([]byte, 0, 36+len(MDNSSuffix))
+	for i, x := range n {
+		if i == 4 || i == 6 || i == 8 || i == 10 {
+			b = append(b, '-')
+		}
+		b = append(b, hexDigits[x>>4], hexDigits[x&15])
+	}
+	return string(append(b, MDNSSuffix...))
+}
+
+// ParseMDNSName reads a candidate address that is exactly a canonical
+// mDNS name: 36 characters of lower-case UUID
+// (xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx, hex digits 0-9 a-f) then
+// ".local", not the nil UUID. Anything else (upper case, other host
+// names, no hyphens) is not one: ok is false.
+func ParseMDNSName(s string) (n MDNSName, ok bool) {
+	if len(s) != 36+len(MDNSSuffix) || s[36:] != MDNSSuffix {
+		return MDNSName{}, false
+	}
+	j := 0
+	for i := 0; i < 36; {
+		if i == 8 || i == 13 || i == 18 || i == 23 {
+			if s[i] != '-' {
+				return MDNSName{}, false
+			}
+			i++
+			continue
+		}
+		hi, ok1 := lowerHex(s[i])
+		lo, ok2 := lowerHex(s[i+1])
+		if !ok1 || !ok2 {
+			return MDNSName{}, false
+		}
+		n[j] = hi<<4 | lo
+		i, j = i+2, j+1
+	}
+	return n, !n.IsZero()
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // Check enforces what every candidate must meet.
 func (c Candidate) Check() error { return c.check() }
 
 func (c Candidate) check() error {
+	if !c.Name.IsZero() {
+		switch {
+		case c.Type != Host || c.TCP || c.TCPType != TCPNone:
+			return errors.New("an mDNS name candidate must be a UDP host candidate")
+		case c.Addr.Addr().IsValid():
+			return errors.New("an mDNS name candidate with an IP address")
+		case c.Addr.Port() == 0:
+			return errors.New("candidate port 0")
+		}
+		return nil
+	}
 	switch {
 	case c.Type > Relay:
 		return fmt.Errorf("unknown candidate type %d", c.Type)

@@ -59,31 +59,17 @@ func (r *reader) u32(what string) uint32 {
 	return 0
 }
 
-func (r *reader) u64(what string) uint64 {
-	if v := r.take(8, what); v != nil {
-		return binary.BigEndian.Uint64(v)
-	}
-	return 0
-}
-
 func (r *reader) fail(err error) {
 	if r.err == nil {
 		r.err = err
 	}
 }
 
-func (r *reader) connDesc() ConnDesc {
+// connDesc reads a connection description whose ICE credentials are
+// derived from ephemeral.
+func (r *reader) connDesc(ephemeral [EphemeralSize]byte) ConnDesc {
 	var d ConnDesc
-	n := int(r.u8("ufrag length"))
-	if r.err == nil && (n < MinUfragLen || n > MaxUfragLen) {
-		r.fail(fmt.Errorf("%w: ICE ufrag of %d characters, want %d to %d", ErrLimit, n, MinUfragLen, MaxUfragLen))
-	}
-	d.ICEUfrag = string(r.take(n, "ufrag"))
-	n = int(r.u8("password length"))
-	if r.err == nil && (n < MinPwdLen || n > MaxPwdLen) {
-		r.fail(fmt.Errorf("%w: ICE password of %d characters, want %d to %d", ErrLimit, n, MinPwdLen, MaxPwdLen))
-	}
-	d.ICEPwd = string(r.take(n, "password"))
+	d.ICEUfrag, d.ICEPwd = ICECredentials(ephemeral)
 	copy(d.Fingerprint[:], r.take(32, "fingerprint"))
 	d.Role = DTLSRole(r.u8("DTLS role"))
 	count := int(r.u8("candidate count"))
@@ -92,16 +78,29 @@ func (r *reader) connDesc() ConnDesc {
 	}
 	for i := 0; i < count && r.err == nil; i++ {
 		flags := r.u8("candidate flags")
-		if flags&0xc0 != 0 {
+		switch {
+		case r.err != nil:
+			return d
+		case flags&0x80 != 0:
 			r.fail(fmt.Errorf("%w: candidate %d has unknown flags %#x", ErrMalformed, i, flags))
-			break
+			return d
+		case flags&0x40 != 0 && flags != 0x40:
+			r.fail(fmt.Errorf("%w: candidate %d: an mDNS name candidate must be a UDP host candidate without the IPv6 bit (flags %#x)", ErrMalformed, i, flags))
+			return d
 		}
 		c := Candidate{Type: CandidateType(flags & 3), TCP: flags&4 != 0, TCPType: TCPType(flags >> 4 & 3)}
-		size := 4
-		if flags&8 != 0 {
-			size = 16
+		var addr netip.Addr
+		switch {
+		case flags&0x40 != 0:
+			copy(c.Name[:], r.take(16, "candidate mDNS name"))
+			if r.err == nil && c.Name.IsZero() {
+				r.fail(fmt.Errorf("%w: candidate %d: the nil UUID as an mDNS name", ErrMalformed, i))
+			}
+		case flags&8 != 0:
+			addr, _ = netip.AddrFromSlice(r.take(16, "candidate address"))
+		default:
+			addr, _ = netip.AddrFromSlice(r.take(4, "candidate address"))
 		}
-		addr, _ := netip.AddrFromSlice(r.take(size, "candidate address"))
 		c.Addr = netip.AddrPortFrom(addr, r.u16("candidate port"))
 		d.Candidates = append(d.Candidates, c)
 	}
@@ -113,6 +112,33 @@ func (r *reader) connDesc() ConnDesc {
 	return d
 }
 
+// Signing contexts of token format version 1, which is no longer read:
+// only to tell a genuine old token from a damaged one.
+const (
+	contextOfferV1  identity.Context = "sp2p v1 offer"
+	contextAnswerV1 identity.Context = "sp2p v1 answer"
+)
+
+// versionError refuses a token of another version. A genuine token of
+// version 1 (its author's signature, at the place version 1 put it,
+// verifies under version 1's context) is ErrOldVersion, with the advice
+// to ask for a new one; any other is ErrUnsupportedVersion alone, which
+// a damaged token also gets (whether it is a newer version's is for the
+// caller to judge: see the CLI).
+func versionError(raw []byte) error {
+	if raw[0] == 1 && len(raw) >= 2+IDSize+SignatureSize {
+		ctx := contextOfferV1
+		if Kind(raw[1]) == KindAnswer {
+			ctx = contextAnswerV1
+		}
+		n := len(raw) - SignatureSize
+		if (Kind(raw[1]) == KindOffer || Kind(raw[1]) == KindAnswer) && identity.ID(raw[2:2+IDSize]).Verify(ctx, raw[:n], raw[n:]) == nil {
+			return fmt.Errorf("%w: this token is version 1, from an older sp2p; this program reads version %d: ask for a new token", ErrOldVersion, Version)
+		}
+	}
+	return fmt.Errorf("%w: version %d (this program reads version %d)", ErrUnsupportedVersion, raw[0], Version)
+}
+
 // splitToken checks the common framing (size, version, kind) and splits
 // off the signature.
 func splitToken(raw []byte, want Kind) (body, sig []byte, err error) {
@@ -122,7 +148,7 @@ func splitToken(raw []byte, want Kind) (body, sig []byte, err error) {
 	case len(raw) < 2+SignatureSize:
 		return nil, nil, fmt.Errorf("%w: token of %d bytes is too short", ErrMalformed, len(raw))
 	case raw[0] != Version:
-		return nil, nil, fmt.Errorf("%w: version %d (this program reads version %d)", ErrUnsupportedVersion, raw[0], Version)
+		return nil, nil, versionError(raw)
 	case Kind(raw[1]) != KindOffer && Kind(raw[1]) != KindAnswer:
 		return nil, nil, fmt.Errorf("%w: unknown token kind %d", ErrMalformed, raw[1])
 	case Kind(raw[1]) != want:
@@ -134,8 +160,9 @@ func splitToken(raw []byte, want Kind) (body, sig []byte, err error) {
 
 // DecodeOffer decodes an offer's canonical bytes and checks its signature.
 // It rejects anything not in canonical form, trailing bytes, and values
-// outside the limits. It does not check time, recipient or pinning: see
-// [Offer.Verify].
+// outside the limits. It does not check time, recipient, purpose or
+// pinning: see [Offer.Verify] and [Offer.CheckPurpose]. The invite id and
+// the ICE credentials are derived from the ephemeral key.
 func DecodeOffer(raw []byte) (*Offer, error) {
 	body, sig, err := splitToken(raw, KindOffer)
 	if err != nil {
@@ -145,16 +172,21 @@ func DecodeOffer(raw []byte) (*Offer, error) {
 	o := &Offer{}
 	copy(o.Inviter[:], r.take(IDSize, "inviter ID"))
 	copy(o.Ephemeral[:], r.take(EphemeralSize, "ephemeral key"))
-	copy(o.InviteID[:], r.take(InviteIDSize, "invite id"))
-	created := r.u64("created")
+	created := r.u32("created")
 	lifetime := r.u32("lifetime")
 	if r.err == nil {
 		if err := o.Inviter.Check(); err != nil {
 			r.fail(fmt.Errorf("%w: inviter key: %w", ErrMalformed, err))
 		}
 	}
-	switch flags := r.u8("flags"); {
+	flags, purpose := r.u8("flags"), r.u8("purpose")
+	o.Purpose = Purpose(purpose)
+	switch {
 	case r.err != nil:
+	case flags&^1 != 0:
+		r.fail(fmt.Errorf("%w: unknown offer flags %#x", ErrMalformed, flags))
+	case o.Purpose > maxPurpose:
+		r.fail(fmt.Errorf("%w: unknown purpose %d", ErrMalformed, purpose))
 	case flags == 1:
 		copy(o.Recipient[:], r.take(IDSize, "recipient"))
 		if r.err == nil && o.Recipient.IsZero() {
@@ -164,23 +196,18 @@ func DecodeOffer(raw []byte) (*Offer, error) {
 				r.fail(fmt.Errorf("%w: recipient key: %w", ErrMalformed, err))
 			}
 		}
-	case flags != 0:
-		r.fail(fmt.Errorf("%w: unknown offer flags %#x", ErrMalformed, flags))
 	}
 	optFlags, maxRetransmits := r.u8("channel options"), r.u8("max retransmits")
 	o.Options = ChannelOptions{Unordered: optFlags&1 != 0, PartialReliability: optFlags&2 != 0, MaxRetransmits: maxRetransmits}
 	if r.err == nil && (optFlags&^3 != 0 || (maxRetransmits != 0 && optFlags&2 == 0)) {
 		r.fail(fmt.Errorf("%w: invalid channel options", ErrMalformed))
 	}
-	o.Conn = r.connDesc()
+	o.Conn = r.connDesc(o.Ephemeral)
 	if r.err != nil {
 		return nil, r.err
 	}
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r.b))
-	}
-	if created > 1<<62 {
-		return nil, fmt.Errorf("%w: creation time out of range", ErrMalformed)
 	}
 	o.Created = time.Unix(int64(created), 0)
 	o.Lifetime = time.Duration(lifetime) * time.Second
@@ -193,6 +220,7 @@ func DecodeOffer(raw []byte) (*Offer, error) {
 	if o.Inviter.Verify(identity.ContextOffer, body, sig) != nil {
 		return nil, ErrBadSignature
 	}
+	o.InviteID = InviteIDOf(o.Ephemeral)
 	o.raw = append([]byte(nil), raw...)
 	return o, nil
 }
@@ -215,16 +243,13 @@ func DecodeAnswer(raw []byte) (*Answer, error) {
 			r.fail(fmt.Errorf("%w: answerer key: %w", ErrMalformed, err))
 		}
 	}
-	created := r.u64("created")
-	a.Conn = r.connDesc()
+	created := r.u32("created")
+	a.Conn = r.connDesc(a.Ephemeral)
 	if r.err != nil {
 		return nil, r.err
 	}
 	if len(r.b) != 0 {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(r.b))
-	}
-	if created > 1<<62 {
-		return nil, fmt.Errorf("%w: creation time out of range", ErrMalformed)
 	}
 	a.Created = time.Unix(int64(created), 0)
 	if a.Conn.Role != RoleActive && a.Conn.Role != RolePassive {

@@ -1,7 +1,10 @@
 // Package invite implements sp2p's signed invitation tokens: the offer an
 // inviter hands out and the answer that comes back, both carrying the
-// compact connection description (ICE credentials, candidates, the DTLS
-// fingerprint) so that no signaling server is needed.
+// compact connection description (candidates, including browsers' mDNS
+// names, and the DTLS fingerprint; the ICE credentials and the invite id
+// are derived from the token's ephemeral key, see [ICECredentials]) so that
+// no signaling server is needed. An offer also says what it is for
+// ([Purpose]).
 //
 // The inviter calls [NewOffer], shows [Offer.Text] (or [Offer.Link], or a QR
 // code of the text), and records the offer in a [Pending]. The invitee calls

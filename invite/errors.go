@@ -2,6 +2,13 @@ package invite
 
 import "errors"
 
+// oldVersionError is ErrUnsupportedVersion for a genuine token of an
+// earlier format version (see ErrOldVersion).
+type oldVersionError struct{}
+
+func (oldVersionError) Error() string { return ErrUnsupportedVersion.Error() }
+func (oldVersionError) Unwrap() error { return ErrUnsupportedVersion }
+
 // Errors of decoding and verifying tokens. Every error returned by this
 // package wraps one of them; test with errors.Is.
 var (
@@ -18,4 +25,13 @@ var (
 	ErrAlreadyUsed        = errors.New("invite: invitation already answered")
 	ErrReplayed           = errors.New("invite: answer replayed")
 	ErrTooManyPending     = errors.New("invite: too many pending invitations")
+	// ErrWrongPurpose: the offer is for another use than the one asked
+	// for ([Offer.CheckPurpose]); the error says which.
+	ErrWrongPurpose = errors.New("invite: the invitation is for something else")
+	// ErrOldVersion wraps ErrUnsupportedVersion for a token of an
+	// earlier format version that is genuine (its signature verifies under
+	// that version's rules): its author runs an older sp2p and must make a
+	// new token. A token of another version that is not is damaged, and
+	// is refused with ErrUnsupportedVersion alone.
+	ErrOldVersion error = oldVersionError{}
 )

@@ -62,7 +62,7 @@ func TestWeakKeysRejected(t *testing.T) {
 	// A weak recipient in an offer that its (real) inviter signed.
 	for _, h := range smallOrderHex {
 		out := bytes.Clone(s.offer.Bytes())
-		copy(out[95:], mustHex(t, h))
+		copy(out[offerFixedSize:], mustHex(t, h))
 		body := out[:len(out)-SignatureSize]
 		copy(out[len(body):], s.alice.Sign(identity.ContextOffer, body))
 		if _, err := DecodeOffer(out); !errors.Is(err, identity.ErrWeakKey) {

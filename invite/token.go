@@ -1,7 +1,7 @@
 package invite
 
 import (
-	"crypto/rand"
+	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
@@ -10,11 +10,13 @@ import (
 	"github.com/sp2p/sp2p/identity"
 )
 
-// Token format, version 1 (SECURITY.md, "Invitation tokens"). Integers are
+// Token format, version 2 (SECURITY.md, "Invitation tokens"). Integers are
 // big-endian; every field has a fixed place; variable fields are
-// length-prefixed; the signature covers every byte before it.
+// length-prefixed; the signature covers every byte before it. The ICE
+// credentials and the invite id are not carried: both sides derive them
+// from the token's ephemeral key ([ICECredentials], [InviteIDOf]).
 const (
-	Version = 1
+	Version = 2
 
 	kindOffer  = 1
 	kindAnswer = 2
@@ -38,10 +40,92 @@ const (
 	// is accepted. It also bounds how far an answer's creation time may be
 	// before its offer's: answer.created >= offer.created - skew.
 	DefaultClockSkew = 2 * time.Minute
+	// MaxCreated is the last creation time a token can carry (4 bytes of
+	// Unix seconds: 2106-02-07 06:28:15 UTC); later clocks cannot make
+	// tokens of this version.
+	MaxCreated = 1<<32 - 1
 
-	offerFixedSize  = 2 + IDSize + EphemeralSize + InviteIDSize + 8 + 4 + 1
-	answerFixedSize = 2 + IDSize + EphemeralSize + HashSize + 8
+	// ICEUfragLen and ICEPwdLen are the lengths of the derived ICE
+	// credentials (48 and 132 bits).
+	ICEUfragLen = 8
+	ICEPwdLen   = 22
+
+	offerFixedSize  = 2 + IDSize + EphemeralSize + 4 + 4 + 1 + 1
+	answerFixedSize = 2 + IDSize + EphemeralSize + HashSize + 4
+
+	iceInfo      = "sp2p v2 ice"
+	inviteIDInfo = "sp2p v2 invite id"
+	iceAlphabet  = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 )
+
+// ICECredentials returns the ICE ufrag (8 characters) and password (22)
+// of the side whose ephemeral X25519 public key is ephemeral: the 30 bytes
+// of HKDF-SHA256(ikm = ephemeral, salt = empty, info = "sp2p v2 ice"),
+// each byte b written as iceAlphabet[b & 63], the first 8 the ufrag, the
+// next 22 the password. A link must use them: tokens do not carry them.
+func ICECredentials(ephemeral [EphemeralSize]byte) (ufrag, pwd string) {
+	b, err := hkdf.Key(sha256.New, ephemeral[:], nil, iceInfo, ICEUfragLen+ICEPwdLen)
+	if err != nil {
+		panic("invite: HKDF: " + err.Error()) // only for lengths over 255 hashes
+	}
+	for i := range b {
+		b[i] = iceAlphabet[b[i]&63]
+	}
+	return string(b[:ICEUfragLen]), string(b[ICEUfragLen:])
+}
+
+// InviteIDOf returns the invite id of an offer with the ephemeral key
+// ephemeral: HKDF-SHA256(ikm = ephemeral, salt = empty, info = "sp2p v2
+// invite id"), 16 bytes.
+func InviteIDOf(ephemeral [EphemeralSize]byte) [InviteIDSize]byte {
+	b, err := hkdf.Key(sha256.New, ephemeral[:], nil, inviteIDInfo, InviteIDSize)
+	if err != nil {
+		panic("invite: HKDF: " + err.Error())
+	}
+	return [InviteIDSize]byte(b)
+}
+
+// Purpose is what an invitation is for, chosen by the inviter and signed
+// in the offer, so the invitee's program can refuse a token meant for
+// another one (files offered to a chat, a stream to a file receiver).
+type Purpose uint8
+
+// Purposes. Values 3 to 255 are refused (ErrMalformed).
+const (
+	// PurposeChat: messages (a line chat).
+	PurposeChat Purpose = 0
+	// PurposeStream: one byte stream in each direction.
+	PurposeStream Purpose = 1
+	// PurposeFiles: the inviter sends files.
+	PurposeFiles Purpose = 2
+
+	maxPurpose = PurposeFiles
+)
+
+func (p Purpose) String() string {
+	switch p {
+	case PurposeChat:
+		return "chat"
+	case PurposeStream:
+		return "stream"
+	case PurposeFiles:
+		return "files"
+	}
+	return fmt.Sprintf("Purpose(%d)", uint8(p))
+}
+
+// describe says what an invitation of purpose p is for, for errors.
+func (p Purpose) describe() string {
+	switch p {
+	case PurposeChat:
+		return "a chat"
+	case PurposeStream:
+		return "a byte stream"
+	case PurposeFiles:
+		return "sending files"
+	}
+	return p.String()
+}
 
 // Kind says whether a token is an offer or an answer.
 type Kind uint8
@@ -89,12 +173,13 @@ func (o ChannelOptions) bytes() [2]byte {
 type Offer struct {
 	Inviter   identity.ID
 	Ephemeral [EphemeralSize]byte
-	InviteID  [InviteIDSize]byte
-	Created   time.Time // whole seconds
+	InviteID  [InviteIDSize]byte // derived from Ephemeral (InviteIDOf)
+	Created   time.Time          // whole seconds
 	Lifetime  time.Duration
 	Recipient identity.ID // zero: anyone may answer
+	Purpose   Purpose
 	Options   ChannelOptions
-	Conn      ConnDesc
+	Conn      ConnDesc // ICE credentials derived from Ephemeral
 
 	raw []byte // canonical bytes, signature included
 }
@@ -105,7 +190,7 @@ type Answer struct {
 	Ephemeral [EphemeralSize]byte
 	OfferHash [HashSize]byte
 	Created   time.Time
-	Conn      ConnDesc
+	Conn      ConnDesc // ICE credentials derived from Ephemeral
 
 	raw []byte
 }
@@ -127,30 +212,36 @@ func (a *Answer) Hash() [HashSize]byte { return sha256.Sum256(a.raw) }
 // Expires returns the end of the offer's validity.
 func (o *Offer) Expires() time.Time { return o.Created.Add(o.Lifetime) }
 
+// CheckPurpose returns nil if the offer is for want, else an error
+// wrapping ErrWrongPurpose that says what it is for.
+func (o *Offer) CheckPurpose(want Purpose) error {
+	if o.Purpose == want {
+		return nil
+	}
+	return fmt.Errorf("%w: this invitation is for %s, not %s", ErrWrongPurpose, o.Purpose.describe(), want.describe())
+}
+
 // OfferParams are the inputs of NewOffer.
 type OfferParams struct {
 	Ephemeral [EphemeralSize]byte // the inviter's X25519 public key
-	Conn      ConnDesc            // must have the DTLS role actpass
+	// Conn must have the DTLS role actpass, and either the ICE
+	// credentials ICECredentials(Ephemeral) or none (they are filled in).
+	Conn      ConnDesc
+	Purpose   Purpose
 	Options   ChannelOptions
 	Lifetime  time.Duration // 0: DefaultLifetime
 	Recipient identity.ID   // zero: anyone may answer
 	Now       time.Time     // zero: time.Now()
 }
 
-// NewOffer creates and signs an invitation with a fresh random invite id.
+// NewOffer creates and signs an invitation. Its invite id and ICE
+// credentials are derived from p.Ephemeral, which must be fresh for every
+// offer.
 func NewOffer(id *identity.Identity, p OfferParams) (*Offer, error) {
-	var inviteID [InviteIDSize]byte
-	if _, err := rand.Read(inviteID[:]); err != nil {
-		return nil, err
-	}
-	return newOffer(id, p, inviteID)
-}
-
-func newOffer(id *identity.Identity, p OfferParams, inviteID [InviteIDSize]byte) (*Offer, error) {
 	o := &Offer{
-		InviteID: inviteID,
+		InviteID: InviteIDOf(p.Ephemeral),
 		Inviter:  id.ID(), Ephemeral: p.Ephemeral, Lifetime: p.Lifetime,
-		Recipient: p.Recipient, Options: p.Options, Conn: p.Conn,
+		Recipient: p.Recipient, Purpose: p.Purpose, Options: p.Options, Conn: p.Conn,
 		Created: p.Now,
 	}
 	if o.Lifetime == 0 {
@@ -160,6 +251,9 @@ func newOffer(id *identity.Identity, p OfferParams, inviteID [InviteIDSize]byte)
 		o.Created = time.Now()
 	}
 	o.Created = time.Unix(o.Created.Unix(), 0)
+	if err := o.Conn.withCredentials(o.Ephemeral); err != nil {
+		return nil, err
+	}
 	body, err := o.encodeBody()
 	if err != nil {
 		return nil, err
@@ -171,8 +265,10 @@ func newOffer(id *identity.Identity, p OfferParams, inviteID [InviteIDSize]byte)
 // AnswerParams are the inputs of NewAnswer.
 type AnswerParams struct {
 	Ephemeral [EphemeralSize]byte // the answerer's X25519 public key
-	Conn      ConnDesc            // DTLS role active or passive
-	Now       time.Time           // zero: time.Now()
+	// Conn must have the DTLS role active or passive, and either the ICE
+	// credentials ICECredentials(Ephemeral) or none (they are filled in).
+	Conn ConnDesc
+	Now  time.Time // zero: time.Now()
 }
 
 // NewAnswer creates and signs the answer to offer.
@@ -182,12 +278,35 @@ func NewAnswer(id *identity.Identity, offer *Offer, p AnswerParams) (*Answer, er
 		a.Created = time.Now()
 	}
 	a.Created = time.Unix(a.Created.Unix(), 0)
+	if err := a.Conn.withCredentials(a.Ephemeral); err != nil {
+		return nil, err
+	}
 	body, err := a.encodeBody()
 	if err != nil {
 		return nil, err
 	}
 	a.raw = append(body, id.Sign(identity.ContextAnswer, body)...)
 	return a, nil
+}
+
+// withCredentials fills in the ICE credentials derived from ephemeral,
+// or checks that d has them: a token cannot carry others.
+func (d *ConnDesc) withCredentials(ephemeral [EphemeralSize]byte) error {
+	ufrag, pwd := ICECredentials(ephemeral)
+	switch {
+	case d.ICEUfrag == "" && d.ICEPwd == "":
+		d.ICEUfrag, d.ICEPwd = ufrag, pwd
+	case d.ICEUfrag != ufrag || d.ICEPwd != pwd:
+		return fmt.Errorf("%w: the ICE credentials are not the ones derived from the ephemeral key (tokens carry none: the link must use invite.ICECredentials)", ErrMalformed)
+	}
+	return nil
+}
+
+func checkCreated(t time.Time) error {
+	if t.Unix() < 0 || t.Unix() > MaxCreated {
+		return fmt.Errorf("%w: creation time %s is outside 1970-01-01 to 2106-02-07 06:28:15 UTC (4 bytes of Unix seconds)", ErrLimit, t.UTC().Format(time.RFC3339))
+	}
+	return nil
 }
 
 func (o *Offer) encodeBody() ([]byte, error) {
@@ -200,30 +319,35 @@ func (o *Offer) encodeBody() ([]byte, error) {
 	if o.Options.MaxRetransmits != 0 && !o.Options.PartialReliability {
 		return nil, fmt.Errorf("%w: MaxRetransmits without PartialReliability", ErrMalformed)
 	}
-	if o.Created.Unix() < 0 {
-		return nil, fmt.Errorf("%w: creation time before 1970", ErrMalformed)
+	if o.Purpose > maxPurpose {
+		return nil, fmt.Errorf("%w: unknown purpose %d", ErrMalformed, o.Purpose)
+	}
+	if err := checkCreated(o.Created); err != nil {
+		return nil, err
 	}
 	if !o.Recipient.IsZero() {
 		if err := o.Recipient.Check(); err != nil {
 			return nil, fmt.Errorf("%w: recipient key: %w", ErrMalformed, err)
 		}
 	}
+	if o.InviteID != InviteIDOf(o.Ephemeral) {
+		return nil, fmt.Errorf("%w: the invite id is not the one derived from the ephemeral key", ErrMalformed)
+	}
 	b := make([]byte, 0, 512)
 	b = append(b, Version, kindOffer)
 	b = append(b, o.Inviter[:]...)
 	b = append(b, o.Ephemeral[:]...)
-	b = append(b, o.InviteID[:]...)
-	b = binary.BigEndian.AppendUint64(b, uint64(o.Created.Unix()))
+	b = binary.BigEndian.AppendUint32(b, uint32(o.Created.Unix()))
 	b = binary.BigEndian.AppendUint32(b, uint32(o.Lifetime/time.Second))
 	if o.Recipient.IsZero() {
-		b = append(b, 0)
+		b = append(b, 0, byte(o.Purpose))
 	} else {
-		b = append(b, 1)
+		b = append(b, 1, byte(o.Purpose))
 		b = append(b, o.Recipient[:]...)
 	}
 	opts := o.Options.bytes()
 	b = append(b, opts[:]...)
-	b, err := o.Conn.appendTo(b)
+	b, err := o.Conn.appendTo(b, o.Ephemeral)
 	if err != nil {
 		return nil, err
 	}
@@ -237,16 +361,16 @@ func (a *Answer) encodeBody() ([]byte, error) {
 	if a.Conn.Role != RoleActive && a.Conn.Role != RolePassive {
 		return nil, fmt.Errorf("%w: an answer's DTLS role must be active or passive", ErrMalformed)
 	}
-	if a.Created.Unix() < 0 {
-		return nil, fmt.Errorf("%w: creation time before 1970", ErrMalformed)
+	if err := checkCreated(a.Created); err != nil {
+		return nil, err
 	}
 	b := make([]byte, 0, 512)
 	b = append(b, Version, kindAnswer)
 	b = append(b, a.Answerer[:]...)
 	b = append(b, a.Ephemeral[:]...)
 	b = append(b, a.OfferHash[:]...)
-	b = binary.BigEndian.AppendUint64(b, uint64(a.Created.Unix()))
-	b, err := a.Conn.appendTo(b)
+	b = binary.BigEndian.AppendUint32(b, uint32(a.Created.Unix()))
+	b, err := a.Conn.appendTo(b, a.Ephemeral)
 	if err != nil {
 		return nil, err
 	}
@@ -258,25 +382,31 @@ func (a *Answer) encodeBody() ([]byte, error) {
 
 // appendTo appends the compact binary connection description:
 //
-//	ufrag length (1) ufrag, password length (1) password,
 //	fingerprint (32), DTLS role (1), candidate count (1),
-//	candidates: flags (1), address (4 or 16), port (2)
+//	candidates: flags (1), address (4 or 16) or mDNS name (16), port (2)
 //
-// with flags = type | tcp<<2 | ipv6<<3 | tcptype<<4.
-func (d *ConnDesc) appendTo(b []byte) ([]byte, error) {
+// with flags = type | tcp<<2 | ipv6<<3 | tcptype<<4 | mdns<<6. The ICE
+// credentials are not written: they must be the ones derived from
+// ephemeral.
+func (d *ConnDesc) appendTo(b []byte, ephemeral [EphemeralSize]byte) ([]byte, error) {
 	if err := d.check(); err != nil {
 		return nil, err
 	}
-	b = append(b, byte(len(d.ICEUfrag)))
-	b = append(b, d.ICEUfrag...)
-	b = append(b, byte(len(d.ICEPwd)))
-	b = append(b, d.ICEPwd...)
+	if ufrag, pwd := ICECredentials(ephemeral); d.ICEUfrag != ufrag || d.ICEPwd != pwd {
+		return nil, fmt.Errorf("%w: the ICE credentials are not the ones derived from the ephemeral key (tokens carry none: the link must use invite.ICECredentials)", ErrMalformed)
+	}
 	b = append(b, d.Fingerprint[:]...)
 	b = append(b, byte(d.Role), byte(len(d.Candidates)))
 	for _, c := range d.Candidates {
 		flags := byte(c.Type) | byte(c.TCPType)<<4
 		if c.TCP {
 			flags |= 1 << 2
+		}
+		if c.IsMDNS() {
+			b = append(b, flags|1<<6)
+			b = append(b, c.Name[:]...)
+			b = binary.BigEndian.AppendUint16(b, c.Addr.Port())
+			continue
 		}
 		if c.Addr.Addr().Is6() {
 			flags |= 1 << 3

@@ -95,6 +95,12 @@ type Config struct {
 	// OnNetwork, if set, is told of interruptions and recoveries of an
 	// open channel.
 	OnNetwork func(Event)
+	// ICEUfrag and ICEPwd are the ICE credentials this side's description
+	// must have: tokens do not carry them, both sides derive them from
+	// the token's ephemeral key (invite.ICECredentials). Empty: the link
+	// chooses its own, which no token can carry (benchmarks of the bare
+	// transport).
+	ICEUfrag, ICEPwd string
 }
 
 // Maker makes a Link.

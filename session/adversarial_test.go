@@ -300,8 +300,11 @@ func TestHandshakeRefusals(t *testing.T) {
 	}
 }
 
+// activeCopy is c as an answer's description, with the ICE credentials
+// left to the answer (derived from its ephemeral key).
 func activeCopy(c invite.ConnDesc) invite.ConnDesc {
 	c.Role = invite.RoleActive
+	c.ICEUfrag, c.ICEPwd = "", ""
 	return c
 }
 

@@ -44,13 +44,16 @@ func Invite(ctx context.Context, id *identity.Identity, opts Options) (*Invitati
 	if lifetime == 0 {
 		lifetime = invite.DefaultLifetime
 	}
-	pc, err := opts.makeLink(link.Config{Channel: opts.Channel, ConnectTimeout: 30 * time.Second})
+	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	// The link's ICE credentials are derived from the ephemeral key: the
+	// token does not carry them.
+	ephPub := [invite.EphemeralSize]byte(eph.PublicKey().Bytes())
+	ufrag, pwd := invite.ICECredentials(ephPub)
+	pc, err := opts.makeLink(link.Config{Channel: opts.Channel, ConnectTimeout: 30 * time.Second, ICEUfrag: ufrag, ICEPwd: pwd})
 	if err != nil {
-		pc.Close()
 		return nil, err
 	}
 	desc, err := pc.Offer(ctx)
@@ -59,7 +62,7 @@ func Invite(ctx context.Context, id *identity.Identity, opts Options) (*Invitati
 		return nil, err
 	}
 	offer, err := invite.NewOffer(id, invite.OfferParams{
-		Ephemeral: [32]byte(eph.PublicKey().Bytes()), Conn: *desc, Options: opts.Channel,
+		Ephemeral: ephPub, Conn: *desc, Options: opts.Channel, Purpose: opts.Purpose,
 		Lifetime: lifetime, Recipient: opts.Recipient, Now: opts.now(),
 	})
 	if err != nil {
@@ -81,6 +84,9 @@ func Invite(ctx context.Context, id *identity.Identity, opts Options) (*Invitati
 
 // Offer returns the signed offer.
 func (inv *Invitation) Offer() *invite.Offer { return inv.offer }
+
+// Purpose returns what the invitation is for (Options.Purpose).
+func (inv *Invitation) Purpose() invite.Purpose { return inv.offer.Purpose }
 
 // Token returns the offer's text form, to hand to the invitee.
 func (inv *Invitation) Token() string { return inv.offer.Text() }
@@ -126,7 +132,7 @@ func (inv *Invitation) Connect(ctx context.Context, a *invite.Answer) (*Session,
 		inv.Close()
 		return nil, err
 	}
-	s, err := establish(ctx, inv.pc, keys, a.Answerer, &inv.opts, inv.limiter)
+	s, err := establish(ctx, inv.pc, keys, a.Answerer, inv.offer.Purpose, &inv.opts, inv.limiter)
 	if (errors.Is(err, ErrConnectFailed) || errors.Is(err, context.DeadlineExceeded)) && !errors.Is(err, link.ErrHandshakeFailed) {
 		err = explainFailure(err, inv.offer.Conn.Candidates, a.Conn.Candidates)
 	}
@@ -173,7 +179,13 @@ func Accept(ctx context.Context, id *identity.Identity, offer *invite.Offer, opt
 	// Keep ICE alive for the rest of the invitation's life, and a little
 	// more: the inviter may paste the answer at the last moment.
 	wait := max(offer.Expires().Sub(opts.now())+30*time.Second, 30*time.Second)
-	pc, err := opts.makeLink(link.Config{Channel: offer.Options, ConnectTimeout: wait})
+	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	ephPub := [invite.EphemeralSize]byte(eph.PublicKey().Bytes())
+	ufrag, pwd := invite.ICECredentials(ephPub)
+	pc, err := opts.makeLink(link.Config{Channel: offer.Options, ConnectTimeout: wait, ICEUfrag: ufrag, ICEPwd: pwd})
 	if err != nil {
 		return nil, err
 	}
@@ -182,12 +194,7 @@ func Accept(ctx context.Context, id *identity.Identity, offer *invite.Offer, opt
 		pc.Close()
 		return nil, err
 	}
-	eph, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	answer, err := invite.NewAnswer(id, offer, invite.AnswerParams{Ephemeral: [32]byte(eph.PublicKey().Bytes()), Conn: *desc, Now: opts.now()})
+	answer, err := invite.NewAnswer(id, offer, invite.AnswerParams{Ephemeral: ephPub, Conn: *desc, Now: opts.now()})
 	if err != nil {
 		pc.Close()
 		return nil, err
@@ -202,6 +209,13 @@ func Accept(ctx context.Context, id *identity.Identity, offer *invite.Offer, opt
 
 // Answer returns the signed answer.
 func (a *Acceptance) Answer() *invite.Answer { return a.answer }
+
+// Offer returns the offer this acceptance answers.
+func (a *Acceptance) Offer() *invite.Offer { return a.offer }
+
+// Purpose returns what the inviter made the invitation for (signed in
+// the offer).
+func (a *Acceptance) Purpose() invite.Purpose { return a.offer.Purpose }
 
 // Token returns the answer's text form, to hand back to the inviter.
 func (a *Acceptance) Token() string { return a.answer.Text() }
@@ -218,7 +232,7 @@ func (a *Acceptance) Wait(ctx context.Context) (*Session, error) {
 	deadline := a.offer.Expires().Add(30 * time.Second)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	s, err := establish(ctx, a.pc, a.keys, a.offer.Inviter, &a.opts, a.limiter)
+	s, err := establish(ctx, a.pc, a.keys, a.offer.Inviter, a.offer.Purpose, &a.opts, a.limiter)
 	if errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(deadline) {
 		return nil, explainFailure(fmt.Errorf("%w: the inviter did not connect before the invitation expired (was the answer delivered?)", ErrConnectFailed),
 			a.answer.Conn.Candidates, a.offer.Conn.Candidates)
@@ -252,7 +266,7 @@ func deriveKeys(priv *ecdh.PrivateKey, peerPub []byte, transcript [invite.HashSi
 
 // establish waits for the channel, exchanges key confirmations and starts
 // the session.
-func establish(ctx context.Context, pc link.Link, keys *seal.Keys, peer identity.ID, opts *Options, limiter *ratelimit.Limiter[identity.ID]) (*Session, error) {
+func establish(ctx context.Context, pc link.Link, keys *seal.Keys, peer identity.ID, purpose invite.Purpose, opts *Options, limiter *ratelimit.Limiter[identity.ID]) (*Session, error) {
 	ch, err := pc.Open(ctx)
 	if err != nil {
 		pc.Close()
@@ -264,6 +278,7 @@ func establish(ctx context.Context, pc link.Link, keys *seal.Keys, peer identity
 		tr = opts.wrapTransport(tr)
 	}
 	s := newSession(tr, keys, peer, opts, limiter)
+	s.purpose = purpose
 	keys.Erase()
 	if err := s.confirm(ctx); err != nil {
 		s.shutdown(err)

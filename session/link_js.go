@@ -52,6 +52,8 @@ type jsLink struct {
 	connected atomic.Bool
 	onNetwork func(link.Event)
 	ch        *jsChannel
+	ufrag     string // the ICE credentials derived from the token's ephemeral key
+	pwd       string
 }
 
 var _ link.Link = (*jsLink)(nil)
@@ -73,7 +75,7 @@ func newJSLink(opts *Options, cfg link.Config) (*jsLink, error) {
 	if err != nil {
 		return nil, fmt.Errorf("session: creating the peer connection: %w", err)
 	}
-	l := &jsLink{pc: pc, opened: make(chan struct{}), failed: make(chan struct{}), onNetwork: cfg.OnNetwork}
+	l := &jsLink{pc: pc, opened: make(chan struct{}), failed: make(chan struct{}), onNetwork: cfg.OnNetwork, ufrag: cfg.ICEUfrag, pwd: cfg.ICEPwd}
 	negotiated, id := true, uint16(0)
 	ordered := !cfg.Channel.Unordered
 	init := &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Ordered: &ordered}
@@ -124,7 +126,11 @@ func newJSLink(opts *Options, cfg link.Config) (*jsLink, error) {
 func (l *jsLink) fail() { l.failOnce.Do(func() { close(l.failed) }) }
 
 func (l *jsLink) gather(ctx context.Context, desc webrtc.SessionDescription) (*invite.ConnDesc, error) {
-	return gatherLocal(ctx, l.pc, desc, "browsers hide host addresses behind mDNS names, which tokens do not carry: configure a STUN or TURN server")
+	// The browser chose its own ICE credentials; tokens carry none, so
+	// the description is set with the derived ones (browsers accept this
+	// change of a local description).
+	desc.SDP = withICECredentials(desc.SDP, l.ufrag, l.pwd)
+	return gatherLocal(ctx, l.pc, desc, "check the network, or configure a STUN or TURN server")
 }
 
 func (l *jsLink) setRemote(typ webrtc.SDPType, d *invite.ConnDesc) error {

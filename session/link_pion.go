@@ -78,9 +78,11 @@ func (p *peerConn) Open(ctx context.Context) (link.Channel, error) { return p.wa
 // Close closes the PeerConnection.
 func (p *peerConn) Close() error { return p.pc.Close() }
 
-// iceCredentials returns random ICE credentials of the compact size sp2p
-// tokens carry: an 8-character ufrag (48 bits) and a 22-character password
-// (132 bits), from the ICE character set.
+// iceCredentials returns random ICE credentials of the size sp2p's derived
+// ones have: an 8-character ufrag (48 bits) and a 22-character password
+// (132 bits), from the ICE character set. Only a link made without
+// credentials (a benchmark of the bare transport) uses them: a token
+// carries none, so sessions set the ones derived from the ephemeral key.
 func iceCredentials() (string, string, error) {
 	b := make([]byte, 6+17)
 	if _, err := rand.Read(b); err != nil {
@@ -99,16 +101,28 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 	if iceFailed <= 0 {
 		iceFailed = 30 * time.Second
 	}
-	ufrag, pwd, err := iceCredentials()
-	if err != nil {
-		return nil, err
+	ufrag, pwd := cfg.ICEUfrag, cfg.ICEPwd
+	if ufrag == "" && pwd == "" {
+		var err error
+		if ufrag, pwd, err = iceCredentials(); err != nil {
+			return nil, err
+		}
 	}
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
 	se.EnableDataChannelBlockWrite(true)
 	se.SetICECredentials(ufrag, pwd)
-	// Tokens carry IP addresses, not mDNS host names.
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	// A browser peer's host candidates are mDNS names (<uuid>.local):
+	// resolve them, but gather none (tokens carry this side's addresses).
+	// Where the multicast sockets cannot be opened or joined (no
+	// multicast route, a namespace), pion goes on without mDNS: such
+	// candidates are then not reachable, the others are.
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeQueryOnly)
+	if opts.testNet != nil {
+		// pion's virtual network has no multicast (its mDNS reader would
+		// spin on a socket it cannot read control messages from).
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	}
 	se.SetSTUNGatherTimeout(3 * time.Second)
 	se.SetICETimeouts(5*time.Second, iceFailed, 2*time.Second)
 	types := []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
@@ -142,6 +156,7 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 		}
 		var n pionnet.Net = opts.testNet
 		if n == nil {
+			var err error
 			if n, err = newTunedNet(opts.faults); err != nil {
 				return nil, fmt.Errorf("session: %w", err)
 			}

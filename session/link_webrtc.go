@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/pion/webrtc/v4"
 
@@ -78,4 +79,26 @@ func answerDesc(ctx context.Context, d describer, offer *invite.ConnDesc) (*invi
 		return nil, fmt.Errorf("session: %w", err)
 	}
 	return d.gather(ctx, sdp)
+}
+
+// withICECredentials returns sdp with the values of its a=ice-ufrag and
+// a=ice-pwd lines (session and media level) replaced by ufrag and pwd:
+// for a link, such as the browser's, that cannot be told its credentials
+// before it writes its description. Empty credentials leave sdp as it is.
+func withICECredentials(sdp, ufrag, pwd string) string {
+	if ufrag == "" && pwd == "" {
+		return sdp
+	}
+	lines := strings.SplitAfter(sdp, "\n")
+	for i, line := range lines {
+		body := strings.TrimRight(line, "\r\n")
+		eol := line[len(body):]
+		switch {
+		case strings.HasPrefix(body, "a=ice-ufrag:"):
+			lines[i] = "a=ice-ufrag:" + ufrag + eol
+		case strings.HasPrefix(body, "a=ice-pwd:"):
+			lines[i] = "a=ice-pwd:" + pwd + eol
+		}
+	}
+	return strings.Join(lines, "")
 }

@@ -43,6 +43,10 @@ type Options struct {
 	// Channel sets the data channel's delivery (offerer only; the answerer
 	// follows the offer).
 	Channel invite.ChannelOptions
+	// Purpose says what the invitation is for (offerer only): signed in
+	// the offer, so the invitee's program can refuse a token meant for
+	// another (see invite.Offer.CheckPurpose). Zero is a chat.
+	Purpose invite.Purpose
 	// Lifetime of the invitation (offerer only); 0 means 5 minutes.
 	Lifetime time.Duration
 	// Recipient, when set, is the only identity that may answer (offerer)

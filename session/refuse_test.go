@@ -156,3 +156,61 @@ func TestClosePayloads(t *testing.T) {
 		}
 	}
 }
+
+// Close while a Send is blocked (the peer reads slowly) cuts the send
+// short and still tells the peer: it sees a clean close, not a lost peer.
+func TestCloseDuringBlockedSend(t *testing.T) {
+	checkGoroutines(t)
+	slow := mem()
+	slow.MaxQueuedBytes = 64 << 10
+	p := connect(t, mem(), slow)
+	blocked := make(chan struct{})
+	sendDone := make(chan error, 1)
+	go func() {
+		msg := make([]byte, 60<<10)
+		for {
+			start := time.Now()
+			err := p.offerer.Send(context.Background(), msg)
+			if time.Since(start) > 100*time.Millisecond {
+				select {
+				case <-blocked:
+				default:
+					close(blocked)
+				}
+			}
+			if err != nil {
+				sendDone <- err
+				return
+			}
+		}
+	}()
+	// The answerer reads one message every 150 ms: the sender's link
+	// fills and its Send blocks.
+	readErr := make(chan error, 1)
+	go func() {
+		for {
+			if _, err := p.answerer.Receive(context.Background()); err != nil {
+				readErr <- err
+				return
+			}
+			time.Sleep(150 * time.Millisecond)
+		}
+	}()
+	select {
+	case <-blocked:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the sender never blocked: the test does not test anything")
+	}
+	p.offerer.Close()
+	if err := <-sendDone; !errors.Is(err, ErrClosed) {
+		t.Fatalf("the blocked Send returned %v, want ErrClosed", err)
+	}
+	select {
+	case <-readErr:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the reader never saw the end")
+	}
+	if err := p.answerer.Err(); !errors.Is(err, ErrPeerClosed) {
+		t.Fatalf("the peer saw %v, want a clean close (ErrPeerClosed)", err)
+	}
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/internal/seal"
+	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/ratelimit"
 )
 
@@ -52,6 +53,7 @@ var (
 // The caller must call Close when done.
 type Session struct {
 	peer       identity.ID
+	purpose    invite.Purpose
 	safetyCode string
 	sessionID  [seal.SessionIDSize]byte
 	tr         transport
@@ -164,6 +166,10 @@ func (s *Session) Peer() identity.ID { return s.peer }
 // codes mean nobody substituted tokens between them.
 func (s *Session) SafetyCode() string { return s.safetyCode }
 
+// Purpose returns what the invitation of this session was made for (the
+// offer's signed purpose).
+func (s *Session) Purpose() invite.Purpose { return s.purpose }
+
 // Done is closed when the session has ended; Err then says why.
 func (s *Session) Done() <-chan struct{} { return s.done }
 
@@ -264,6 +270,10 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 		if e := s.Err(); e != nil {
 			return e
 		}
+		if s.closing.Load() {
+			// Close cut the write short; it ends the session itself.
+			return ErrClosed
+		}
 		s.shutdown(fmt.Errorf("%w: %v", ErrSendAborted, ctxErr(ctx, err)))
 		return s.Err()
 	}
@@ -339,8 +349,10 @@ func (s *Session) CloseWrite() error {
 }
 
 // Close ends the session: it tells the peer (who sees a clean end, not a
-// lost peer) and releases the connection. It waits for the session's
-// goroutines to finish.
+// lost peer) and releases the connection. A Send blocked meanwhile (the
+// peer reads slowly) is cut short and returns ErrClosed; the close record
+// follows what it wrote, if the peer makes room within a second. Close
+// waits for the session's goroutines to finish.
 func (s *Session) Close() error {
 	if s.Err() == nil {
 		s.closing.Store(true)
@@ -354,15 +366,43 @@ func (s *Session) Close() error {
 			case <-s.readerDone:
 			case <-time.After(time.Second):
 			}
+		} else if s.abortSend() {
+			// A Send was blocked (the peer reads slowly): it is cut
+			// short, and the close record follows what it wrote, so the
+			// peer still sees a clean end.
+			s.sendCloseLocked()
+			s.wmu.Unlock()
+			select {
+			case <-s.readerDone:
+			case <-time.After(time.Second):
+			}
 		} else {
-			// A Send is blocked; the close record cannot jump the queue.
-			// Closing the transport releases it.
+			// The Send did not give way; closing the transport releases it.
 			s.log.Debug("closing during a blocked send")
 		}
 		s.shutdown(ErrClosed)
 	}
 	s.wg.Wait()
 	return nil
+}
+
+// abortSend makes a blocked Send give up its write (it returns ErrClosed)
+// and takes the write lock, waiting at most a second; it reports whether
+// it has the lock.
+func (s *Session) abortSend() bool {
+	wd, ok := s.tr.(interface{ setWriteDeadline(time.Time) error })
+	if !ok {
+		return false
+	}
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) {
+		wd.setWriteDeadline(time.Unix(1, 0))
+		if s.wmu.TryLock() {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
 }
 
 func (s *Session) sendCloseLocked() {

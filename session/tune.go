@@ -48,11 +48,19 @@ func (n tunedNet) tune(c any) any {
 	return c
 }
 
-// ListenUDP opens a UDP socket with the larger buffers.
+// ListenUDP opens a UDP socket with the larger buffers. A multicast
+// socket (pion's mDNS queries) is left as it is: the mDNS reader needs the
+// bare *net.UDPConn (it reads control messages through
+// golang.org/x/net/ipv4, which fails at once, and forever, on any wrapper,
+// so its read loop would spin and never end), and faults are for the
+// peers' traffic.
 func (n tunedNet) ListenUDP(network string, laddr *net.UDPAddr) (pionnet.UDPConn, error) {
 	c, err := n.Net.ListenUDP(network, laddr)
 	if err != nil {
 		return nil, err
+	}
+	if laddr != nil && laddr.IP.IsMulticast() {
+		return c, nil
 	}
 	return n.tune(c).(pionnet.UDPConn), nil
 }

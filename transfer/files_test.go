@@ -19,6 +19,12 @@ import (
 // waiting.
 func runPipe(t *testing.T, m *Manifest, src *Sources, opts ReceiveOptions) (*SendResult, *ReceiveResult, error, error) {
 	t.Helper()
+	return pipeTo(t, m, src, func(r io.ReadWriter) (*ReceiveResult, error) { return Receive(r, opts) })
+}
+
+// pipeTo sends m from src to receive over an in-memory pipe, as runPipe.
+func pipeTo(t *testing.T, m *Manifest, src Source, receive func(io.ReadWriter) (*ReceiveResult, error)) (*SendResult, *ReceiveResult, error, error) {
+	t.Helper()
 	s, r := net.Pipe()
 	type sres struct {
 		r   *SendResult
@@ -30,7 +36,7 @@ func runPipe(t *testing.T, m *Manifest, src *Sources, opts ReceiveOptions) (*Sen
 		s.Close()
 		ch <- sres{res, err}
 	}()
-	rr, rerr := Receive(r, opts)
+	rr, rerr := receive(r)
 	r.Close()
 	sr := <-ch
 	return sr.r, rr, sr.err, rerr

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"io"
 	"path"
 	"strings"
 	"testing"
@@ -137,6 +138,38 @@ func FuzzResult(f *testing.F) {
 		}
 		if errors.Is(err, ErrDeclined) {
 			t.Fatal("a result read as a refusal")
+		}
+	})
+}
+
+// FuzzMemorySink feeds arbitrary streams, as a hostile sender could send
+// them (a manifest frame and file bytes), to ReceiveTo with a MemorySink:
+// no panic, and the sink holds only files whose content has its offered
+// size and SHA-256 and whose names CheckName accepts, never more than its
+// cap in all.
+func FuzzMemorySink(f *testing.F) {
+	good := "good"
+	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"a","size":4,"sha256":"`+sha([]byte(good))+`"}]}`), good...))
+	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"a","size":4,"sha256":"`+sha([]byte(good))+`"}]}`), "evil"...))
+	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"d","dir":true},{"path":"d/a","size":4,"sha256":"`+sha([]byte(good))+`"},{"path":"e","size":0,"sha256":"`+sha(nil)+`"}]}`), "goo"...))
+	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"big","size":1000,"sha256":"`+sha(nil)+`"}]}`), good...))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		const limit = 100
+		sink := NewMemorySink(limit)
+		conn := struct {
+			io.Reader
+			io.Writer
+		}{bytes.NewReader(data), io.Discard}
+		ReceiveTo(conn, sink, ReceiveOptions{})
+		var total int64
+		for _, rf := range sink.Files() {
+			if CheckName(rf.Path) != nil || sha(rf.Data) != rf.SHA256 {
+				t.Fatalf("holds %s (%d bytes) that does not match %s", Quote(rf.Path), len(rf.Data), rf.SHA256)
+			}
+			total += int64(len(rf.Data))
+		}
+		if total > limit || sink.Free() != limit-total {
+			t.Fatalf("holds %d bytes, %d free, of %d", total, sink.Free(), limit)
 		}
 	})
 }

@@ -207,6 +207,14 @@ func isHexSHA256(s string) bool {
 // a string, and a real match ends the check. The cost is linear in the
 // total length of the paths.
 func (c *checker) nesting(entries []Entry) error {
+	if p, file, ok := c.nested(entries); ok {
+		return fmt.Errorf("%w: %s is inside the file %s", ErrBadManifest, Quote(p), Quote(file))
+	}
+	return nil
+}
+
+// nested finds an entry p inside a path declared as a file.
+func (c *checker) nested(entries []Entry) (p, file string, ok bool) {
 	var h maphash.Hash
 	h.SetSeed(c.seed)
 	var hashes []uint64
@@ -225,12 +233,12 @@ func (c *checker) nesting(entries []Entry) error {
 				}
 				c.work += int64(i)
 				if isDir, ok := c.kinds[p[:i]]; ok && !isDir && maphash.String(c.seed, p[:i]) == sum {
-					return fmt.Errorf("%w: %s is inside the file %s", ErrBadManifest, Quote(p), Quote(p[:i]))
+					return p, p[:i], true
 				}
 			}
 		}
 	}
-	return nil
+	return "", "", false
 }
 
 // prefixHashes is the hash of every proper ancestor of p ("a", "a/b" for

@@ -1,13 +1,14 @@
 package transfer
 
 import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -25,7 +26,8 @@ type Offer struct {
 	HereBytes int64
 	Need      int64 // still to be written: Bytes - Resume - HereBytes
 	// Free is what the filesystem of the output directory has available
-	// (for an unprivileged user), or -1 if this system cannot tell.
+	// (for an unprivileged user), or what a Sink can take, or -1 if
+	// this system or the Sink cannot tell.
 	Free int64
 }
 
@@ -110,89 +112,96 @@ func partName(e Entry) string {
 // final name, at a temporary name or at a directory on the way refuses the
 // offer.
 func Receive(conn io.ReadWriter, opts ReceiveOptions) (*ReceiveResult, error) {
-	decline := func(reason string, err error) (*ReceiveResult, error) {
-		writeFrame(conn, decision{Accept: false, Reason: reason})
-		return nil, err
-	}
-	m, err := readManifest(conn)
+	m, err := readOffer(conn)
 	if err != nil {
-		err = fmt.Errorf("transfer: reading the offer: %w", err)
-		if errors.Is(err, ErrBadManifest) || errors.Is(err, ErrProtocol) || errors.Is(err, ErrUnsafeName) {
-			return decline(offerReason(err), err)
-		}
 		return nil, err
 	}
 	root, err := os.OpenRoot(opts.Dir)
 	if err != nil {
-		return decline(reasonCannotWrite, fmt.Errorf("transfer: output directory: %w", err))
+		return decline(conn, reasonCannotWrite, fmt.Errorf("transfer: output directory: %w", err))
 	}
 	defer root.Close()
+	return receive(conn, m, newDirSink(root, opts), opts, opts.Dir)
+}
 
+// ReceiveTo is Receive into sink instead of a directory: it reads an offer
+// from conn, checks every name and limit as Receive does, refuses an offer
+// that does not fit in sink.Free() (a *SpaceError), asks opts.Confirm and
+// writes the files into sink, which keeps a file only once its SHA-256
+// has matched. opts.Dir and opts.Overwrite are Receive's and must be
+// unset.
+func ReceiveTo(conn io.ReadWriter, sink Sink, opts ReceiveOptions) (*ReceiveResult, error) {
+	if sink == nil || opts.Dir != "" || opts.Overwrite || opts.freeSpace != nil {
+		return nil, errors.New("transfer: ReceiveTo needs a sink, and no Dir or Overwrite (they are Receive's)")
+	}
+	m, err := readOffer(conn)
+	if err != nil {
+		return nil, err
+	}
+	return receive(conn, m, sink, opts, "")
+}
+
+// decline refuses the offer with reason (what the sender is told) and
+// returns err (the local detail).
+func decline(conn io.Writer, reason string, err error) (*ReceiveResult, error) {
+	writeFrame(conn, decision{Accept: false, Reason: reason})
+	return nil, err
+}
+
+// readOffer reads and checks the manifest; an invalid one is refused.
+func readOffer(conn io.ReadWriter) (*Manifest, error) {
+	m, err := readManifest(conn)
+	if err != nil {
+		err = fmt.Errorf("transfer: reading the offer: %w", err)
+		if errors.Is(err, ErrBadManifest) || errors.Is(err, ErrProtocol) || errors.Is(err, ErrUnsafeName) {
+			_, err = decline(conn, offerReason(err), err)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// receive answers the checked offer m and receives its files into sink.
+// where names the sink in a *SpaceError.
+func receive(conn io.ReadWriter, m *Manifest, sink Sink, opts ReceiveOptions, where string) (*ReceiveResult, error) {
 	offsets := make([]int64, len(m.Entries))
 	here := make([]bool, len(m.Entries))
 	var resume, hereBytes int64
 	var hereFiles int
-	dirs := newDirChecker(root)
 	for i, e := range m.Entries {
-		if err := dirs.check(e.Path); err != nil {
-			return decline(reasonName(e.Path), err)
+		have, isHere, err := sink.Plan(e)
+		if err != nil {
+			return decline(conn, reasonName(e.Path), err)
 		}
-		fi, err := root.Lstat(e.Path)
-		switch {
-		case err == nil && e.Dir && fi.IsDir():
-		case err == nil && fi.Mode()&fs.ModeSymlink != 0:
-			return decline(reasonName(e.Path), unsafeName(e.Path, "is a symbolic link here"))
-		case err == nil && (e.Dir || fi.IsDir()):
-			return decline(reasonName(e.Path), &NameError{Name: e.Path, Problem: fmt.Sprintf("(a %s) is in the way", map[bool]string{true: "directory", false: "file"}[fi.IsDir()]), Err: ErrExists})
-		case err == nil && fi.Mode().IsRegular() && fi.Size() == e.Size && alreadyHere(root, e):
-			// The very file: nothing to send, nothing to write.
+		if have < 0 || have > e.Size || e.Dir && (have != 0 || isHere) {
+			return decline(conn, reasonCannotWrite, fmt.Errorf("transfer: the sink has %d bytes of %s of %d", have, Quote(e.Path), e.Size))
+		}
+		if isHere { // the very file: nothing to send, nothing to write
 			here[i] = true
 			offsets[i] = e.Size
 			hereFiles++
 			hereBytes += e.Size
 			continue
-		case err == nil && !opts.Overwrite:
-			return decline(reasonName(e.Path), &NameError{Name: e.Path, Problem: "exists", Err: ErrExists})
-		case err == nil && !fi.Mode().IsRegular():
-			return decline(reasonName(e.Path), unsafeName(e.Path, "is not a regular file here"))
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			return decline(reasonName(e.Path), fmt.Errorf("transfer: %s: %w", Quote(e.Path), err))
 		}
-		if e.Dir {
-			continue
-		}
-		part := partName(e)
-		pi, err := root.Lstat(part)
-		switch {
-		case err == nil && !pi.Mode().IsRegular():
-			return decline(reasonName(e.Path), unsafeName(e.Path, fmt.Sprintf("has a symbolic link or special file at its temporary name %s", Quote(part))))
-		case err == nil && pi.Size() <= e.Size:
-			offsets[i] = pi.Size()
-			resume += pi.Size()
-		case err != nil && !errors.Is(err, fs.ErrNotExist):
-			return decline(reasonName(e.Path), fmt.Errorf("transfer: %s: %w", Quote(part), err))
-		}
+		offsets[i] = have
+		resume += have
 	}
 	files, ndirs, total := m.Totals()
 	offer := &Offer{Manifest: m, Files: files, Dirs: ndirs, Bytes: total, Resume: resume,
-		Here: hereFiles, HereBytes: hereBytes, Need: total - resume - hereBytes, Free: -1}
-	query := freeSpace
-	if opts.freeSpace != nil {
-		query = opts.freeSpace
-	}
-	if free, err := query(root); err == nil {
-		offer.Free = free
+		Here: hereFiles, HereBytes: hereBytes, Need: total - resume - hereBytes, Free: sink.Free()}
+	if offer.Free < 0 {
+		offer.Free = -1
 	}
 	if offer.Free >= 0 && offer.Need > offer.Free {
-		return decline(reasonNoSpace, &SpaceError{Dir: opts.Dir, Need: offer.Need, Free: offer.Free})
+		return decline(conn, reasonNoSpace, &SpaceError{Dir: where, Need: offer.Need, Free: offer.Free})
 	}
 	if opts.Confirm != nil {
 		ok, err := opts.Confirm(offer)
 		if err != nil {
-			return decline(reasonDeclined, err)
+			return decline(conn, reasonDeclined, err)
 		}
 		if !ok {
-			return decline(reasonDeclined, ErrDeclined)
+			return decline(conn, reasonDeclined, ErrDeclined)
 		}
 	}
 	if err := writeFrame(conn, decision{Accept: true, Offsets: offsets}); err != nil {
@@ -205,11 +214,11 @@ func Receive(conn io.ReadWriter, opts ReceiveOptions) (*ReceiveResult, error) {
 	}
 	var failures []error // local detail
 	var reports []string // what the sender is told
+	buf := make([]byte, copyBuffer)
 	for i, e := range m.Entries {
-		where := filepath.Join(opts.Dir, filepath.FromSlash(path.Dir(e.Path)))
 		if e.Dir {
-			if err := root.MkdirAll(e.Path, 0o755); err != nil {
-				return res, writeError(fmt.Sprintf("creating %s", Quote(e.Path)), where, err)
+			if err := sink.MakeDir(e); err != nil {
+				return res, err
 			}
 			res.Dirs++
 			continue
@@ -217,17 +226,12 @@ func Receive(conn io.ReadWriter, opts ReceiveOptions) (*ReceiveResult, error) {
 		if here[i] {
 			continue
 		}
-		if dir := path.Dir(e.Path); dir != "." {
-			if err := root.MkdirAll(dir, 0o755); err != nil {
-				return res, writeError(fmt.Sprintf("creating %s", Quote(dir)), where, err)
-			}
-		}
-		n, fatal, err := receiveFile(root, conn, e, offsets[i], func(k int64) {
+		n, fatal, err := receiveFile(sink, conn, e, offsets[i], buf, func(k int64) {
 			done += k
 			if opts.Progress != nil {
 				opts.Progress(Progress{Done: done, Total: total, File: e.Path})
 			}
-		}, opts.Overwrite, where)
+		})
 		res.Bytes += n
 		if fatal {
 			return res, err
@@ -252,6 +256,67 @@ func Receive(conn io.ReadWriter, opts ReceiveOptions) (*ReceiveResult, error) {
 		return res, errors.Join(failures...)
 	}
 	return res, nil
+}
+
+// copyBuffer is the size of the buffer a transfer copies file bytes
+// through (one for all its files).
+const copyBuffer = 1 << 20
+
+// receiveFile receives one file into sink through buf: the bytes from off
+// on, after the ones the sink has before off, must match the file's
+// SHA-256 for the sink to commit it. fatal reports an error after which
+// the stream is out of step (the file's bytes were not all read) or the
+// sink can take no more.
+func receiveFile(sink Sink, conn io.Reader, e Entry, off int64, buf []byte, progress func(int64)) (n int64, fatal bool, err error) {
+	want, _ := hex.DecodeString(e.SHA256)
+	w, err := sink.Create(e, off)
+	if err != nil {
+		return 0, true, err
+	}
+	h := sha256.New()
+	if off > 0 { // resume: what the sink has counts toward the hash
+		have := w.Resumed()
+		if have == nil {
+			have = strings.NewReader("")
+		}
+		if _, err := io.CopyN(h, have, off); err != nil {
+			return 0, true, abort(w, fmt.Errorf("%w: reading the partial %s: %v", ErrIncomplete, Quote(e.Path), err))
+		}
+	}
+	n, err = io.CopyBuffer(io.MultiWriter(w, h, progressWriter(progress)), io.LimitReader(conn, e.Size-off), buf)
+	if err == nil && n < e.Size-off {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return n, true, abort(w, fmt.Errorf("%w: %s: %d of %d bytes received (%w)", ErrIncomplete, Quote(e.Path), off+n, e.Size, err))
+	}
+	if subtle.ConstantTimeCompare(h.Sum(nil), want) != 1 {
+		err := fmt.Errorf("%w: %s", ErrIntegrity, Quote(e.Path))
+		if aerr := w.Abort(err); aerr != nil {
+			err = errors.Join(err, aerr)
+		}
+		return n, false, err
+	}
+	if err := w.Commit(); err != nil {
+		return n, errors.Is(err, ErrDiskFull) || errors.Is(err, ErrIncomplete), err
+	}
+	return n, false, nil
+}
+
+// abort tells w that its file stopped with cause, and returns the error to
+// report: the sink's (which says what it kept), or cause.
+func abort(w FileWriter, cause error) error {
+	if err := w.Abort(cause); err != nil {
+		return err
+	}
+	return cause
+}
+
+type progressWriter func(int64)
+
+func (p progressWriter) Write(b []byte) (int, error) {
+	p(int64(len(b)))
+	return len(b), nil
 }
 
 // report is what the sender is told about a file that failed.

@@ -55,27 +55,11 @@ func BuildManifest(paths []string) (m *Manifest, src *Sources, skipped []string,
 			m, src = nil, nil
 		}
 	}()
-	seen := map[string]bool{}
-	var total int64
+	b := newBuilder(m)
 	add := func(e Entry, s source, shown string) error {
-		if seen[e.Path] {
-			return fmt.Errorf("transfer: two things to send are both named %s", Quote(e.Path))
+		if err := b.add(e, shown); err != nil {
+			return err
 		}
-		if err := CheckName(e.Path); err != nil {
-			return fmt.Errorf("transfer: cannot send %s: %w", Quote(shown), err)
-		}
-		if len(m.Entries) == MaxEntries {
-			return fmt.Errorf("transfer: more than %d entries", MaxEntries)
-		}
-		if e.Size > MaxFileSize {
-			return fmt.Errorf("transfer: cannot send %s: larger than %d bytes", Quote(shown), int64(MaxFileSize))
-		}
-		total += e.Size
-		if total > MaxTotalSize {
-			return fmt.Errorf("transfer: more than %d bytes in all", int64(MaxTotalSize))
-		}
-		seen[e.Path] = true
-		m.Entries = append(m.Entries, e)
 		src.files = append(src.files, s)
 		return nil
 	}
@@ -160,6 +144,44 @@ func BuildManifest(paths []string) (m *Manifest, src *Sources, skipped []string,
 	return m, src, skipped, nil
 }
 
+// builder checks the entries of a manifest being built, as they are
+// added: the checks a receiver makes of the names, sizes and totals, so
+// that what a sender builds is never refused for them.
+type builder struct {
+	m     *Manifest
+	seen  map[string]bool
+	total int64
+}
+
+func newBuilder(m *Manifest) *builder { return &builder{m: m, seen: map[string]bool{}} }
+
+// add checks e (shown is how the user named it) and appends it to the
+// manifest.
+func (b *builder) add(e Entry, shown string) error {
+	if b.seen[e.Path] {
+		return fmt.Errorf("transfer: two things to send are both named %s", Quote(e.Path))
+	}
+	if err := CheckName(e.Path); err != nil {
+		return fmt.Errorf("transfer: cannot send %s: %w", Quote(shown), err)
+	}
+	if len(b.m.Entries) == MaxEntries {
+		return fmt.Errorf("transfer: more than %d entries", MaxEntries)
+	}
+	if e.Size < 0 {
+		return fmt.Errorf("transfer: cannot send %s: a negative size", Quote(shown))
+	}
+	if e.Size > MaxFileSize {
+		return fmt.Errorf("transfer: cannot send %s: larger than %d bytes", Quote(shown), int64(MaxFileSize))
+	}
+	b.total += e.Size
+	if b.total > MaxTotalSize {
+		return fmt.Errorf("transfer: more than %d bytes in all", int64(MaxTotalSize))
+	}
+	b.seen[e.Path] = true
+	b.m.Entries = append(b.m.Entries, e)
+	return nil
+}
+
 // openRegular opens name inside root for reading and makes sure the handle
 // is the regular file that sits at that name: the handle's Stat and the
 // name's Lstat must be the same file, so a symbolic link at the name is
@@ -240,14 +262,53 @@ type SendResult struct {
 	Skipped int
 }
 
-// Send offers m (with src the Sources BuildManifest returned with it) on
-// conn and, if the receiver accepts, sends the files. progress, if not
-// nil, is called as bytes go out. Each file is opened again, without
+// Source gives Send the bytes of the files of a manifest. *Sources (from
+// BuildManifest) reads them from the filesystem; BuildManifestFrom makes
+// one of files the caller provides.
+type Source interface {
+	// Open returns the bytes of the manifest's entry i, the file e, from
+	// offset off (0 ≤ off < e.Size) on. Send reads e.Size-off bytes of it
+	// and closes it; a reader that ends sooner stops the transfer. An
+	// error wrapping ErrChanged says the file is no longer the one that
+	// was hashed.
+	Open(i int, e Entry, off int64) (io.ReadCloser, error)
+}
+
+// sized is a Source that knows how many entries it was built for, so Send
+// can refuse a manifest it was not built with before offering anything.
+type sized interface{ entries() int }
+
+func (s *Sources) entries() int {
+	if s == nil {
+		return -1
+	}
+	return len(s.files)
+}
+
+// Open opens the file of entry i again, without following links, checks
+// that it is the very file that was hashed (ErrChanged otherwise), and
+// positions it at off.
+func (s *Sources) Open(i int, e Entry, off int64) (io.ReadCloser, error) {
+	f, err := s.open(i, e)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("transfer: %w", err)
+	}
+	return f, nil
+}
+
+// Send offers m (with src the Source built with it: the Sources
+// BuildManifest returned, or the Source of BuildManifestFrom) on conn and,
+// if the receiver accepts, sends the files. progress, if not nil, is
+// called as bytes go out. With *Sources each file is opened again, without
 // following links, and sent only if it is the very file that was hashed
 // (ErrChanged otherwise).
-func Send(conn io.ReadWriter, m *Manifest, src *Sources, progress func(Progress)) (*SendResult, error) {
-	if src == nil || len(src.files) != len(m.Entries) {
-		return nil, errors.New("transfer: Send needs the Sources BuildManifest returned with the manifest")
+func Send(conn io.ReadWriter, m *Manifest, src Source, progress func(Progress)) (*SendResult, error) {
+	if n, ok := src.(sized); src == nil || ok && n.entries() != len(m.Entries) {
+		return nil, errors.New("transfer: Send needs the Source built with the manifest")
 	}
 	if err := writeFrame(conn, m); err != nil {
 		return nil, fmt.Errorf("transfer: sending the offer: %w", err)
@@ -265,6 +326,7 @@ func Send(conn io.ReadWriter, m *Manifest, src *Sources, progress func(Progress)
 	if progress != nil { // the start: nothing moved yet
 		progress(Progress{Done: done, Total: total})
 	}
+	buf := make([]byte, copyBuffer)
 	for i, e := range m.Entries {
 		if e.Dir {
 			continue
@@ -277,16 +339,12 @@ func Send(conn io.ReadWriter, m *Manifest, src *Sources, progress func(Progress)
 			}
 			continue
 		}
-		f, err := src.open(i, e)
+		f, err := src.Open(i, e, off)
 		if err != nil {
 			return res, err
 		}
-		if _, err := f.Seek(off, io.SeekStart); err != nil {
-			f.Close()
-			return res, fmt.Errorf("transfer: %w", err)
-		}
 		w := &countingWriter{w: conn, done: &done, total: total, file: e.Path, progress: progress}
-		n, err := io.CopyBuffer(w, io.LimitReader(f, e.Size-off), make([]byte, 1<<20))
+		n, err := io.CopyBuffer(w, io.LimitReader(f, e.Size-off), buf)
 		f.Close()
 		res.Bytes += n
 		if err != nil {

@@ -17,6 +17,13 @@
 //
 // A frame is a 4-byte big-endian length and a JSON object. SECURITY.md
 // lists the limits.
+//
+// The sender's files come from a Source and the receiver's go into a Sink.
+// BuildManifest and Receive use the filesystem (*Sources; the output
+// directory); BuildManifestFrom (files as a name, a size and a reader
+// from an offset) and ReceiveTo with a MemorySink work without one, as in
+// a browser. Either end speaks the same protocol with the other's kind,
+// and the receiver makes every check itself, whatever its Sink.
 package transfer
 
 import (
@@ -68,7 +75,7 @@ var (
 	ErrIncomplete  = errors.New("transfer: interrupted")
 	ErrProtocol    = errors.New("transfer: protocol error")
 	// ErrNoSpace: the offer does not fit in the free space of the output
-	// directory's filesystem (the error is a *SpaceError).
+	// directory's filesystem, or of a Sink (the error is a *SpaceError).
 	ErrNoSpace = errors.New("transfer: not enough free space")
 	// ErrDiskFull: the disk filled up while a file was being written.
 	ErrDiskFull = errors.New("transfer: disk full")
@@ -79,13 +86,18 @@ var (
 
 // SpaceError is the error of an offer that does not fit: Need bytes are
 // still to be written (the offer minus what can be resumed), Free are
-// available on the filesystem of Dir. errors.Is(err, ErrNoSpace) holds.
+// available on the filesystem of Dir (or, with Dir empty, in the Sink of
+// ReceiveTo, such as what is left of a MemorySink's cap).
+// errors.Is(err, ErrNoSpace) holds.
 type SpaceError struct {
 	Dir        string
 	Need, Free int64
 }
 
 func (e *SpaceError) Error() string {
+	if e.Dir == "" {
+		return fmt.Sprintf("%v in the receiver's store: the offer needs %d more bytes, %d are free", ErrNoSpace, e.Need, e.Free)
+	}
 	return fmt.Sprintf("%v on %s: the offer needs %d more bytes, %d are free", ErrNoSpace, e.Dir, e.Need, e.Free)
 }
 

@@ -75,6 +75,23 @@ func TestTreeRoundTrip(t *testing.T) {
 	}
 }
 
+// hostileOffers are offers whose names or fields every receiver refuses,
+// whatever it writes into.
+func hostileOffers() map[string][]Entry {
+	hash := strings.Repeat("ab", 32)
+	return map[string][]Entry{
+		"dot-dot":       {{Path: "../x", Size: 1, SHA256: hash}},
+		"inner dot-dot": {{Path: "a/../../x", Size: 1, SHA256: hash}},
+		"absolute":      {{Path: "/etc/x", Size: 1, SHA256: hash}},
+		"escape codes":  {{Path: "evil\x1b]0;owned\x07.txt", Size: 1, SHA256: hash}},
+		"backslash":     {{Path: `..\x`, Size: 1, SHA256: hash}},
+		"file as dir":   {{Path: "f", Size: 1, SHA256: hash}, {Path: "f/x", Size: 1, SHA256: hash}},
+		"duplicate":     {{Path: "d", Size: 1, SHA256: hash}, {Path: "d", Size: 1, SHA256: hash}},
+		"no hash":       {{Path: "n", Size: 1}},
+		"negative size": {{Path: "n", Size: -1, SHA256: hash}},
+	}
+}
+
 // A malicious sender, speaking the protocol directly over a real session,
 // offers names that would escape the output directory or attack the
 // terminal: each offer is refused and nothing is written anywhere.
@@ -85,19 +102,8 @@ func TestMaliciousNamesRefused(t *testing.T) {
 	os.MkdirAll(out, 0o755)
 	os.MkdirAll(outside, 0o755)
 	os.Symlink(outside, filepath.Join(out, "link")) // an escape route
-	hash := strings.Repeat("ab", 32)
-	cases := map[string][]Entry{
-		"dot-dot":        {{Path: "../x", Size: 1, SHA256: hash}},
-		"inner dot-dot":  {{Path: "a/../../x", Size: 1, SHA256: hash}},
-		"absolute":       {{Path: "/etc/x", Size: 1, SHA256: hash}},
-		"symlink escape": {{Path: "link/x", Size: 1, SHA256: hash}},
-		"escape codes":   {{Path: "evil\x1b]0;owned\x07.txt", Size: 1, SHA256: hash}},
-		"backslash":      {{Path: `..\x`, Size: 1, SHA256: hash}},
-		"file as dir":    {{Path: "f", Size: 1, SHA256: hash}, {Path: "f/x", Size: 1, SHA256: hash}},
-		"duplicate":      {{Path: "d", Size: 1, SHA256: hash}, {Path: "d", Size: 1, SHA256: hash}},
-		"no hash":        {{Path: "n", Size: 1}},
-		"negative size":  {{Path: "n", Size: -1, SHA256: hash}},
-	}
+	cases := hostileOffers()
+	cases["symlink escape"] = []Entry{{Path: "link/x", Size: 1, SHA256: strings.Repeat("ab", 32)}}
 	for name, entries := range cases {
 		s, r := sessionPair(t)
 		go func() {

@@ -10,92 +10,204 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
+	"path/filepath"
 	"syscall"
 )
 
-// Writing one received file: its part file (new, or resumed without
-// following links), the bytes, the hash check and its final name.
+// The output directory as a Sink: what is already there (files already
+// here, part files to resume), and writing one received file: its part
+// file (new, or resumed without following links), the bytes, and its
+// final name.
 
-// receiveFile writes one file under its temporary name, checks its hash,
-// and gives it its final name. fatal reports an error after which the
-// stream is out of step (the file's bytes were not all read).
-func receiveFile(root *os.Root, conn io.Reader, e Entry, off int64, progress func(int64), overwrite bool, where string) (n int64, fatal bool, err error) {
-	want, _ := hex.DecodeString(e.SHA256)
+// dirSink is the Sink of Receive: the output directory, held open as an
+// os.Root.
+type dirSink struct {
+	root      *os.Root
+	dir       string // as the user named it, for messages
+	overwrite bool
+	dirs      *dirChecker
+	freeSpace func(*os.Root) (int64, error)
+}
+
+func newDirSink(root *os.Root, opts ReceiveOptions) *dirSink {
+	d := &dirSink{root: root, dir: opts.Dir, overwrite: opts.Overwrite, dirs: newDirChecker(root), freeSpace: freeSpace}
+	if opts.freeSpace != nil {
+		d.freeSpace = opts.freeSpace
+	}
+	return d
+}
+
+// where is the directory of e's name, for messages.
+func (d *dirSink) where(e Entry) string {
+	return filepath.Join(d.dir, filepath.FromSlash(path.Dir(e.Path)))
+}
+
+// Plan refuses a name with a symbolic link or a file on the way, a
+// symbolic link, something of the other kind, or (without overwrite) a
+// file at the name, and a symbolic link or special file at the part
+// file's name. A file already at the name with e's size and SHA-256 is
+// here; a part file no longer than e resumes.
+func (d *dirSink) Plan(e Entry) (int64, bool, error) {
+	if err := d.dirs.check(e.Path); err != nil {
+		return 0, false, err
+	}
+	fi, err := d.root.Lstat(e.Path)
+	switch {
+	case err == nil && e.Dir && fi.IsDir():
+	case err == nil && fi.Mode()&fs.ModeSymlink != 0:
+		return 0, false, unsafeName(e.Path, "is a symbolic link here")
+	case err == nil && (e.Dir || fi.IsDir()):
+		return 0, false, &NameError{Name: e.Path, Problem: fmt.Sprintf("(a %s) is in the way", map[bool]string{true: "directory", false: "file"}[fi.IsDir()]), Err: ErrExists}
+	case err == nil && fi.Mode().IsRegular() && fi.Size() == e.Size && alreadyHere(d.root, e):
+		return e.Size, true, nil
+	case err == nil && !d.overwrite:
+		return 0, false, &NameError{Name: e.Path, Problem: "exists", Err: ErrExists}
+	case err == nil && !fi.Mode().IsRegular():
+		return 0, false, unsafeName(e.Path, "is not a regular file here")
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return 0, false, fmt.Errorf("transfer: %s: %w", Quote(e.Path), err)
+	}
+	if e.Dir {
+		return 0, false, nil
+	}
 	part := partName(e)
-	f, err := openPart(root, e, part, off)
+	pi, err := d.root.Lstat(part)
+	switch {
+	case err == nil && !pi.Mode().IsRegular():
+		return 0, false, unsafeName(e.Path, fmt.Sprintf("has a symbolic link or special file at its temporary name %s", Quote(part)))
+	case err == nil && pi.Size() <= e.Size:
+		return pi.Size(), false, nil
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
+		return 0, false, fmt.Errorf("transfer: %s: %w", Quote(part), err)
+	}
+	return 0, false, nil
+}
+
+// Free is the free space of the directory's filesystem.
+func (d *dirSink) Free() int64 {
+	free, err := d.freeSpace(d.root)
+	if err != nil {
+		return -1
+	}
+	return free
+}
+
+// MakeDir creates the directory e (and any parent missing).
+func (d *dirSink) MakeDir(e Entry) error {
+	if err := d.root.MkdirAll(e.Path, 0o755); err != nil {
+		return writeError(fmt.Sprintf("creating %s", Quote(e.Path)), d.where(e), err)
+	}
+	return nil
+}
+
+// Create opens e's part file (after its directory) at off: a new one, or
+// the one Plan found to resume, cut to off.
+func (d *dirSink) Create(e Entry, off int64) (FileWriter, error) {
+	where := d.where(e)
+	if dir := path.Dir(e.Path); dir != "." {
+		if err := d.root.MkdirAll(dir, 0o755); err != nil {
+			return nil, writeError(fmt.Sprintf("creating %s", Quote(dir)), where, err)
+		}
+	}
+	part := partName(e)
+	f, err := openPart(d.root, e, part, off)
 	if err != nil {
 		if errors.Is(err, ErrUnsafeName) {
-			return 0, true, err
+			return nil, err
 		}
-		return 0, true, writeError(fmt.Sprintf("opening the temporary file for %s", Quote(e.Path)), where, err)
-	}
-	h := sha256.New()
-	if off > 0 { // resume: the part already there counts toward the hash
-		if _, err := io.CopyN(h, f, off); err != nil {
-			f.Close()
-			return 0, true, fmt.Errorf("%w: reading the partial %s: %v", ErrIncomplete, Quote(e.Path), err)
-		}
+		return nil, writeError(fmt.Sprintf("opening the temporary file for %s", Quote(e.Path)), where, err)
 	}
 	if err := f.Truncate(off); err != nil {
 		f.Close()
-		return 0, true, writeError(fmt.Sprintf("resuming %s", Quote(e.Path)), where, err)
+		return nil, writeError(fmt.Sprintf("resuming %s", Quote(e.Path)), where, err)
 	}
 	if _, err := f.Seek(off, io.SeekStart); err != nil {
 		f.Close()
-		return 0, true, fmt.Errorf("%w: %v", ErrIncomplete, err)
+		return nil, fmt.Errorf("%w: %v", ErrIncomplete, err)
 	}
-	w := io.MultiWriter(f, h, progressWriter(progress))
-	n, err = io.CopyBuffer(w, io.LimitReader(conn, e.Size-off), make([]byte, 1<<20))
-	if err == nil && n < e.Size-off {
-		err = io.ErrUnexpectedEOF
-	}
+	return &dirFile{d: d, f: f, e: e, off: off, part: part, where: where}, nil
+}
+
+// dirFile is one file being received into a dirSink, under its part
+// file's name.
+type dirFile struct {
+	d     *dirSink
+	f     *os.File
+	e     Entry
+	off   int64
+	part  string
+	where string
+	werr  error // the last write error
+}
+
+func (w *dirFile) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
 	if err != nil {
-		f.Sync()
-		f.Close()
-		if errors.Is(err, syscall.ENOSPC) {
-			got := off
-			if fi, serr := root.Lstat(part); serr == nil {
-				got = fi.Size()
-			}
-			return n, true, fmt.Errorf("%w on %s: %s: %d of %d bytes written (%v); the part file %s is kept: free some space and run the same transfer again to resume",
-				ErrDiskFull, where, Quote(e.Path), got, e.Size, err, Quote(part))
-		}
-		return n, true, fmt.Errorf("%w: %s: %d of %d bytes received (%w); the same transfer again resumes it",
-			ErrIncomplete, Quote(e.Path), off+n, e.Size, err)
+		w.werr = err
 	}
+	return n, err
+}
+
+// Resumed reads the part file up to the offset it resumes from.
+func (w *dirFile) Resumed() io.Reader { return io.NewSectionReader(w.f, 0, w.off) }
+
+// Commit syncs the part file and gives it its final name: a hard link
+// fails if anything (a link included) is at the name; a rename (with
+// overwrite) replaces the name itself, never a link's target.
+func (w *dirFile) Commit() error {
+	e, part := w.e, w.part
 	mode := os.FileMode(0o644)
 	if e.Exec {
 		mode = 0o755
 	}
-	merr := f.Chmod(mode)
-	serr := f.Sync()
-	cerr := f.Close()
+	merr := w.f.Chmod(mode)
+	serr := w.f.Sync()
+	cerr := w.f.Close()
 	if err := errors.Join(merr, serr, cerr); err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
-			return n, true, fmt.Errorf("%w on %s: writing %s: %v; the part file %s is kept: free some space and run the same transfer again to resume",
-				ErrDiskFull, where, Quote(e.Path), err, Quote(part))
+			return fmt.Errorf("%w on %s: writing %s: %v; the part file %s is kept: free some space and run the same transfer again to resume",
+				ErrDiskFull, w.where, Quote(e.Path), err, Quote(part))
 		}
-		return n, true, fmt.Errorf("%w: writing %s: %v", ErrIncomplete, Quote(e.Path), err)
+		return fmt.Errorf("%w: writing %s: %v", ErrIncomplete, Quote(e.Path), err)
 	}
-	if subtle.ConstantTimeCompare(h.Sum(nil), want) != 1 {
-		root.Remove(part)
-		return n, false, fmt.Errorf("%w: %s", ErrIntegrity, Quote(e.Path))
-	}
-	// The final name: a hard link fails if anything (a link included) is
-	// at the name; a rename replaces the name itself, never a link's
-	// target.
-	if overwrite {
+	root := w.d.root
+	var err error
+	if w.d.overwrite {
 		err = root.Rename(part, e.Path)
 	} else if err = root.Link(part, e.Path); err == nil {
 		root.Remove(part)
 	}
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return n, false, fmt.Errorf("%w: %s appeared during the transfer; kept as %s", ErrExists, Quote(e.Path), Quote(part))
+			return fmt.Errorf("%w: %s appeared during the transfer; kept as %s", ErrExists, Quote(e.Path), Quote(part))
 		}
-		return n, false, fmt.Errorf("transfer: naming %s: %w", Quote(e.Path), err)
+		return fmt.Errorf("transfer: naming %s: %w", Quote(e.Path), err)
 	}
-	return n, false, nil
+	return nil
+}
+
+// Abort removes the part file of a file that does not match its SHA-256,
+// and keeps the one of an interrupted file, for the same transfer to
+// resume.
+func (w *dirFile) Abort(cause error) error {
+	e, part := w.e, w.part
+	if errors.Is(cause, ErrIntegrity) {
+		w.f.Close()
+		w.d.root.Remove(part)
+		return nil
+	}
+	w.f.Sync()
+	w.f.Close()
+	if errors.Is(w.werr, syscall.ENOSPC) {
+		got := w.off
+		if fi, serr := w.d.root.Lstat(part); serr == nil {
+			got = fi.Size()
+		}
+		return fmt.Errorf("%w on %s: %s: %d of %d bytes written (%v); the part file %s is kept: free some space and run the same transfer again to resume",
+			ErrDiskFull, w.where, Quote(e.Path), got, e.Size, w.werr, Quote(part))
+	}
+	return fmt.Errorf("%w; the same transfer again resumes it", cause)
 }
 
 // alreadyHere reports whether the regular file at e's name inside root
@@ -212,11 +324,4 @@ func (d *dirChecker) check(p string) error {
 		d.known[q] = true
 	}
 	return nil
-}
-
-type progressWriter func(int64)
-
-func (p progressWriter) Write(b []byte) (int, error) {
-	p(int64(len(b)))
-	return len(b), nil
 }

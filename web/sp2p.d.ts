@@ -35,6 +35,7 @@ export type ErrorCode =
   | "declined"           // transfer.ErrDeclined
   | "integrity"          // transfer.ErrIntegrity
   | "transfer-failed"    // any other transfer error
+  | "invalid"            // an argument is not valid: an ID that does not parse, a peer name, a lifetime out of range, a name pinned to another ID
   | "internal";          // a bug: please report it
 
 /** Every error this API rejects with or throws. */
@@ -138,8 +139,13 @@ export interface Session {
   readonly peer: PeerInfo;
   readonly safetyCode: string;
   readonly purpose: Purpose;
-  /** Sends one message (string as UTF-8, or bytes); waits for backpressure. */
+  /** Sends one message (string as UTF-8, or bytes); waits for backpressure. Not on a session for files ("wrong-purpose"). */
   send(data: string | Uint8Array): Promise<void>;
+  /**
+   * Messages are read only while this is set: until then they wait (and
+   * the peer is held back), so none is lost between `await` and setting it.
+   * A session for files has no messages (its stream carries the transfer).
+   */
   onMessage: ((data: Uint8Array, text: string | null) => void) | null;
   /** Called once; err is null for a clean close by either side. */
   onClose: ((err: SP2PError | null) => void) | null;
@@ -160,7 +166,11 @@ export interface Group {
   close(): Promise<void>;
 }
 
-/** A same-origin tab announcing an invitation on BroadcastChannel "sp2p". */
+/**
+ * A same-origin tab announcing an invitation on BroadcastChannel "sp2p".
+ * Tabs of one origin share IndexedDB, so with the same `database` they
+ * share one identity too (the peer is then yourself).
+ */
 export interface TabOffer {
   peer: PeerInfo;
   purpose: Purpose;
@@ -200,9 +210,12 @@ export interface SP2P {
 }
 
 export interface LoadOptions {
-  /** Where sp2p.wasm is; default: next to this module. */
+  /** Where sp2p.wasm is (wasm_exec.js is loaded from beside it); default: dist/sp2p.wasm next to this module. */
   wasmURL?: string | URL;
-  /** Asked for the stored identity's passphrase when it has one. */
+  /**
+   * Asked for the stored identity's passphrase when it has one, once per
+   * load(): a wrong one rejects with "bad-passphrase" (call load() again).
+   */
   passphrase?: () => Promise<string>;
   /** IndexedDB database name; default "sp2p". */
   database?: string;

@@ -40,8 +40,9 @@ async function call(p) {
   }
 }
 
-// later runs a page's callback outside the bridge's call, so that what it
-// throws is reported (as an uncaught error) and never reaches Go.
+// later runs a page's callback. What it throws is reported (rethrown from
+// a timer, as an uncaught error) and never reaches Go, which calls these
+// callbacks and would end on a JavaScript exception.
 function later(f, ...args) {
   if (typeof f !== "function") return;
   try {
@@ -170,16 +171,13 @@ export async function load(opts = {}) {
       info = null;
     }
   }
-  for (let attempt = 1; !info; attempt++) {
-    try {
-      info = await call(bridge.identityLoad(file, ask));
-    } catch (e) {
-      const wrong = e.code === "bad-passphrase" && /wrong passphrase/.test(e.detail);
-      if (!wrong || !opts.passphrase || attempt >= 3) throw e;
-    }
-  }
+  // The passphrase is asked for once: a wrong one rejects with
+  // "bad-passphrase", and the page calls load() again to ask again.
+  if (!info) info = await call(bridge.identityLoad(file, ask));
+  const idh = info.h;
   delete info.file;
-  return new SP2P(bridge, db, info, file);
+  delete info.h;
+  return new SP2P(bridge, db, idh, info, file);
 }
 
 function copyBytes(b) {
@@ -187,8 +185,9 @@ function copyBytes(b) {
 }
 
 class SP2P {
-  constructor(bridge, db, info, file) {
+  constructor(bridge, db, idh, info, file) {
     this._b = bridge;
+    this._idh = idh; // the identity's handle in the bridge
     this._db = db;
     this._info = info;
     this._file = copyBytes(file);
@@ -212,9 +211,10 @@ class SP2P {
   }
 
   async setPassphrase(passphrase) {
-    const info = await call(this._b.identitySetPassphrase(String(passphrase ?? "")));
+    const info = await call(this._b.identitySetPassphrase(this._idh, String(passphrase ?? "")));
     const file = info.file;
     delete info.file;
+    delete info.h;
     await idb.put(this._db, "identity", file, "default");
     this._file = copyBytes(file);
     this._info = info;
@@ -226,7 +226,7 @@ class SP2P {
 
   async importIdentity(file, passphrase) {
     const bytes = copyBytes(file);
-    const info = await call(this._b.identityImport(bytes, passphrase ?? ""));
+    const info = await call(this._b.identityImport(this._idh, bytes, passphrase ?? ""));
     await idb.put(this._db, "identity", bytes, "default");
     this._file = bytes;
     this._info = info;
@@ -277,7 +277,7 @@ class SP2P {
 
   async createInvitation(opts = {}) {
     const r = await call(
-      this._b.inviteCreate({ purpose: opts.purpose, lifetime: opts.lifetime, to: opts.to, iceServers: opts.iceServers }),
+      this._b.inviteCreate(this._idh, { purpose: opts.purpose, lifetime: opts.lifetime, to: opts.to, iceServers: opts.iceServers }),
     );
     let base = opts.linkBase;
     if (base === undefined) base = typeof location !== "undefined" ? location.origin + location.pathname : "";
@@ -285,7 +285,7 @@ class SP2P {
   }
 
   async acceptInvitation(tokenOrLink, opts = {}) {
-    const r = await call(this._b.accept(String(tokenOrLink), { expect: opts.expect, iceServers: opts.iceServers }));
+    const r = await call(this._b.accept(this._idh, String(tokenOrLink), { expect: opts.expect, iceServers: opts.iceServers }));
     return new Acceptance(this, r, await this._peer(r.peer));
   }
 

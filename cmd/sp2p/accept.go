@@ -23,15 +23,19 @@ func (a *app) acceptCmd() *cobra.Command {
 		Long: `Verify an invitation (offer token, sp2p: link or https link; '-' reads it
 from stdin), show who sent it, and print the answer token to send back.
 The connection opens when the inviter pastes the answer.`,
-		Example: `  sp2p accept SP2P:AEAQ...
-  sp2p accept --expect alice 'https://example.org/join#SP2P:AEAQ...'
+		Example: `  sp2p accept SP2P:AIA...
+  sp2p accept --expect alice 'https://example.org/join#SP2P:AIA...'
   sp2p accept --qr-image screenshot.png
   sp2p accept --offer-file offer.txt --answer-file answer.txt --pipe > file`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()
-			s, peers, err := a.openAccept(ctx, &f, args, qrImage, true)
+			purpose := invite.PurposeChat
+			if f.pipe {
+				purpose = invite.PurposeStream
+			}
+			s, peers, err := a.openAccept(ctx, &f, args, qrImage, true, purpose, nil)
 			if err != nil {
 				return err
 			}
@@ -45,11 +49,16 @@ The connection opens when the inviter pastes the answer.`,
 }
 
 // openAccept runs the invitee's side up to an open session: the offer
-// read and verified, the inviter shown (and confirmed when confirmPeer),
+// read and verified (and refused when it is not for purpose: another
+// command reads it), the inviter shown (and confirmed when confirmPeer),
 // the answer token out.
 // Interrupted (Ctrl-C) before the session opens, it also removes the
 // answer token file it wrote.
-func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrImage string, confirmPeer bool) (_ *session.Session, _ *identity.Peers, err error) {
+// openAccept reads, checks and answers an invitation, and waits for the
+// inviter to connect. ready, if not nil, runs once the invitation is
+// checked and accepted, before anything is answered (receive creates its
+// --out there, so a bad token leaves nothing behind).
+func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrImage string, confirmPeer bool, purpose invite.Purpose, ready func() error) (_ *session.Session, _ *identity.Peers, err error) {
 	sources := len(args)
 	if f.offerFile != "" {
 		sources++
@@ -100,6 +109,9 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	if err != nil {
 		return nil, nil, explainToken("offer", text, err)
 	}
+	if err := offer.CheckPurpose(purpose); err != nil {
+		return nil, nil, wrongPurpose(offer.Purpose, purpose, err)
+	}
 	// An expired invitation is said before the passphrase is asked for.
 	if !time.Now().Before(offer.Expires()) {
 		return nil, nil, expiredOffer(offer, invite.ErrExpired)
@@ -123,6 +135,11 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 		}
 		if !ok {
 			return nil, nil, errors.New("refused by you: the invitation is not answered")
+		}
+	}
+	if ready != nil {
+		if err := ready(); err != nil {
+			return nil, nil, err
 		}
 	}
 	acc, err := gather(ctx, a, opts, func(ctx context.Context) (*session.Acceptance, error) {
@@ -158,6 +175,30 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	}
 	connected = true
 	return s, peers, nil
+}
+
+// wrongPurpose says which command reads an invitation made for got, by
+// a command that wanted want (err wraps invite.ErrWrongPurpose).
+func wrongPurpose(got, want invite.Purpose, err error) error {
+	made := map[invite.Purpose]string{
+		invite.PurposeChat:   "for a chat (made with 'sp2p invite')",
+		invite.PurposeStream: "for a byte stream (made with 'sp2p invite --pipe')",
+		invite.PurposeFiles:  "to send you files (made with 'sp2p send')",
+	}[got]
+	var hint string
+	switch {
+	case got == invite.PurposeFiles:
+		hint = "receive the files with: sp2p receive TOKEN"
+	case want == invite.PurposeFiles && got == invite.PurposeStream:
+		hint = "this is no file transfer; join the stream with: sp2p accept --pipe TOKEN"
+	case want == invite.PurposeFiles:
+		hint = "this is no file transfer; join the chat with: sp2p accept TOKEN"
+	case got == invite.PurposeStream:
+		hint = "accept it with --pipe: sp2p accept --pipe TOKEN"
+	default:
+		hint = "accept it without --pipe: sp2p accept TOKEN"
+	}
+	return &hintError{&plainError{"this invitation is " + made, err}, hint}
 }
 
 // expiredOffer says when offer expired, in the local time of "valid

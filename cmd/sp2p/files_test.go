@@ -62,7 +62,7 @@ func TestTokenFileTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	offer, err := invite.NewOffer(id, invite.OfferParams{Conn: invite.ConnDesc{
-		ICEUfrag: "AbCdEfGh", ICEPwd: "0123456789abcdefghijKL", Role: invite.RoleActPass,
+		Role:       invite.RoleActPass,
 		Candidates: []invite.Candidate{{Type: invite.Host, Addr: netip.MustParseAddrPort("192.0.2.1:4000")}},
 	}})
 	if err != nil {

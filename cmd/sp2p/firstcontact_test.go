@@ -25,20 +25,11 @@ import (
 // (a bad paste, a damaged token, a token wrapped over lines, a known peer,
 // a refusal).
 
-const iceChars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-
-func randICE(rng *rand.Rand, lo, hi int) string {
-	b := make([]byte, lo+rng.IntN(hi-lo+1))
-	for i := range b {
-		b[i] = iceChars[rng.IntN(len(iceChars))]
-	}
-	return string(b)
-}
-
 // randConn is a valid connection description with 1 to 16 random
-// candidates (UDP and TCP, IPv4 and IPv6, every type).
+// candidates (UDP and TCP, IPv4 and IPv6, mDNS names, every type). Its
+// ICE credentials are left to the token (derived from its ephemeral key).
 func randConn(rng *rand.Rand, role invite.DTLSRole) invite.ConnDesc {
-	d := invite.ConnDesc{ICEUfrag: randICE(rng, invite.MinUfragLen, invite.MaxUfragLen), ICEPwd: randICE(rng, invite.MinPwdLen, invite.MaxPwdLen), Role: role}
+	d := invite.ConnDesc{Role: role}
 	for i := range d.Fingerprint {
 		d.Fingerprint[i] = byte(rng.Uint32())
 	}
@@ -55,8 +46,14 @@ func randConn(rng *rand.Rand, role invite.DTLSRole) invite.ConnDesc {
 			addr = netip.AddrFrom16(a)
 		}
 		c := invite.Candidate{Type: invite.CandidateType(rng.IntN(4)), Addr: netip.AddrPortFrom(addr, uint16(1+rng.IntN(65535)))}
-		if rng.IntN(3) == 0 {
+		switch rng.IntN(6) {
+		case 0, 1:
 			c.TCP, c.TCPType = true, invite.TCPType(1+rng.IntN(3))
+		case 2:
+			c.Type, c.Addr = invite.Host, netip.AddrPortFrom(netip.Addr{}, c.Addr.Port())
+			for i := range c.Name {
+				c.Name[i] = byte(rng.Uint32())
+			}
 		}
 		dup := false
 		for _, p := range d.Candidates {
@@ -77,6 +74,7 @@ func randTokens(t *testing.T, rng *rand.Rand, n int) []string {
 	for len(out) < n {
 		alice, _ := identity.Generate()
 		bob, _ := identity.Generate()
+		// Chat invitations: the tests accept them with plain accept.
 		p := invite.OfferParams{Conn: randConn(rng, invite.RoleActPass), Lifetime: time.Duration(10+rng.IntN(86_391)) * time.Second}
 		if rng.IntN(2) == 0 {
 			p.Recipient = bob.ID()
@@ -92,7 +90,9 @@ func randTokens(t *testing.T, rng *rand.Rand, n int) []string {
 			t.Fatal(err)
 		}
 		ap := invite.AnswerParams{Conn: randConn(rng, invite.DTLSRole(1+rng.IntN(2)))}
-		ap.Ephemeral = p.Ephemeral
+		for i := range ap.Ephemeral {
+			ap.Ephemeral[i] = byte(rng.Uint32())
+		}
 		answer, err := invite.NewAnswer(bob, offer, ap)
 		if err != nil {
 			t.Fatal(err)
@@ -255,10 +255,25 @@ func TestDamagedTokenMessages(t *testing.T) {
 		t.Errorf("a word given to accept: exit %d\n%s", code, msg)
 	}
 	// A well-formed token of a later version.
-	raw := append([]byte{2, byte(invite.KindOffer)}, bytes.Repeat([]byte{0x5a}, 300)...)
-	newer := invite.TextPrefix + base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw)
-	if code, msg := accept(newer); code != 1 || !strings.Contains(msg, "made by a newer version of sp2p (token version 2") {
-		t.Errorf("a token of version 2: exit %d\n%s", code, msg)
+	raw := append([]byte{invite.Version + 1, byte(invite.KindOffer)}, bytes.Repeat([]byte{0x5a}, 300)...)
+	b32 := base32.StdEncoding.WithPadding(base32.NoPadding)
+	newer := invite.TextPrefix + b32.EncodeToString(raw)
+	if code, msg := accept(newer); code != 1 || !strings.Contains(msg, "made by a newer version of sp2p (token version 3; this one reads version 2)") {
+		t.Errorf("a token of version 3: exit %d\n%s", code, msg)
+	}
+	// A genuine token of version 1 (signed as an older sp2p signed its
+	// offers), and the same with one byte changed.
+	alice, _ := identity.Generate()
+	aliceID := alice.ID()
+	body := append(append([]byte{1, byte(invite.KindOffer)}, aliceID[:]...), bytes.Repeat([]byte{0x33}, 180)...)
+	v1 := append(body, alice.Sign("sp2p v1 offer", body)...)
+	if code, msg := accept(invite.TextPrefix + b32.EncodeToString(v1)); code != 1 ||
+		!strings.Contains(msg, "this offer token is version 1, from an older sp2p; this program reads version 2: ask for a new token") {
+		t.Errorf("a token of version 1: exit %d\n%s", code, msg)
+	}
+	v1[50] ^= 4
+	if code, msg := accept(invite.TextPrefix + b32.EncodeToString(v1)); code != 1 || !strings.Contains(msg, "damaged or altered") || strings.Contains(msg, "older") {
+		t.Errorf("a damaged token of version 1: exit %d\n%s", code, msg)
 	}
 	// The real binary says the same.
 	for _, i := range []int{2, 5, len(offer) / 2, len(offer) - 1} {
@@ -378,7 +393,7 @@ func TestBinaryInviterRefuses(t *testing.T) {
 		dir := t.TempDir()
 		offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
 		a := startOnTTY(t, newHome(t), "invite", "--loopback", "--offer-file", offer, "--answer-file", answer)
-		b := startBinary(t, newHome(t), nil, "accept", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", "--pipe")
+		b := startBinary(t, newHome(t), nil, "accept", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes")
 		a.waitText(t, "Connect to this peer? [y/N] ")
 		a.typeKeys(t, c.keys)
 		a.exitCode(t)
@@ -402,7 +417,7 @@ func TestBinaryAnswerPromptRetries(t *testing.T) {
 	dir := t.TempDir()
 	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
 	a := startOnTTY(t, newHome(t), "invite", "--loopback", "--offer-file", offer)
-	startBinary(t, newHome(t), nil, "accept", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", "--pipe")
+	startBinary(t, newHome(t), nil, "accept", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes")
 	a.waitText(t, "(paste it here)")
 	var ans string
 	waitFor(t, "the answer token", func() bool {
@@ -476,5 +491,47 @@ func TestBinaryAcceptWrappedToken(t *testing.T) {
 	})
 	if _, err := os.Stat(answer); err != nil || !strings.Contains(b.stderr.String(), "invitation from") {
 		t.Fatalf("wrapped at %d: %v\n%s", width, err, b.stderr.String())
+	}
+}
+
+// An invitation says what it is for (signed in the offer): accept, accept
+// --pipe and receive each refuse one made for another command, before
+// anything is answered, and say which command reads it.
+func TestWrongPurposeRefused(t *testing.T) {
+	t.Parallel()
+	home := newHome(t)
+	idFile := filepath.Join(home, ".config", "sp2p", "identity")
+	alice, _ := identity.Generate()
+	token := func(p invite.Purpose) string {
+		o, err := invite.NewOffer(alice, invite.OfferParams{Purpose: p, Conn: invite.ConnDesc{Role: invite.RoleActPass,
+			Candidates: []invite.Candidate{{Type: invite.Host, Addr: netip.MustParseAddrPort("192.0.2.1:4000")}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Text()
+	}
+	for _, c := range []struct {
+		args    []string
+		purpose invite.Purpose
+		want    []string
+	}{
+		{[]string{"accept"}, invite.PurposeFiles, []string{"this invitation is to send you files (made with 'sp2p send')", "hint: receive the files with: sp2p receive TOKEN"}},
+		{[]string{"accept", "--pipe"}, invite.PurposeFiles, []string{"to send you files", "sp2p receive TOKEN"}},
+		{[]string{"accept"}, invite.PurposeStream, []string{"for a byte stream (made with 'sp2p invite --pipe')", "hint: accept it with --pipe: sp2p accept --pipe TOKEN"}},
+		{[]string{"accept", "--pipe"}, invite.PurposeChat, []string{"for a chat (made with 'sp2p invite')", "hint: accept it without --pipe: sp2p accept TOKEN"}},
+		{[]string{"receive"}, invite.PurposeChat, []string{"for a chat", "hint: this is no file transfer; join the chat with: sp2p accept TOKEN"}},
+		{[]string{"receive"}, invite.PurposeStream, []string{"for a byte stream", "sp2p accept --pipe TOKEN"}},
+	} {
+		var out, errb bytes.Buffer
+		args := append(append(c.args, "--identity", idFile, "--loopback", "--yes"), token(c.purpose))
+		code := run(args, strings.NewReader(""), &out, &errb, func(string) string { return "" })
+		for _, w := range c.want {
+			if code != 1 || !strings.Contains(errb.String(), w) {
+				t.Errorf("%v with a %v token: exit %d, want %q in\n%s", c.args, c.purpose, code, w, errb.String())
+			}
+		}
+		if out.Len() != 0 || strings.Contains(errb.String(), "answer token") {
+			t.Errorf("%v with a %v token answered it:\n%s%s", c.args, c.purpose, out.String(), errb.String())
+		}
 	}
 }

@@ -35,7 +35,11 @@ Then the two of you are connected: a line chat, or with --pipe a byte stream.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()
-			s, peers, err := a.openInvite(ctx, &f, to, ttl)
+			purpose := invite.PurposeChat
+			if f.pipe {
+				purpose = invite.PurposeStream
+			}
+			s, peers, err := a.openInvite(ctx, &f, to, ttl, purpose)
 			if err != nil {
 				return err
 			}
@@ -50,10 +54,11 @@ Then the two of you are connected: a line chat, or with --pipe a byte stream.`,
 }
 
 // openInvite runs the inviter's side up to an open session: the offer
-// token out, the answer in, the answerer shown and confirmed.
+// token (made for purpose) out, the answer in, the answerer shown and
+// confirmed.
 // Interrupted (Ctrl-C) before the session opens, it also removes the offer
 // token file it wrote: the invitation is closed, the token is dead.
-func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.Duration) (_ *session.Session, _ *identity.Peers, err error) {
+func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.Duration, purpose invite.Purpose) (_ *session.Session, _ *identity.Peers, err error) {
 	if ttl < invite.MinLifetime || ttl > invite.MaxLifetime {
 		return nil, nil, &usageError{fmt.Errorf("--ttl %v: must be from %v to %v", ttl, invite.MinLifetime, invite.MaxLifetime)}
 	}
@@ -72,6 +77,7 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 		return nil, nil, err
 	}
 	opts.Lifetime = ttl.Truncate(time.Second)
+	opts.Purpose = purpose
 	me, _, err := a.loadIdentity()
 	if err != nil {
 		return nil, nil, err

@@ -134,7 +134,7 @@ func offerToken(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	offer := filepath.Join(dir, "offer")
-	startBinary(t, newHome(t), nil, "invite", "--offer-file", offer, "--answer-file", filepath.Join(dir, "answer"), "--loopback", "--yes", "--pipe")
+	startBinary(t, newHome(t), nil, "invite", "--offer-file", offer, "--answer-file", filepath.Join(dir, "answer"), "--loopback", "--yes")
 	var token string
 	waitFor(t, "the offer token", func() bool {
 		b, err := os.ReadFile(offer)
@@ -279,7 +279,7 @@ func TestInvitePromptCtrlC(t *testing.T) {
 	dir := t.TempDir()
 	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
 	a := startOnTTY(t, newHome(t), "invite", "--loopback", "--offer-file", offer, "--answer-file", answer)
-	b := startBinary(t, newHome(t), nil, "accept", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", "--pipe")
+	b := startBinary(t, newHome(t), nil, "accept", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes")
 	a.waitText(t, "Connect to this peer? [y/N] ")
 	a.typeKeys(t, "\x03")
 	if code := a.exitCode(t); code != 130 || !a.shows("sp2p: interrupted", 5*time.Second) {

@@ -40,13 +40,34 @@ func TestBinaryReceiveCreatesOut(t *testing.T) {
 	t.Parallel()
 	home := newHome(t)
 	out := filepath.Join(home, "new", "downloads")
+	// A bad token leaves nothing behind: --out is created only once the
+	// invitation is checked.
 	r := runBinary(t, home, "", "receive", "--out", out, "not-a-token")
+	if r.code != 1 {
+		t.Fatalf("receive with a bad token: exit %d\n%s", r.code, r.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(home, "new")); !os.IsNotExist(err) {
+		t.Fatalf("a bad token made --out's directories (%v)\n%s", err, r.stderr)
+	}
+	// A real transfer creates it, mode 0700, and says so.
+	dir, src := t.TempDir(), t.TempDir()
+	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
+	os.WriteFile(filepath.Join(src, "f.txt"), []byte("hello"), 0o644)
+	a := startBinary(t, newHome(t), nil, "send", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", filepath.Join(src, "f.txt"))
+	r = runBinary(t, home, "", "receive", "--loopback", "--offer-file", offer, "--answer-file", answer, "--yes", "--out", out)
+	if r.code != 0 {
+		t.Fatalf("receive: exit %d\n%s", r.code, r.stderr)
+	}
+	a.wait(t, 30*time.Second)
 	fi, err := os.Stat(out)
 	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("--out not created as a 0700 directory (%v, %v)\n%s", fi, err, r.stderr)
 	}
 	if !strings.Contains(r.stderr, "created "+`"`+out+`"`+" (mode 0700)") {
 		t.Errorf("creating --out is not reported:\n%s", r.stderr)
+	}
+	if b, _ := os.ReadFile(filepath.Join(out, "f.txt")); string(b) != "hello" {
+		t.Errorf("the file in the new --out: %q", b)
 	}
 
 	// A file on the way: the error says so and what to do.
@@ -155,7 +176,7 @@ func TestBinaryAcceptExpiredBeforePassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	offer, err := invite.NewOffer(alice, invite.OfferParams{Conn: invite.ConnDesc{
-		ICEUfrag: "AbCdEfGh", ICEPwd: "0123456789abcdefghijKL", Role: invite.RoleActPass,
+		Role:       invite.RoleActPass,
 		Candidates: []invite.Candidate{{Type: invite.Host, Addr: netip.MustParseAddrPort("192.0.2.1:4000")}},
 	}, Now: time.Now().Add(-10 * time.Minute), Lifetime: 5 * time.Minute})
 	if err != nil {

@@ -12,11 +12,14 @@ import (
 // user should read it: almost always a token damaged in copying (one
 // changed character breaks the signature, or any field), so "copy it
 // again in full"; a newer version is claimed only for a token that is
-// well-formed apart from its version. The library's error is the detail,
+// well-formed apart from its version, an older one only for a genuine
+// token of that version (the library checks its signature under that
+// version's rules: invite.ErrOldVersion). The library's error is the detail,
 // printed on the line below ("sp2p: detail: …").
 type tokenError struct {
 	what     string // "offer" or "answer"
 	newer    byte   // the token's version, when it looks like a newer sp2p's
+	older    bool   // a genuine token of version 1, from an older sp2p
 	notToken bool   // the text does not even begin as a token does
 	err      error
 }
@@ -24,6 +27,9 @@ type tokenError struct {
 func (e *tokenError) Error() string {
 	if e.notToken {
 		return fmt.Sprintf("that is not an %s token (a token begins with %s)", e.what, invite.TextPrefix)
+	}
+	if e.older {
+		return fmt.Sprintf("this %s token is version 1, from an older sp2p; this program reads version %d: ask for a new token (made with this version of sp2p)", e.what, invite.Version)
 	}
 	if e.newer != 0 {
 		return fmt.Sprintf("this %s token was made by a newer version of sp2p (token version %d; this one reads version %d): update sp2p to use it", e.what, e.newer, invite.Version)
@@ -54,6 +60,8 @@ func explainToken(what, text string, err error) error {
 			return err
 		}
 		return &tokenError{what: what, err: fmt.Errorf("%w; and it is no valid token of that kind either: %v", err, derr)}
+	case errors.Is(err, invite.ErrOldVersion):
+		return &tokenError{what: what, older: true, err: err}
 	case !looksLikeToken(text) && (errors.Is(err, invite.ErrMalformed) || errors.Is(err, invite.ErrUnsupportedVersion)):
 		return &tokenError{what: what, notToken: true, err: err}
 	case errors.Is(err, invite.ErrUnsupportedVersion):

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/session"
 	"github.com/sp2p/sp2p/transfer"
 )
@@ -46,7 +47,7 @@ transfer resumes when you run the same command again.`,
 			a.infof("offering %s, %s", filesAndFolders(files, dirs), humanBytes(total))
 			ctx, stop := signalContext()
 			defer stop()
-			s, peers, err := a.openInvite(ctx, &f, to, ttl)
+			s, peers, err := a.openInvite(ctx, &f, to, ttl, invite.PurposeFiles)
 			if err != nil {
 				return err
 			}
@@ -98,17 +99,17 @@ characters, symbolic links on the way and existing files are refused
 (existing files are replaced only with --overwrite); a file already there
 with the same content is "already here" and skipped. An interrupted
 transfer resumes when you receive the same files into the same --out again.`,
-		Example: `  sp2p receive SP2P:AEAQ...
-  sp2p receive --out ~/Downloads --yes SP2P:AEAQ...
+		Example: `  sp2p receive SP2P:AIA...
+  sp2p receive --out ~/Downloads --yes SP2P:AIA...
   sp2p receive --offer-file o.txt --answer-file a.txt --yes --out dir`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.prepareOut(out); err != nil {
+			if err := checkOut(out); err != nil {
 				return err
 			}
 			ctx, stop := signalContext()
 			defer stop()
-			s, peers, err := a.openAccept(ctx, &f, args, qrImage, false)
+			s, peers, err := a.openAccept(ctx, &f, args, qrImage, false, invite.PurposeFiles, func() error { return a.prepareOut(out) })
 			if err != nil {
 				return err
 			}
@@ -178,18 +179,33 @@ func sendPathError(err error) error {
 	return err
 }
 
-// prepareOut checks the --out directory, creating it (mode 0700, and its
-// missing parents) when it does not exist yet.
-func (a *app) prepareOut(out string) error {
+// checkOut checks the --out directory before anything else: it is a
+// directory, or does not exist yet (prepareOut creates it later).
+func checkOut(out string) error {
+	_, err := outExists(out)
+	return err
+}
+
+func outExists(out string) (bool, error) {
 	fi, err := os.Stat(out)
 	switch {
 	case err == nil && fi.IsDir():
-		return nil
+		return true, nil
 	case err == nil:
-		return &usageError{fmt.Errorf("--out %s: not a directory", transfer.Quote(out))}
+		return false, &usageError{fmt.Errorf("--out %s: not a directory", transfer.Quote(out))}
 	case !errors.Is(err, fs.ErrNotExist):
-		return &hintError{fmt.Errorf("--out %s: %w", transfer.Quote(out), err),
+		return false, &hintError{fmt.Errorf("--out %s: %w", transfer.Quote(out), err),
 			"check that every directory on the way to it exists and may be entered, or choose another --out"}
+	}
+	return false, nil
+}
+
+// prepareOut creates the --out directory (mode 0700, and its missing
+// parents) when it does not exist yet: once the invitation is checked, so
+// that a bad token leaves nothing behind.
+func (a *app) prepareOut(out string) error {
+	if ok, err := outExists(out); ok || err != nil {
+		return err
 	}
 	if err := os.MkdirAll(out, 0o700); err != nil {
 		return &hintError{fmt.Errorf("cannot create --out %s: %w", transfer.Quote(out), err),

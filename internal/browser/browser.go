@@ -251,13 +251,21 @@ func (p *Page) Click(id string) {
 }
 
 // SetValue sets the value of the input or textarea with this id and fires
-// its input event, as typing would.
+// its input and change events, as typing would.
 func (p *Page) SetValue(id, value string) {
 	p.t.Helper()
-	if err := p.do(10*time.Second, chromedp.SetValue(chromedp.CSS("#"+id), value)); err != nil {
-		p.t.Fatalf("%s: setting #%s: %v", p.name, id, err)
+	ok, err := Eval[bool](p, 10*time.Second, fmt.Sprintf(`(() => {
+		const e = document.getElementById(%q);
+		if (!e) return false;
+		e.value = %q;
+		e.dispatchEvent(new Event('input', {bubbles: true}));
+		e.dispatchEvent(new Event('change', {bubbles: true}));
+		return true;
+	})()`, id, value))
+	if err != nil || !ok {
+		p.DumpLogs()
+		p.t.Fatalf("%s: setting #%s: no such element (%v)", p.name, id, err)
 	}
-	MustEval[chromedp.Void](p, 5*time.Second, fmt.Sprintf(`(() => { const e = document.getElementById(%q); e.dispatchEvent(new Event('input', {bubbles: true})); e.dispatchEvent(new Event('change', {bubbles: true})); })()`, id))
 }
 
 // Text returns the value of the input or textarea with this id, or the
@@ -283,7 +291,7 @@ func (p *Page) UploadFiles(id string, files ...string) {
 func (p *Page) Screenshot(path string) error {
 	ctx, cancel := context.WithTimeout(p.ctx, 20*time.Second)
 	defer cancel()
-	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+	buf, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		return err
 	}

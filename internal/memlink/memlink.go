@@ -16,7 +16,8 @@
 // duplicates and tolerate the order.
 //
 // Connection descriptions carry one host candidate in 100.64.0.0/10 whose
-// port names the endpoint, random ICE credentials, and the SHA-256 of the
+// port names the endpoint, the ICE credentials of its link.Config (random
+// ones when it has none), and the SHA-256 of the
 // endpoint's random "certificate". Connecting checks the credentials (as
 // ICE does) and each side checks the other's certificate against the
 // signed fingerprint (as DTLS does), so a wrong fingerprint fails with
@@ -139,6 +140,12 @@ func (n *Network) NewLink(cfg link.Config) (link.Link, error) {
 	}
 	e.ufrag = base64.RawStdEncoding.EncodeToString(cred[:6])
 	e.pwd = base64.RawStdEncoding.EncodeToString(cred[6:23])[:invite.MinPwdLen]
+	if cfg.ICEUfrag != "" || cfg.ICEPwd != "" {
+		// The ones derived from the token's ephemeral key, as pion's link
+		// uses (drawn above all the same, so the network's random
+		// sequence does not depend on them).
+		e.ufrag, e.pwd = cfg.ICEUfrag, cfg.ICEPwd
+	}
 	copy(e.cert[:], cred[23:])
 	n.endpoints[e.addr] = e
 	return e, nil

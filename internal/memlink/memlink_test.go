@@ -61,13 +61,18 @@ func read(t *testing.T, c link.Channel) []byte {
 func TestDescriptionsAreValid(t *testing.T) {
 	t.Parallel()
 	n := New(1, Faults{})
-	l, _ := n.NewLink(link.Config{})
+	eph := [invite.EphemeralSize]byte{7}
+	ufrag, pwd := invite.ICECredentials(eph)
+	l, _ := n.NewLink(link.Config{ICEUfrag: ufrag, ICEPwd: pwd})
 	d, err := l.Offer(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
+	if d.ICEUfrag != ufrag || d.ICEPwd != pwd {
+		t.Fatalf("the link did not take the credentials it was given: %q %q", d.ICEUfrag, d.ICEPwd)
+	}
 	// The description must survive the token's strict encoding.
-	o, err := invite.NewOffer(testIdentity(t), invite.OfferParams{Conn: *d})
+	o, err := invite.NewOffer(testIdentity(t), invite.OfferParams{Ephemeral: eph, Conn: *d})
 	if err != nil {
 		t.Fatalf("memlink description is not a valid token description: %v", err)
 	}

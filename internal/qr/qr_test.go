@@ -32,7 +32,7 @@ func newTokens(t *testing.T, n byte) []string {
 		t.Fatal(err)
 	}
 	bob, _ := identity.FromSeed(bytes.Repeat([]byte{2}, 32))
-	conn := invite.ConnDesc{ICEUfrag: "abcdefgh", ICEPwd: "abcdefghijklmnopqrstuv", Role: invite.RoleActPass,
+	conn := invite.ConnDesc{Role: invite.RoleActPass, // ICE credentials: derived from the ephemeral key
 		Candidates: []invite.Candidate{{Type: invite.Host, Addr: netip.MustParseAddrPort("192.168.1.20:50000")}}}
 	conn.Fingerprint[0] = n
 	o, err := invite.NewOffer(alice, invite.OfferParams{Conn: conn, Ephemeral: [32]byte{n + 1}})

@@ -6,10 +6,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"net"
-	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -20,23 +18,23 @@ import (
 	"github.com/sp2p/sp2p/invite"
 )
 
-// iceCreds returns compact random ICE credentials (8 and 22 characters,
-// 48 and 132 bits), as sp2p sessions use.
-func iceCreds(t testing.TB) (string, string) {
-	b := make([]byte, 6+17)
-	if _, err := rand.Read(b); err != nil {
+// randomEphemeral stands for a token's ephemeral X25519 public key: the
+// link's ICE credentials are derived from it.
+func randomEphemeral(t testing.TB) [invite.EphemeralSize]byte {
+	var e [invite.EphemeralSize]byte
+	if _, err := rand.Read(e[:]); err != nil {
 		t.Fatal(err)
 	}
-	return base64.RawStdEncoding.EncodeToString(b[:6]), base64.RawStdEncoding.EncodeToString(b[6:])[:22]
+	return e
 }
 
 // newLoopbackPC returns a pion PeerConnection that gathers UDP4 host
-// candidates on loopback only.
-func newLoopbackPC(t testing.TB) *webrtc.PeerConnection {
+// candidates on loopback only, with the ICE credentials derived from eph
+// (as sp2p sessions set them).
+func newLoopbackPC(t testing.TB, eph [invite.EphemeralSize]byte) *webrtc.PeerConnection {
 	t.Helper()
 	var se webrtc.SettingEngine
-	ufrag, pwd := iceCreds(t)
-	se.SetICECredentials(ufrag, pwd)
+	se.SetICECredentials(invite.ICECredentials(eph))
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
@@ -67,7 +65,7 @@ func gather(t testing.TB, pc *webrtc.PeerConnection, desc webrtc.SessionDescript
 
 // compactRoundTrip takes a pion SDP through the compact form, a signed
 // token's bytes and back to SDP.
-func compactRoundTrip(t testing.TB, sdp string, mutate func(*invite.ConnDesc)) (string, *invite.ConnDesc) {
+func compactRoundTrip(t testing.TB, sdp string, eph [invite.EphemeralSize]byte, mutate func(*invite.ConnDesc)) (string, *invite.ConnDesc) {
 	t.Helper()
 	d, _, err := FromSDP(sdp)
 	if err != nil {
@@ -83,7 +81,7 @@ func compactRoundTrip(t testing.TB, sdp string, mutate func(*invite.ConnDesc)) (
 	}
 	role := d.Role
 	d.Role = invite.RoleActPass // offers carry actpass; the answer's role is restored below
-	o, err := invite.NewOffer(signer, invite.OfferParams{Conn: *d})
+	o, err := invite.NewOffer(signer, invite.OfferParams{Ephemeral: eph, Conn: *d})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +105,13 @@ func compactRoundTrip(t testing.TB, sdp string, mutate func(*invite.ConnDesc)) (
 // answer went through the compact form, and returns the message that
 // arrived on the data channel (or an error).
 func connectThroughCompact(t *testing.T, mutateOffer func(*invite.ConnDesc)) (string, error) {
-	offerer, answerer := newLoopbackPC(t), newLoopbackPC(t)
+	ephO, ephA := randomEphemeral(t), randomEphemeral(t)
+	return connectPCs(t, newLoopbackPC(t, ephO), newLoopbackPC(t, ephA), ephO, ephA, mutateOffer, nil)
+}
+
+// connectPCs connects two PeerConnections made with the ICE credentials
+// of ephO and ephA through the compact form.
+func connectPCs(t *testing.T, offerer, answerer *webrtc.PeerConnection, ephO, ephA [invite.EphemeralSize]byte, mutateOffer, mutateAnswer func(*invite.ConnDesc)) (string, error) {
 	dc, err := offerer.CreateDataChannel("sp2p", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +134,7 @@ func connectThroughCompact(t *testing.T, mutateOffer func(*invite.ConnDesc)) (st
 	if err != nil {
 		t.Fatal(err)
 	}
-	offerSDP, offerDesc := compactRoundTrip(t, gather(t, offerer, offer), mutateOffer)
+	offerSDP, offerDesc := compactRoundTrip(t, gather(t, offerer, offer), ephO, mutateOffer)
 	if offerDesc.Role != invite.RoleActPass || len(offerDesc.Candidates) == 0 {
 		t.Fatalf("offer description %+v", offerDesc)
 	}
@@ -141,7 +145,7 @@ func connectThroughCompact(t *testing.T, mutateOffer func(*invite.ConnDesc)) (st
 	if err != nil {
 		t.Fatal(err)
 	}
-	answerSDP, answerDesc := compactRoundTrip(t, gather(t, answerer, answer), nil)
+	answerSDP, answerDesc := compactRoundTrip(t, gather(t, answerer, answer), ephA, mutateAnswer)
 	if answerDesc.Role != invite.RoleActive && answerDesc.Role != invite.RolePassive {
 		t.Fatalf("answer role %v", answerDesc.Role)
 	}
@@ -196,8 +200,4 @@ func ident(t testing.TB, b byte) *identity.Identity {
 		t.Fatal(err)
 	}
 	return id
-}
-
-func netipAddrPort(ip string, port uint16) netip.AddrPort {
-	return netip.AddrPortFrom(netip.MustParseAddr(ip), port)
 }

@@ -22,8 +22,10 @@ import (
 // mid "0", ICE credentials, a SHA-256 DTLS fingerprint and the candidates.
 // Candidates of component 2 are dropped (one component suffices with
 // rtcp-mux and a data channel), as are duplicates and those whose address is
-// a host name (mDNS); if more than invite.MaxCandidates remain, the ones with the
-// highest priority are kept. dropped counts the candidates left out.
+// a host name other than a browser's mDNS name (a canonical lower-case UUID
+// then ".local", UDP host candidates only: those are kept as
+// invite.MDNSName); if more than invite.MaxCandidates remain, the ones with
+// the highest priority are kept. dropped counts the candidates left out.
 func FromSDP(raw string) (desc *invite.ConnDesc, dropped int, err error) {
 	if len(raw) > maxSDPSize {
 		return nil, 0, fmt.Errorf("%w: SDP of %d bytes, at most %d", invite.ErrLimit, len(raw), maxSDPSize)
@@ -142,15 +144,22 @@ func parseCandidate(v string) (invite.Candidate, int, uint32, error) {
 	default:
 		return invite.Candidate{}, 0, 0, errSkipCandidate
 	}
-	addr, err := netip.ParseAddr(f[4])
-	if err != nil {
-		return invite.Candidate{}, 0, 0, errSkipCandidate // a host name (mDNS)
+	addr, addrErr := netip.ParseAddr(f[4])
+	name, isName := invite.ParseMDNSName(f[4])
+	if addrErr != nil && !isName {
+		return invite.Candidate{}, 0, 0, errSkipCandidate // another host name
 	}
 	port, err := strconv.ParseUint(f[5], 10, 16)
 	if err != nil {
 		return invite.Candidate{}, 0, 0, fmt.Errorf("port: %v", err)
 	}
-	c.Addr = netip.AddrPortFrom(addr.Unmap(), uint16(port))
+	if isName {
+		// A browser's mDNS host name; the checks below keep it only as a
+		// UDP host candidate.
+		c.Name, c.Addr = name, netip.AddrPortFrom(netip.Addr{}, uint16(port))
+	} else {
+		c.Addr = netip.AddrPortFrom(addr.Unmap(), uint16(port))
+	}
 	typ := slices.Index(candidateTypes, f[7])
 	if typ < 0 {
 		return invite.Candidate{}, 0, 0, errSkipCandidate
@@ -232,7 +241,11 @@ func ToSDP(d *invite.ConnDesc) (string, error) {
 		// order (the sender's preference) survives a round trip.
 		priority := min(typePreference[c.Type]<<24|uint32(65535-i)<<8|255, prev-1)
 		prev = priority
-		v := fmt.Sprintf("%d 1 %s %d %s %d typ %s", i+1, proto, priority, c.Addr.Addr(), c.Addr.Port(), c.Type)
+		addr := c.Addr.Addr().String()
+		if c.IsMDNS() {
+			addr = c.Name.String()
+		}
+		v := fmt.Sprintf("%d 1 %s %d %s %d typ %s", i+1, proto, priority, addr, c.Addr.Port(), c.Type)
 		if c.TCP {
 			v += " tcptype " + c.TCPType.Name()
 		}

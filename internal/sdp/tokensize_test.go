@@ -4,6 +4,7 @@ package sdp
 
 import (
 	"encoding/base64"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -11,14 +12,16 @@ import (
 	"github.com/sp2p/sp2p/invite"
 )
 
-// Size is a feature: an offer with two host candidates fits 400 characters
-// and a QR code of version 13 or lower at medium error correction. The
-// figures are logged next to pion's raw SDP for a comparable connection
-// (SECURITY.md quotes them).
+// Size is a feature: an offer with one IPv4 and one IPv6 host candidate
+// (a laptop on a dual-stack network) fits a QR code of version 11 or lower
+// at medium error correction, and one with two IPv4 host candidates 340
+// characters. The figures are logged next to pion's raw SDP for a
+// comparable connection (SECURITY.md quotes them).
 func TestTokenSize(t *testing.T) {
 	t.Parallel()
 	// Real pion output: credentials and fingerprint as a session makes them.
-	pc := newLoopbackPC(t)
+	eph := randomEphemeral(t)
+	pc := newLoopbackPC(t, eph)
 	if _, err := pc.CreateDataChannel("sp2p", nil); err != nil {
 		t.Fatal(err)
 	}
@@ -31,32 +34,64 @@ func TestTokenSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	host := func(addr string) invite.Candidate {
+		return invite.Candidate{Type: invite.Host, Addr: netip.MustParseAddrPort(addr)}
+	}
+	with := func(cands ...invite.Candidate) invite.ConnDesc {
+		d := *desc
+		d.Candidates = cands
+		return d
+	}
+	measure := func(name, text string, n int) int {
+		t.Helper()
+		v, err := qr.Version(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: %d bytes, %d characters, QR version %d (M)", name, n, len(text), v)
+		return v
+	}
 	// Two IPv4 host candidates, as on a laptop with Wi-Fi and a wired link.
-	desc.Candidates = []invite.Candidate{desc.Candidates[0], {Type: invite.Host, Addr: desc.Candidates[0].Addr}}
-	desc.Candidates[1].Addr = netipAddrPort("192.168.178.23", 51234)
-	o, err := invite.NewOffer(ident(t, 1), invite.OfferParams{Conn: *desc})
+	twoV4 := with(host("127.0.0.1:50000"), host("192.168.178.23:51234"))
+	o, err := invite.NewOffer(ident(t, 1), invite.OfferParams{Ephemeral: eph, Conn: twoV4})
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := o.Text()
-	version, err := qr.Version(text)
+	if v := measure("offer, 2 IPv4 host candidates", o.Text(), len(o.Bytes())); len(o.Text()) > 340 || v > 11 {
+		t.Errorf("offer with two IPv4 host candidates: %d characters, QR version %d; limits 340 and 11", len(o.Text()), v)
+	}
+	dual, err := invite.NewOffer(ident(t, 1), invite.OfferParams{Ephemeral: eph, Conn: with(host("192.168.178.23:51234"), host("[2001:db8:1:2:3:4:5:6]:51235"))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	withTo, _ := invite.NewOffer(ident(t, 1), invite.OfferParams{Conn: *desc, Recipient: ident(t, 2).ID()})
-	versionTo, _ := qr.Version(withTo.Text())
-	ans, _ := invite.NewAnswer(ident(t, 2), o, invite.AnswerParams{Conn: invite.ConnDesc{ICEUfrag: desc.ICEUfrag, ICEPwd: desc.ICEPwd, Fingerprint: desc.Fingerprint, Role: invite.RoleActive, Candidates: desc.Candidates}})
-	ansVersion, _ := qr.Version(ans.Text())
+	if v := measure("offer, 1 IPv4 + 1 IPv6 host candidate", dual.Text(), len(dual.Bytes())); v > 11 {
+		t.Errorf("offer with one IPv4 and one IPv6 host candidate: QR version %d, limit 11 (M)", v)
+	}
+	withTo, err := invite.NewOffer(ident(t, 1), invite.OfferParams{Ephemeral: eph, Conn: twoV4, Recipient: ident(t, 2).ID()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	measure("the same offer with a recipient", withTo.Text(), len(withTo.Bytes()))
+	// A browser's: its host address hidden behind an mDNS name, and its
+	// address as a STUN server saw it.
+	name, _ := invite.ParseMDNSName("5ca05cb1-9f5f-4912-8329-24f191793d5a.local")
+	browser, err := invite.NewOffer(ident(t, 1), invite.OfferParams{Ephemeral: eph, Conn: with(
+		invite.Candidate{Type: invite.Host, Name: name, Addr: netip.AddrPortFrom(netip.Addr{}, 51264)},
+		invite.Candidate{Type: invite.ServerReflexive, Addr: netip.MustParseAddrPort("203.0.113.7:51264")})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	measure("browser offer, 1 mDNS host + 1 IPv4 srflx candidate", browser.Text(), len(browser.Bytes()))
+	answerConn := twoV4
+	answerConn.Role = invite.RoleActive
+	answerConn.ICEUfrag, answerConn.ICEPwd = "", "" // the answerer's, from its own key
+	ans, err := invite.NewAnswer(ident(t, 2), o, invite.AnswerParams{Ephemeral: randomEphemeral(t), Conn: answerConn})
+	if err != nil {
+		t.Fatal(err)
+	}
+	measure("answer, 2 IPv4 host candidates", ans.Text(), len(ans.Bytes()))
 	rawSDP := twoHostSDP(sdp)
-	t.Logf("offer, 2 host candidates: %d bytes, %d characters, QR version %d (M)", len(o.Bytes()), len(text), version)
-	t.Logf("offer with --to: %d bytes, %d characters, QR version %d; answer: %d bytes, %d characters, QR version %d", len(withTo.Bytes()), len(withTo.Text()), versionTo, len(ans.Bytes()), len(ans.Text()), ansVersion)
-	t.Logf("pion's SDP for the same offer: %d bytes, %d characters as base64", len(rawSDP), base64.StdEncoding.EncodedLen(len(rawSDP)))
-	if len(text) > 400 {
-		t.Errorf("offer text is %d characters, limit 400", len(text))
-	}
-	if version > 13 {
-		t.Errorf("offer QR code is version %d, limit 13", version)
-	}
+	t.Logf("pion's SDP for the offer with 2 IPv4 host candidates: %d bytes, %d characters as base64", len(rawSDP), base64.StdEncoding.EncodedLen(len(rawSDP)))
 }
 
 // twoHostSDP approximates pion's SDP with a second host candidate by

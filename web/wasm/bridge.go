@@ -14,6 +14,7 @@ import (
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/internal/qr"
 	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/link"
 	"github.com/sp2p/sp2p/session"
 )
 
@@ -27,10 +28,29 @@ const gatherTimeout = 30 * time.Second
 
 type bridge struct {
 	h handles
+	// link, when set (tests), is the link sessions run over instead of
+	// the browser's RTCPeerConnection.
+	link link.Maker
+}
 
+// holder is an identity handle: the identity one SP2P object of the page
+// uses (a page may load several, from different databases).
+type holder struct {
 	mu   sync.Mutex
 	id   *identity.Identity
 	prot identity.Protection
+}
+
+func (k *holder) set(id *identity.Identity, prot identity.Protection) {
+	k.mu.Lock()
+	k.id, k.prot = id, prot
+	k.mu.Unlock()
+}
+
+func (k *holder) get() *identity.Identity {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.id
 }
 
 func newBridge() *bridge { return &bridge{} }
@@ -38,7 +58,6 @@ func newBridge() *bridge { return &bridge{} }
 func (b *bridge) methods() map[string]js.Func {
 	return map[string]js.Func{
 		"version":   syncFn(func([]js.Value) (any, error) { return version(), nil }),
-		"release":   syncFn(func(a []js.Value) (any, error) { b.release(arg(a, 0)); return nil, nil }),
 		"peerInfo":  syncFn(func(a []js.Value) (any, error) { return peerInfoOf(str(arg(a, 0))) }),
 		"checkName": syncFn(func(a []js.Value) (any, error) { return nil, checkName(str(arg(a, 0))) }),
 		"tokenText": syncFn(func(a []js.Value) (any, error) { return tokenText(str(arg(a, 0))), nil }),
@@ -75,26 +94,13 @@ func (b *bridge) methods() map[string]js.Func {
 	}
 }
 
-func (b *bridge) release(v js.Value) {
-	if v.Type() != js.TypeNumber {
-		return
+// identity returns the identity of the handle v.
+func (b *bridge) identity(v js.Value) (*identity.Identity, error) {
+	k, err := getHandle[*holder](&b.h, v)
+	if err != nil {
+		return nil, err
 	}
-	b.h.mu.Lock()
-	x := b.h.m[v.Int()]
-	b.h.mu.Unlock()
-	if c, ok := x.(interface{ release() }); ok {
-		c.release()
-	}
-	b.h.drop(v.Int())
-}
-
-func (b *bridge) identity() (*identity.Identity, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.id == nil {
-		return nil, &apiError{Code: "internal", Message: "no identity is loaded", Detail: "sp2p: no identity"}
-	}
-	return b.id, nil
+	return k.get(), nil
 }
 
 // peerInfo is PeerInfo without the known-peer fields, which sp2p.js adds.
@@ -173,9 +179,9 @@ func (b *bridge) identityLoad(a []js.Value) (any, error) {
 			return nil, err
 		}
 		defer clear(data)
-		b.setIdentity(id, identity.Unprotected)
 		info := identityInfo(id, identity.Unprotected)
 		info["file"] = bytesTo(data)
+		info["h"] = b.h.add(&holder{id: id, prot: identity.Unprotected})
 		return info, nil
 	}
 	defer clear(file)
@@ -192,25 +198,24 @@ func (b *bridge) identityLoad(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.setIdentity(id, prot)
-	return identityInfo(id, prot), nil
+	info := identityInfo(id, prot)
+	info["h"] = b.h.add(&holder{id: id, prot: prot})
+	return info, nil
 }
 
-func (b *bridge) setIdentity(id *identity.Identity, prot identity.Protection) {
-	b.mu.Lock()
-	b.id, b.prot = id, prot
-	b.mu.Unlock()
-}
-
-// identityImport(file: Uint8Array, passphrase?: string) reads an identity
-// file from the CLI and makes it this page's identity.
+// identityImport(h, file: Uint8Array, passphrase?: string) reads an
+// identity file from the CLI and makes it the identity of handle h.
 func (b *bridge) identityImport(a []js.Value) (any, error) {
-	file, err := bytesFrom(arg(a, 0))
+	k, err := getHandle[*holder](&b.h, arg(a, 0))
+	if err != nil {
+		return nil, err
+	}
+	file, err := bytesFrom(arg(a, 1))
 	if err != nil {
 		return nil, err
 	}
 	defer clear(file)
-	pass := str(arg(a, 1))
+	pass := str(arg(a, 2))
 	id, prot, err := identity.Unmarshal(file, func() ([]byte, error) {
 		if pass == "" {
 			return nil, fmt.Errorf("identity: %w", identity.ErrNoPassphrase)
@@ -220,18 +225,19 @@ func (b *bridge) identityImport(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.setIdentity(id, prot)
+	k.set(id, prot)
 	return identityInfo(id, prot), nil
 }
 
-// identitySetPassphrase(passphrase: string) resolves to the identity file
-// protected with passphrase (or unprotected for ""), to store.
+// identitySetPassphrase(h, passphrase: string) resolves to the identity
+// file protected with passphrase (or unprotected for ""), to store.
 func (b *bridge) identitySetPassphrase(a []js.Value) (any, error) {
-	id, err := b.identity()
+	k, err := getHandle[*holder](&b.h, arg(a, 0))
 	if err != nil {
 		return nil, err
 	}
-	pass := str(arg(a, 0))
+	id := k.get()
+	pass := str(arg(a, 1))
 	opts := identity.SaveOptions{InsecureUnencrypted: true}
 	prot := identity.Unprotected
 	if pass != "" {
@@ -243,7 +249,7 @@ func (b *bridge) identitySetPassphrase(a []js.Value) (any, error) {
 		return nil, err
 	}
 	defer clear(data)
-	b.setIdentity(id, prot)
+	k.set(id, prot)
 	info := identityInfo(id, prot)
 	info["file"] = bytesTo(data)
 	return info, nil
@@ -317,11 +323,11 @@ type pendingAnswer struct {
 }
 
 func (b *bridge) inviteCreate(a []js.Value) (any, error) {
-	id, err := b.identity()
+	id, err := b.identity(arg(a, 0))
 	if err != nil {
 		return nil, err
 	}
-	o := arg(a, 0)
+	o := arg(a, 1)
 	var opts session.Options
 	purpose := purposeChat
 	if o.Type() == js.TypeObject {
@@ -347,9 +353,8 @@ func (b *bridge) inviteCreate(a []js.Value) (any, error) {
 			return nil, err
 		}
 	}
-	if err := setPurpose(&opts, purpose); err != nil {
-		return nil, err
-	}
+	opts.Link = b.link
+	setPurpose(&opts, purpose)
 	gctx, gcancel := context.WithTimeout(context.Background(), gatherTimeout)
 	defer gcancel()
 	inv, err := session.Invite(gctx, id, opts)
@@ -364,13 +369,14 @@ func (b *bridge) inviteCreate(a []js.Value) (any, error) {
 	x := &invitation{b: b, inv: inv, purpose: purpose, expires: inv.Offer().Expires()}
 	x.ctx, x.cancel = context.WithDeadline(context.Background(), x.expires.Add(time.Minute))
 	x.h = b.h.add(x)
-	// An invitation nobody connected is closed when it expires.
+	// An invitation nobody answered lets its connection go when it
+	// expires; the handle stays, so that a late answer is told it expired.
 	time.AfterFunc(time.Until(x.expires), func() {
 		x.mu.Lock()
 		done := x.connected || x.answered
 		x.mu.Unlock()
 		if !done {
-			x.close()
+			x.inv.Close()
 		}
 	})
 	return map[string]any{
@@ -383,6 +389,12 @@ func (x *invitation) close() {
 	x.cancel()
 	x.inv.Close()
 	x.b.h.drop(x.h)
+	x.mu.Lock()
+	p := x.pending
+	x.mu.Unlock()
+	if p != nil {
+		x.b.h.drop(p.h)
+	}
 }
 
 func (b *bridge) inviteClose(a []js.Value) (any, error) {
@@ -462,7 +474,7 @@ func (b *bridge) answerConnect(a []js.Value) (any, error) {
 		x.inv.Close()
 		return nil, err
 	}
-	return b.newSession(s, x.purpose), nil
+	return b.newSession(s, x.purpose, true), nil
 }
 
 func (b *bridge) answerRefuse(a []js.Value) (any, error) {
@@ -506,20 +518,28 @@ func (b *bridge) offerInfo(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, classify(err, offerToken)
 	}
-	return map[string]any{"peer": peerInfo(o.Inviter), "purpose": offerPurpose(o), "expires": float64(o.Expires().UnixMilli())}, nil
+	purpose, err := offerPurpose(o)
+	if err != nil {
+		return nil, classify(err, offerToken)
+	}
+	return map[string]any{"peer": peerInfo(o.Inviter), "purpose": purpose, "expires": float64(o.Expires().UnixMilli())}, nil
 }
 
 func (b *bridge) accept(a []js.Value) (any, error) {
-	id, err := b.identity()
+	id, err := b.identity(arg(a, 0))
 	if err != nil {
 		return nil, err
 	}
-	offer, err := invite.ParseOffer(tokenText(str(arg(a, 0))))
+	offer, err := invite.ParseOffer(tokenText(str(arg(a, 1))))
+	if err != nil {
+		return nil, err
+	}
+	purpose, err := offerPurpose(offer)
 	if err != nil {
 		return nil, err
 	}
 	var opts session.Options
-	if o := arg(a, 1); o.Type() == js.TypeObject {
+	if o := arg(a, 2); o.Type() == js.TypeObject {
 		if e := str(o.Get("expect")); e != "" {
 			if opts.Expect, err = parseID(e); err != nil {
 				return nil, err
@@ -529,13 +549,14 @@ func (b *bridge) accept(a []js.Value) (any, error) {
 			return nil, err
 		}
 	}
+	opts.Link = b.link
 	gctx, gcancel := context.WithTimeout(context.Background(), gatherTimeout)
 	defer gcancel()
 	acc, err := session.Accept(gctx, id, offer, opts)
 	if err != nil {
 		return nil, err
 	}
-	x := &acceptance{b: b, acc: acc, offer: offer, purpose: offerPurpose(offer)}
+	x := &acceptance{b: b, acc: acc, offer: offer, purpose: purpose}
 	x.ctx, x.cancel = context.WithCancel(context.Background())
 	x.h = b.h.add(x)
 	return map[string]any{
@@ -558,7 +579,7 @@ func (b *bridge) acceptWait(a []js.Value) (any, error) {
 	x.mu.Lock()
 	x.opened = true
 	x.mu.Unlock()
-	return b.newSession(s, x.purpose), nil
+	return b.newSession(s, x.purpose, false), nil
 }
 
 func (b *bridge) acceptClose(a []js.Value) (any, error) {

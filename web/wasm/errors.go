@@ -29,10 +29,6 @@ func (e *apiError) Error() string { return e.Message }
 // errWrongPurpose is a session or token used for what it is not for.
 var errWrongPurpose = errors.New("sp2p: the token or session is for another use")
 
-// errInvalid is an argument from the page that is not valid (an ID that
-// does not parse, a peer name, a lifetime out of range).
-var errInvalid = errors.New("sp2p: invalid argument")
-
 // invalid makes an "invalid" error with a message for a person.
 func invalid(msg string, err error) *apiError {
 	d := msg
@@ -108,12 +104,12 @@ func classify(err error, role tokenRole) *apiError {
 			code = "replayed"
 		}
 		return set(code, "that answer was used already: each answer connects once")
-	case errors.Is(err, errBacklog):
-		return set("limit", "a peer of the group is too far behind to take more: it did not get this message")
 	case errors.Is(err, invite.ErrTooManyPending):
 		return set("limit", "too many invitations are open: close some first")
+	case errors.Is(err, invite.ErrWrongPurpose):
+		return set("wrong-purpose", "this invitation is for another use: "+afterSentinel(err, invite.ErrWrongPurpose))
 	case errors.Is(err, errWrongPurpose):
-		return set("wrong-purpose", "this is for another use (a chat, or sending files): "+strings.TrimPrefix(err.Error(), errWrongPurpose.Error()+": "))
+		return set("wrong-purpose", "this session is for another use: "+afterSentinel(err, errWrongPurpose))
 
 	// Connecting.
 	case errors.Is(err, session.ErrRefused):
@@ -168,6 +164,8 @@ func classify(err error, role tokenRole) *apiError {
 		return set("declined", "the receiver declined the files")
 	case errors.Is(err, transfer.ErrIntegrity):
 		return set("integrity", "a file did not arrive intact (its SHA-256 does not match): send it again")
+	case errors.Is(err, transfer.ErrNoSpace):
+		return set("transfer-failed", fmt.Sprintf("the files are larger than this page can hold (%d MiB at most)", maxReceive>>20))
 	case isTransferError(err):
 		return set("transfer-failed", "the file transfer failed: "+e.Detail)
 	case errors.Is(err, context.DeadlineExceeded):
@@ -193,6 +191,15 @@ func versionDetail(err error) string {
 		return strings.TrimSuffix(s[i:], ")") + ")"
 	}
 	return fmt.Sprintf("this one reads version %d", invite.Version)
+}
+
+// afterSentinel is what err says after the sentinel's text.
+func afterSentinel(err, sentinel error) string {
+	s := err.Error()
+	if i := strings.Index(s, sentinel.Error()+": "); i >= 0 {
+		return s[i+len(sentinel.Error())+2:]
+	}
+	return s
 }
 
 func oneLine(s string) string {

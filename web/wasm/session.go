@@ -5,6 +5,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"sync"
 	"syscall/js"
@@ -23,21 +24,22 @@ type jsSession struct {
 	h       int
 	s       *session.Session
 	purpose string
+	inviter bool
 
 	mu        sync.Mutex
 	flowing   bool
 	owner     string // "": the pump reads; "group" or "files" own the session's messages
 	wake      chan struct{}
 	cancelRcv context.CancelFunc // cancels the pump's Receive in progress
-	rcvMu     sync.Mutex         // held by the pump around Receive
+	inRecv    chan struct{}      // closed when the pump's Receive in progress returns
 	onMessage js.Value
 	onClose   js.Value
 	listening bool
 	closeOnce sync.Once
 }
 
-func (b *bridge) newSession(s *session.Session, purpose string) map[string]any {
-	x := &jsSession{b: b, s: s, purpose: purpose, wake: make(chan struct{}, 1)}
+func (b *bridge) newSession(s *session.Session, purpose string, inviter bool) map[string]any {
+	x := &jsSession{b: b, s: s, purpose: purpose, inviter: inviter, wake: make(chan struct{}, 1)}
 	x.h = b.h.add(x)
 	return map[string]any{"h": x.h, "peer": peerInfo(s.Peer()), "safetyCode": s.SafetyCode(), "purpose": purpose}
 }
@@ -73,7 +75,8 @@ func (b *bridge) sessionFlow(a []js.Value) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	on := arg(a, 1).Truthy()
+	// A session for files carries the transfer's stream, no messages.
+	on := arg(a, 1).Truthy() && x.purpose != purposeFiles
 	x.mu.Lock()
 	x.flowing = on
 	if !on && x.cancelRcv != nil {
@@ -96,10 +99,12 @@ func (x *jsSession) takeOver(owner string) error {
 	if x.cancelRcv != nil {
 		x.cancelRcv()
 	}
+	inRecv := x.inRecv
 	x.mu.Unlock()
 	x.poke()
-	x.rcvMu.Lock()
-	x.rcvMu.Unlock()
+	if inRecv != nil {
+		<-inRecv
+	}
 	return nil
 }
 
@@ -116,20 +121,27 @@ func (x *jsSession) pump() {
 		x.mu.Lock()
 		if x.flowing && x.owner == "" {
 			ctx, cancel := context.WithCancel(context.Background())
-			x.cancelRcv = cancel
-			x.rcvMu.Lock()
+			inRecv := make(chan struct{})
+			x.cancelRcv, x.inRecv = cancel, inRecv
 			x.mu.Unlock()
 			m, err := x.s.Receive(ctx)
-			x.rcvMu.Unlock()
 			x.mu.Lock()
-			x.cancelRcv = nil
+			x.cancelRcv, x.inRecv = nil, nil
 			x.mu.Unlock()
+			close(inRecv)
 			cancel()
 			switch {
 			case err == nil:
 				x.deliver(m)
 			case errors.Is(err, context.Canceled):
 				// Stopped by sessionFlow or takeOver.
+			case errors.Is(err, io.EOF):
+				// The peer ended its sending (Close, or the CLI's
+				// CloseWrite when its input ends). The page's API has
+				// no half-open session: this side closes too, cleanly.
+				x.s.Close()
+				x.ended(nil)
+				return
 			default:
 				x.ended(err)
 				return
@@ -144,16 +156,16 @@ func (x *jsSession) pump() {
 		select {
 		case <-x.wake:
 		case <-x.s.Done():
-			// Ended while nobody read: what is queued is still delivered
-			// when the page listens.
+			// Ended while the pump did not read (nobody listened, or a
+			// file transfer had the session): reported now. While the
+			// page listens, the loop above delivers what is queued first.
 			x.mu.Lock()
-			idle := !x.flowing && x.owner == ""
+			reading := x.flowing && x.owner == ""
 			x.mu.Unlock()
-			if idle {
+			if !reading {
 				x.ended(x.s.Err())
 				return
 			}
-			<-x.wake
 		}
 	}
 }
@@ -192,6 +204,9 @@ func (b *bridge) sessionSend(a []js.Value) (any, error) {
 	x, err := getHandle[*jsSession](&b.h, arg(a, 0))
 	if err != nil {
 		return nil, err
+	}
+	if x.purpose == purposeFiles {
+		return nil, fmt.Errorf("%w: a session for files carries the transfer, no messages", errWrongPurpose)
 	}
 	m, err := message(arg(a, 1))
 	if err != nil {
