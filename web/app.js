@@ -512,7 +512,11 @@ async function connect() {
     const s = await p.connect();
     startSession(s, "inviter");
   } catch (err) {
-    reportError("Could not connect: " + sessionProblem(err), err);
+    if (state.inv && Date.now() >= state.inv.expires) {
+      reportError("Could not connect: the invitation expired while the question was open. Create a new one.", err);
+    } else {
+      reportError("Could not connect: " + sessionProblem(err), err);
+    }
     endWithout(p.peer, "The connection did not open.");
   } finally {
     $("refuse-button").disabled = false;
