@@ -357,7 +357,9 @@ function peerStatus(p) {
   e.replaceChildren();
   e.classList.toggle("known", p.peer.known);
   e.classList.toggle("unknown", !p.peer.known);
-  if (p.peer.known) {
+  if (p.peer.id === sp2p.identity().id) {
+    e.append(el("strong", { text: "It is you" }), " — your own identity (another tab of this browser, or a device you imported it into).");
+  } else if (p.peer.known) {
     e.append("Known peer: ", el("strong", { text: p.peer.name || "pinned" }));
   } else {
     e.append(el("strong", { text: "New peer" }), " — not in your known peers. If you know them, compare the fingerprint with them.");
@@ -867,6 +869,8 @@ function endSession(err) {
   if (err) reportError(reason, err);
   const pin = !s.peer.known;
   $("pin-form").hidden = !pin;
+  // Received files keep the focus (their links); else the next question.
+  if (document.querySelector("#transfers a")) return;
   if (pin) $("pin-name").focus();
   else $("again-button").focus();
 }
