@@ -816,7 +816,7 @@ async function receiveFiles(s) {
       ul.append(el("li", {}, a, el("span", { class: "note", text: ` (${humanBytes(f.size)}, SHA-256 ${f.sha256.slice(0, 16)}…)` })));
     }
     $("transfers").append(ul);
-    state.doneText = `Done: ${plural(files.length, "file", "files")} received; save them below.`;
+    state.doneText = `Done: ${plural(files.length, "file", "files")} received; save ${files.length === 1 ? "it" : "them"} below.`;
     setStatus(state.doneText);
     const first = ul.querySelector("a");
     if (first) first.focus();
@@ -836,8 +836,9 @@ function showFileOffer(offer) {
   const shown = sorted.slice(0, 20);
   for (const f of shown) ul.append(el("li", { text: `${f.path} (${humanBytes(f.size)})` }));
   if (sorted.length > shown.length) ul.append(el("li", { text: `… and ${sorted.length - shown.length} more` }));
+  $("file-offer-question").textContent = offer.files.length === 1 ? "Receive this file?" : "Receive these files?";
   show("file-offer", true);
-  setStatus(`connected; ${plural(offer.files.length, "file", "files")} (${humanBytes(offer.bytes)}) offered to you. Receive them?`);
+  setStatus(`connected; ${plural(offer.files.length, "file", "files")} (${humanBytes(offer.bytes)}) offered to you. Receive ${offer.files.length === 1 ? "it" : "them"}?`);
   const yes = $("file-accept-button");
   const no = $("file-decline-button");
   const answer = (ok) => {
