@@ -84,7 +84,7 @@ const webCSP = web.ContentSecurityPolicy + "; frame-ancestors 'none'"
 // webHandler serves fsys as the page: no directory listings, the right
 // type for .wasm, security headers, and no stale builds: every load
 // revalidates (no-cache) by an ETag of the content, so an unchanged
-// 9 MB WebAssembly module is not fetched again.
+// 10 MB WebAssembly module is not fetched again.
 func webHandler(fsys fs.FS) http.Handler {
 	files := http.FileServerFS(fsys)
 	var etags sync.Map // name → ETag: embedded files have no modification time to revalidate by
