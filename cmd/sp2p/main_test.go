@@ -28,6 +28,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	sp2pBinary = filepath.Join(dir, "sp2p")
+	// The binary embeds the browser page's WebAssembly (web/dist), which
+	// go generate ./web builds; build it first, so that sp2p web and the
+	// browser tests run the page of this very source.
+	if out, err := exec.Command("go", "run", "../../internal/webbuild").CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		panic("building the WebAssembly (go generate ./web): " + err.Error() + "\n" + string(out))
+	}
 	out, err := exec.Command("go", "build", "-o", sp2pBinary, ".").CombinedOutput()
 	if err != nil {
 		os.RemoveAll(dir)

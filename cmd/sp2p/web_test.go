@@ -193,11 +193,11 @@ func webBinary(t *testing.T) string {
 }
 
 // startWeb runs `sp2p web` with args and returns the URL it printed.
-func startWeb(t *testing.T, bin string, args ...string) (url string, cmd *exec.Cmd, stderr *bytes.Buffer) {
+func startWeb(t *testing.T, bin string, args ...string) (url string, cmd *exec.Cmd, stderr *syncBuffer) {
 	t.Helper()
 	cmd = exec.Command(bin, append([]string{"web"}, args...)...)
 	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH")}
-	stderr = new(bytes.Buffer)
+	stderr = new(syncBuffer) // written by the process while the test reads it
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
 
@@ -153,6 +155,19 @@ type Page struct {
 // are logged to the test (prefixed with name) and kept for Logs.
 func (b *Browser) Open(name, url string) *Page {
 	b.t.Helper()
+	return b.open(name, url, false)
+}
+
+// OpenBypassingCSP is Open with the page's Content-Security-Policy
+// switched off for the test's own scripts (for example, to read back a
+// blob: URL the page made, which the page's connect-src refuses).
+func (b *Browser) OpenBypassingCSP(name, url string) *Page {
+	b.t.Helper()
+	return b.open(name, url, true)
+}
+
+func (b *Browser) open(name, url string, bypassCSP bool) *Page {
+	b.t.Helper()
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	p := &Page{t: b.t, ctx: ctx, name: name, cancel: cancel}
 	b.t.Cleanup(cancel)
@@ -169,6 +184,15 @@ func (b *Browser) Open(name, url string) *Page {
 			p.mu.Unlock()
 		}
 	}()
+	if bypassCSP {
+		bypass := func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
+			_, err := cdp.Call(ctx, t, page.SetBypassCSP, page.SetBypassCSPParams{Enabled: true})
+			return chromedp.Void{}, err
+		}
+		if err := p.do(10*time.Second, bypass); err != nil {
+			b.t.Fatalf("%s: bypassing the page's CSP: %v", name, err)
+		}
+	}
 	if err := p.do(30*time.Second, chromedp.Navigate(url)); err != nil {
 		b.t.Fatalf("%s: opening %s: %v", name, url, err)
 	}
