@@ -264,10 +264,25 @@ func deriveKeys(priv *ecdh.PrivateKey, peerPub []byte, transcript [invite.HashSi
 	return seal.DeriveKeys(shared, transcript, role)
 }
 
+// abortLinger bounds how long a handshake whose caller gave up goes on,
+// to tell the peer.
+const abortLinger = 2 * time.Second
+
 // establish waits for the channel, exchanges key confirmations and starts
 // the session.
 func establish(ctx context.Context, pc link.Link, keys *seal.Keys, peer identity.ID, purpose invite.Purpose, opts *Options, limiter *ratelimit.Limiter[identity.ID]) (*Session, error) {
 	ch, err := pc.Open(ctx)
+	if err != nil && errors.Is(err, context.Canceled) {
+		// The caller gave up (Ctrl-C) while the connection was opening:
+		// give it a moment more, so that the peer is told
+		// (ErrPeerGaveUp) instead of waiting for a connection that will
+		// not come.
+		lctx, cancel := context.WithTimeout(context.Background(), abortLinger)
+		if ch, oerr := pc.Open(lctx); oerr == nil {
+			sendRefusal(ch, keys, opts, GaveUp)
+		}
+		cancel()
+	}
 	if err != nil {
 		pc.Close()
 		keys.Erase()

@@ -8,11 +8,13 @@ import (
 
 	"github.com/sp2p/sp2p/internal/seal"
 	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/link"
 )
 
 // Why the peer closed, as the close record's payload says (SECURITY.md,
-// "Sessions"): empty or 0 is a plain close; 1 and 2 are the inviter's
-// refusal, before any session opened. Unknown values read as a plain
+// "Sessions"): empty or 0 is a plain close; 1 is the inviter's refusal
+// and 2 a side giving up (interrupted while connecting), both before any
+// session opened. Unknown values read as a plain
 // close; a payload longer than one byte is a protocol error.
 const (
 	closePlain   = 0
@@ -20,9 +22,10 @@ const (
 	closeGaveUp  = 2
 )
 
-// Why the inviter ended a handshake it had an answer for (see
-// [Invitation.Refuse]). Acceptance.Wait returns them; both wrap
-// ErrPeerClosed, since the peer did close, with a reason.
+// Why the peer ended a handshake (see [Invitation.Refuse]): the inviter
+// refused this answer, or either side gave up while connecting.
+// Acceptance.Wait returns both, Invitation.Connect ErrPeerGaveUp; both
+// wrap ErrPeerClosed, since the peer did close, with a reason.
 var (
 	ErrRefused    = fmt.Errorf("%w: it refused the connection", ErrPeerClosed)
 	ErrPeerGaveUp = fmt.Errorf("%w: it gave up before connecting", ErrPeerClosed)
@@ -91,12 +94,19 @@ func (inv *Invitation) Refuse(ctx context.Context, a *invite.Answer, reason Refu
 	if err != nil {
 		return err
 	}
+	return sendRefusal(ch, keys, &inv.opts, reason)
+}
+
+// sendRefusal sends, on a channel that just opened, one close record
+// carrying reason in place of this side's key confirmation, and waits a
+// moment for the peer to close its end.
+func sendRefusal(ch link.Channel, keys *seal.Keys, opts *Options, reason RefuseReason) error {
 	var tr transport = chanTransport{ch}
-	if inv.opts.wrapTransport != nil {
-		tr = inv.opts.wrapTransport(tr)
+	if opts.wrapTransport != nil {
+		tr = opts.wrapTransport(tr)
 	}
 	defer tr.close()
-	sealer, _ := seal.New(keys, inv.opts.Seal)
+	sealer, _ := seal.New(keys, opts.Seal)
 	rec, err := sealer.Seal(nil, seal.TypeClose, []byte{byte(reason)})
 	if err != nil {
 		return err
@@ -104,7 +114,7 @@ func (inv *Invitation) Refuse(ctx context.Context, a *invite.Answer, reason Refu
 	if err := tr.writeMessage(rec); err != nil {
 		return fmt.Errorf("session: sending the refusal: %w", err)
 	}
-	// The answerer sends its key confirmation, then closes its end when it
+	// The peer sends its key confirmation, then closes its end when it
 	// reads the refusal: read until then, for at most refuseLinger.
 	lctx, cancel := context.WithTimeout(context.Background(), refuseLinger)
 	defer cancel()

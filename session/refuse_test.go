@@ -214,3 +214,101 @@ func TestCloseDuringBlockedSend(t *testing.T) {
 		t.Fatalf("the peer saw %v, want a clean close (ErrPeerClosed)", err)
 	}
 }
+
+// The invitee gives up (Ctrl-C) while the connection is still opening:
+// the inviter is told at once (ErrPeerGaveUp), instead of waiting for a
+// key confirmation that will not come.
+func TestInviteeGivingUpWhileConnectingReachesInviter(t *testing.T) {
+	checkGoroutines(t)
+	ctx := context.Background()
+	inv, err := Invite(ctx, testIdentity(t), Options{Link: memNet.Maker(), Lifetime: 10 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inv.Close()
+	offer, _ := invite.ParseOffer(inv.Token())
+	acc, err := Accept(ctx, testIdentity(t), offer, mem())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.Close()
+	gone, cancel := context.WithCancel(ctx)
+	cancel() // the invitee pressed Ctrl-C before the inviter connected
+	waited := make(chan error, 1)
+	go func() {
+		s, err := acc.Wait(gone)
+		if s != nil {
+			s.Close()
+		}
+		waited <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	ans, err := inv.ReadAnswer(acc.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+	defer ccancel()
+	s, err := inv.Connect(cctx, ans)
+	if s != nil {
+		s.Close()
+	}
+	if !errors.Is(err, ErrPeerGaveUp) {
+		t.Fatalf("the inviter's Connect: %v, want ErrPeerGaveUp", err)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the inviter learnt it only after %v", d)
+	}
+	if err := <-waited; !errors.Is(err, context.Canceled) {
+		t.Errorf("the invitee's Wait: %v, want context.Canceled", err)
+	}
+}
+
+// The same the other way, over real pion on loopback: the inviter gives
+// up while ICE and DTLS are still under way; the invitee learns it at once.
+func TestInviterGivingUpWhileConnectingReachesInvitee(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	o := loopback()
+	o.Lifetime = 10 * time.Minute
+	inv, err := Invite(ctx, testIdentity(t), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inv.Close()
+	offer, _ := invite.ParseOffer(inv.Token())
+	acc, err := Accept(ctx, testIdentity(t), offer, loopback())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer acc.Close()
+	waited := make(chan error, 1)
+	go func() {
+		s, err := acc.Wait(ctx)
+		if s != nil {
+			s.Close()
+		}
+		waited <- err
+	}()
+	ans, err := inv.ReadAnswer(acc.Token())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gone, cancel := context.WithCancel(ctx)
+	cancel() // Ctrl-C just as the inviter starts connecting
+	if s, err := inv.Connect(gone, ans); !errors.Is(err, context.Canceled) {
+		if s != nil {
+			s.Close()
+		}
+		t.Fatalf("the inviter's Connect: %v, want context.Canceled", err)
+	}
+	select {
+	case err := <-waited:
+		if !errors.Is(err, ErrPeerGaveUp) {
+			t.Fatalf("the invitee's Wait: %v, want ErrPeerGaveUp", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the invitee is still waiting after the inviter gave up")
+	}
+}

@@ -133,6 +133,9 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	s, err := inv.Connect(cctx, ans)
 	cancel()
+	if errors.Is(err, session.ErrPeerGaveUp) {
+		return nil, nil, &plainError{"the invitee gave up before the connection opened (interrupted, or an error on their side)", err}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
