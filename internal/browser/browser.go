@@ -55,7 +55,6 @@ type Browser struct {
 	t      testing.TB
 	ctx    context.Context // the browser's context (first tab)
 	cancel context.CancelFunc
-	mu     sync.Mutex
 	pgid   int
 }
 
