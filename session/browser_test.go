@@ -16,7 +16,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,55 +23,37 @@ import (
 	"github.com/sp2p/sp2p/invite"
 )
 
-var (
-	jspeerOnce sync.Once
-	jspeerDir  string
-	jspeerErr  error
-)
-
-// buildJSPeer builds testdata/jspeer for js/wasm once per test binary and
-// returns the directory to serve.
+// buildJSPeer builds testdata/jspeer for js/wasm into a directory of the
+// test's, with Go's loader and the page, and returns it (the build cache
+// makes the second build quick).
 func buildJSPeer(t *testing.T) string {
 	t.Helper()
 	if _, ok := browser.Path(); !ok {
 		t.Skip("no Chromium (Debian package chromium; .ci/run installs it)")
 	}
-	jspeerOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "sp2p-jspeer-")
-		if err != nil {
-			jspeerErr = err
-			return
-		}
-		jspeerDir = dir
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "jspeer.wasm"), "./testdata/jspeer")
-		cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			jspeerErr = fmt.Errorf("building jspeer: %v\n%s", err, out)
-			return
-		}
-		goroot, err := exec.Command("go", "env", "GOROOT").Output()
-		if err != nil {
-			jspeerErr = err
-			return
-		}
-		for src, dst := range map[string]string{
-			filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"): "wasm_exec.js",
-			filepath.Join("testdata", "jspeer", "index.html"):                               "index.html",
-		} {
-			b, err := os.ReadFile(src)
-			if err == nil {
-				err = os.WriteFile(filepath.Join(dir, dst), b, 0o644)
-			}
-			if err != nil {
-				jspeerErr = err
-				return
-			}
-		}
-	})
-	if jspeerErr != nil {
-		t.Fatal(jspeerErr)
+	dir := t.TempDir()
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "jspeer.wasm"), "./testdata/jspeer")
+	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building jspeer: %v\n%s", err, out)
 	}
-	return jspeerDir
+	goroot, err := exec.Command("go", "env", "GOROOT").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for src, dst := range map[string]string{
+		filepath.Join(strings.TrimSpace(string(goroot)), "lib", "wasm", "wasm_exec.js"): "wasm_exec.js",
+		filepath.Join("testdata", "jspeer", "index.html"):                               "index.html",
+	} {
+		b, err := os.ReadFile(src)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(dir, dst), b, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // openJSPeer serves jspeer and opens it in a new headless Chromium.

@@ -103,16 +103,7 @@ func startCLI(t *testing.T, home, netns string, args ...string) *cli {
 
 func (c *cli) wait(t *testing.T, limit time.Duration) int {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(limit):
-		c.cmd.Process.Kill()
-		<-done
-		t.Fatalf("%v did not finish in %v\nstderr:\n%s", c.cmd.Args, limit, c.err.String())
-	}
-	return c.cmd.ProcessState.ExitCode()
+	return waitExit(t, c.cmd, limit, c.err.String)
 }
 
 var safetyRE = regexp.MustCompile(`safety code: ([0-9 ]+[0-9])`)

@@ -59,16 +59,23 @@ func startCmd(t *testing.T, cmd *exec.Cmd, stdin []byte, env ...string) *proc {
 
 func (p *proc) wait(t *testing.T, limit time.Duration) int {
 	t.Helper()
+	return waitExit(t, p.cmd, limit, p.stderr.String)
+}
+
+// waitExit waits for cmd to end and returns its exit code; after limit it
+// kills it and fails the test, showing its stderr.
+func waitExit(t *testing.T, cmd *exec.Cmd, limit time.Duration, stderr func() string) int {
+	t.Helper()
 	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
+	go func() { done <- cmd.Wait() }()
 	select {
 	case <-done:
 	case <-time.After(limit):
-		p.cmd.Process.Kill()
+		cmd.Process.Kill()
 		<-done
-		t.Fatalf("%v did not finish in %v\nstderr:\n%s", p.cmd.Args, limit, p.stderr.String())
+		t.Fatalf("%v did not finish in %v\nstderr:\n%s", cmd.Args, limit, stderr())
 	}
-	return p.cmd.ProcessState.ExitCode()
+	return cmd.ProcessState.ExitCode()
 }
 
 // Two real sp2p processes with separate identities exchange tokens through
