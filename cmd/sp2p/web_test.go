@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
 	"io/fs"
 	"net/http"
@@ -11,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"testing/fstest"
@@ -136,12 +136,25 @@ func TestBinaryWebUsage(t *testing.T) {
 // A binary built without `go generate ./web` says what to do.
 func TestBinaryWebWithoutWasm(t *testing.T) {
 	t.Parallel()
-	if len(web.Missing()) == 0 {
-		t.Skip("this test binary embeds the WebAssembly build (web/dist/sp2p.wasm was generated before the build)")
+	// A binary built as if go generate ./web had not run: the build sees
+	// web/dist/sp2p.wasm as deleted (go build -overlay).
+	dir := t.TempDir()
+	wasm, err := filepath.Abs(filepath.Join("..", "..", "web", "dist", "sp2p.wasm"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	overlay := filepath.Join(dir, "overlay.json")
+	ov, _ := json.Marshal(map[string]map[string]string{"Replace": {wasm: ""}})
+	if err := os.WriteFile(overlay, ov, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "sp2p")
+	if out, err := exec.Command("go", "build", "-overlay", overlay, "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("building sp2p without the WebAssembly: %v\n%s", err, out)
 	}
 	home := t.TempDir()
 	for _, args := range [][]string{{"web"}, {"web", "--export", filepath.Join(home, "site")}} {
-		r := runBinary(t, home, "", args...)
+		r := runBin(t, bin, home, args...)
 		if r.code != exitError || !strings.Contains(r.stderr, "without the web page's WebAssembly build") || !strings.Contains(r.stderr, "go generate ./web") {
 			t.Errorf("%q: exit %d\n%s", args, r.code, r.stderr)
 		}
@@ -151,45 +164,11 @@ func TestBinaryWebWithoutWasm(t *testing.T) {
 	}
 }
 
-var webBin struct {
-	once sync.Once
-	path string
-	skip string
-}
-
-// webBinary returns an sp2p binary that embeds the WebAssembly build: the
-// test binary when it does, else one built after running the generator
-// (go generate ./web, which writes web/dist/, ignored by git). Without the
-// generator it skips.
+// webBinary returns the sp2p binary of the tests, which embeds the
+// WebAssembly build (TestMain runs the generator before building it).
 func webBinary(t *testing.T) string {
 	t.Helper()
-	webBin.once.Do(func() {
-		if len(web.Missing()) == 0 {
-			webBin.path = sp2pBinary
-			return
-		}
-		if _, err := os.Stat(filepath.Join("..", "..", "internal", "webbuild")); err != nil {
-			webBin.skip = "the WebAssembly generator (internal/webbuild, run by go generate ./web) is not in this tree yet: skipping the tests that serve and export the page"
-			return
-		}
-		gen := exec.Command("go", "generate", "./web")
-		gen.Dir = filepath.Join("..", "..")
-		if out, err := gen.CombinedOutput(); err != nil {
-			webBin.skip = "go generate ./web failed: " + err.Error() + "\n" + string(out)
-			return
-		}
-		webBin.path = filepath.Join(filepath.Dir(sp2pBinary), "sp2p-web")
-		if out, err := exec.Command("go", "build", "-o", webBin.path, ".").CombinedOutput(); err != nil {
-			webBin.skip = "building sp2p after go generate ./web: " + err.Error() + "\n" + string(out)
-		}
-	})
-	if webBin.skip != "" {
-		if strings.HasPrefix(webBin.skip, "the WebAssembly generator") {
-			t.Skip(webBin.skip)
-		}
-		t.Fatal(webBin.skip)
-	}
-	return webBin.path
+	return sp2pBinary
 }
 
 // startWeb runs `sp2p web` with args and returns the URL it printed.

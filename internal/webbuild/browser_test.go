@@ -268,7 +268,8 @@ func TestFilesPageAndNative(t *testing.T) {
 	if _, err := transfer.ReceiveTo(s.Conn(), sink, transfer.ReceiveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if r := <-sent; r != `{"files":2,"bytes":3000010}` {
+	var res struct{ Files, Bytes int }
+	if r := <-sent; json.Unmarshal([]byte(r), &res) != nil || res.Files != 2 || res.Bytes != 3000010 {
 		t.Errorf("sendFiles: %s", r)
 	}
 	got := sink.Files()
