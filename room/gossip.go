@@ -198,6 +198,7 @@ func (r *Room) inBackoff(id identity.ID) bool {
 // handle processes one frame from n.
 func (r *Room) handle(n *neighbour, b []byte) {
 	f, err := decodeFrame(b)
+	r.log.Debug("frame", "peer", n.id.Fingerprint(), "type", b[0], "err", err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.neigh[n.id] != n {

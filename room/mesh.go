@@ -116,10 +116,17 @@ func (r *Room) heartbeat() {
 	graftable := func(n *neighbour) bool { return value(n) >= 0 && !r.inBackoff(n.id) }
 
 	if len(mesh) > mp.High {
-		for len(mesh) > mp.Target {
-			r.prune(mesh[0], now)
-			lazy = append(lazy, mesh[0])
-			mesh = mesh[1:]
+		// Prune the worst back to Target, sparing the neighbours of the
+		// last few heartbeats (a member that needed them may have just
+		// come).
+		young := func(n *neighbour) bool { return now.Sub(n.since) < 5*r.opts.Heartbeat }
+		for i := 0; i < len(mesh) && len(mesh) > mp.Target; i++ {
+			if n := mesh[i]; !young(n) {
+				r.prune(n, now)
+				lazy = append(lazy, n)
+				mesh = slices.Delete(mesh, i, i+1)
+				i--
+			}
 		}
 	}
 	if len(mesh) < mp.Low {
@@ -264,7 +271,7 @@ func (r *Room) onIntroPeers(n *neighbour, peers []identity.ID) {
 				return
 			}
 			pi.inv, pi.deadline = inv, inv.Offer().Expires()
-			r.send(via, tokenFrame(frameIntroOffer, p, inv.Token()), false)
+			r.send(via, tokenFrame(frameIntroOffer, p, r.meshCount() < r.opts.Mesh.Low, inv.Token()), false)
 		}()
 	}
 }
@@ -294,15 +301,22 @@ func (r *Room) onIntroOffer(n *neighbour, f *frame) {
 			return
 		}
 		if r.relayBudget(n) {
-			r.send(t, tokenFrame(frameIntroOffer, n.id, f.token), false)
+			r.send(t, tokenFrame(frameIntroOffer, n.id, f.needy, f.token), false)
 		}
 		return
 	}
 	from := offer.Inviter
-	decline := func() { r.send(n, tokenFrame(frameIntroAnswer, from, ""), false) }
+	decline := func() { r.send(n, tokenFrame(frameIntroAnswer, from, false, ""), false) }
+	// A member takes introductions up to Target mesh neighbours, and up
+	// to one above High from a member that has fewer than Low (the next
+	// heartbeat prunes back to Target, sparing the newest neighbours).
 	mp := &r.opts.Mesh
+	limit := mp.Target
+	if f.needy {
+		limit = mp.High + 1
+	}
 	if from != f.peer || !r.members.isMember(from) || r.banned(from) || r.neigh[from] != nil ||
-		r.accepts >= maxIntros || r.meshCount() >= mp.High || len(r.neigh)+r.accepts >= mp.MaxNeighbours {
+		r.accepts >= maxIntros || r.meshCount()+r.accepts >= limit || len(r.neigh)+r.accepts >= mp.MaxNeighbours {
 		decline()
 		return
 	}
@@ -326,12 +340,12 @@ func (r *Room) onIntroOffer(n *neighbour, f *frame) {
 			if err == nil {
 				acc.Close()
 			} else if via != nil {
-				r.send(via, tokenFrame(frameIntroAnswer, from, ""), false)
+				r.send(via, tokenFrame(frameIntroAnswer, from, false, ""), false)
 			}
 			r.mu.Unlock()
 			return
 		}
-		r.send(via, tokenFrame(frameIntroAnswer, from, acc.Token()), false)
+		r.send(via, tokenFrame(frameIntroAnswer, from, false, acc.Token()), false)
 		r.mu.Unlock()
 		s, err := acc.Wait(ctx)
 		r.mu.Lock()
@@ -398,6 +412,6 @@ func (r *Room) onIntroAnswer(n *neighbour, f *frame) {
 		}
 	}
 	if r.relayBudget(n) {
-		r.send(to, tokenFrame(frameIntroAnswer, n.id, f.token), false)
+		r.send(to, tokenFrame(frameIntroAnswer, n.id, false, f.token), false)
 	}
 }

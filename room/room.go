@@ -414,7 +414,9 @@ func (r *Room) shutdown(err error) {
 		ns = append(ns, n)
 	}
 	for _, p := range r.intros {
-		p.inv.Close()
+		if p.inv != nil {
+			p.inv.Close()
+		}
 	}
 	r.intros = map[identity.ID]*pendingIntro{}
 	r.mu.Unlock()
@@ -447,8 +449,10 @@ type InviteOptions struct {
 // offer. The room's ID and the newcomer's admission travel in-band once the
 // session is open.
 type Invitation struct {
-	r   *Room
-	inv *session.Invitation
+	r        *Room
+	inv      *session.Invitation
+	mu       sync.Mutex
+	admitted bool
 }
 
 // Invite makes an invitation into the room. Hand Token to the newcomer,
@@ -494,6 +498,9 @@ func (i *Invitation) Admit(ctx context.Context, a *invite.Answer) error {
 	if err != nil {
 		return err
 	}
+	i.mu.Lock()
+	i.admitted = true
+	i.mu.Unlock()
 	r := i.r
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -520,12 +527,22 @@ func (i *Invitation) Admit(ctx context.Context, a *invite.Answer) error {
 	return nil
 }
 
-// Close abandons the invitation.
-func (i *Invitation) Close() error { return i.inv.Close() }
+// Close abandons the invitation; after Admit it does nothing (the session
+// belongs to the room).
+func (i *Invitation) Close() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.admitted {
+		return nil
+	}
+	return i.inv.Close()
+}
 
 // Joining is a newcomer's side of a room invitation: the answer is made,
 // and the room opens once the inviter admits it.
 type Joining struct {
+	mu    sync.Mutex
+	done  bool
 	self  *identity.Identity
 	offer *invite.Offer
 	acc   *session.Acceptance
@@ -556,8 +573,15 @@ func (j *Joining) Answer() *invite.Answer { return j.acc.Answer() }
 // SafetyCode returns the code both sides can read to each other.
 func (j *Joining) SafetyCode() string { return j.acc.SafetyCode() }
 
-// Close abandons the join.
-func (j *Joining) Close() error { return j.acc.Close() }
+// Close abandons the join; after Wait returned a room it does nothing.
+func (j *Joining) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.done {
+		return nil
+	}
+	return j.acc.Close()
+}
 
 // Wait waits for the session to open and for the room to arrive on it:
 // the room's description and membership records, which must admit this
@@ -597,6 +621,9 @@ func (j *Joining) Wait(ctx context.Context) (*Room, error) {
 		s.Close()
 		return nil, fmt.Errorf("%w: the inviter", ErrNotMember)
 	}
+	j.mu.Lock()
+	j.done = true
+	j.mu.Unlock()
 	r := newRoom(j.self, d, m, j.opts)
 	r.mu.Lock()
 	defer r.mu.Unlock()

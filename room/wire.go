@@ -229,6 +229,7 @@ type frame struct {
 	peers []identity.ID
 	// intro offer and answer
 	peer  identity.ID
+	needy bool // the inviter has fewer than Low mesh neighbours
 	token string
 }
 
@@ -433,6 +434,13 @@ func decodeFrame(b []byte) (*frame, error) {
 		f.peers = r.peers(0)
 	case frameIntroOffer, frameIntroAnswer:
 		f.peer = r.id("peer")
+		switch fl := r.u8("flags"); {
+		case fl == 0:
+		case fl == 1 && f.typ == frameIntroOffer:
+			f.needy = true
+		default:
+			r.fail("unknown flags %d", fl)
+		}
 		n := r.u16("token length")
 		if r.err == nil && n > MaxTokenText {
 			r.fail("token of %d bytes, at most %d", n, MaxTokenText)
@@ -527,8 +535,13 @@ func peersFrame(typ byte, want int, peers []identity.ID) []byte {
 	return b
 }
 
-func tokenFrame(typ byte, peer identity.ID, token string) []byte {
+func tokenFrame(typ byte, peer identity.ID, needy bool, token string) []byte {
 	b := append([]byte{typ}, peer[:]...)
+	if needy {
+		b = append(b, 1)
+	} else {
+		b = append(b, 0)
+	}
 	b = binary.BigEndian.AppendUint16(b, uint16(len(token)))
 	return append(b, token...)
 }

@@ -1,0 +1,372 @@
+package room
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/internal/memlink"
+	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/session"
+)
+
+// testNet is a room's members on one in-memory network.
+type testNet struct {
+	t    testing.TB
+	net  *memlink.Network
+	opts Options
+}
+
+func newTestNet(t testing.TB, seed uint64) *testNet {
+	return &testNet{t: t, net: memlink.New(seed, memlink.Faults{}), opts: Options{
+		Heartbeat: 100 * time.Millisecond,
+		Mesh:      MeshParams{PruneBackoff: 2 * time.Second},
+		Score:     ScoreParams{PromiseTimeout: time.Second},
+	}}
+}
+
+func (tn *testNet) options() Options {
+	o := tn.opts
+	if os.Getenv("ROOM_DEBUG") != "" {
+		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	o.Session = session.Options{Link: tn.net.Maker()}
+	return o
+}
+
+func newID(t testing.TB) *identity.Identity {
+	id, err := identity.Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func (tn *testNet) create(name string) *Room {
+	r, err := Create(newID(tn.t), name, tn.options())
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// join makes a new identity and has admitter admit it, passing the tokens
+// as text.
+func (tn *testNet) join(ctx context.Context, admitter *Room) *Room {
+	tn.t.Helper()
+	r, err := joinWith(ctx, admitter, newID(tn.t), tn.options())
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	tn.t.Cleanup(func() { r.Close() })
+	return r
+}
+
+func joinWith(ctx context.Context, admitter *Room, id *identity.Identity, opts Options) (*Room, error) {
+	inv, err := admitter.Invite(ctx, InviteOptions{To: id.ID()})
+	if err != nil {
+		return nil, err
+	}
+	defer inv.Close()
+	offer, err := invite.ParseOffer(inv.Token())
+	if err != nil {
+		return nil, err
+	}
+	j, err := Join(ctx, id, offer, opts)
+	if err != nil {
+		return nil, err
+	}
+	a, err := inv.ReadAnswer(j.Token())
+	if err != nil {
+		j.Close()
+		return nil, err
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- inv.Admit(ctx, a) }()
+	r, err := j.Wait(ctx)
+	if aerr := <-errc; aerr != nil && err == nil {
+		r.Close()
+		err = aerr
+	}
+	return r, err
+}
+
+// collector reads every room's events and counts deliveries.
+type collector struct {
+	mu    sync.Mutex
+	got   map[*Room]map[MessageID]int
+	from  map[MessageID]identity.ID
+	wg    sync.WaitGroup
+	stopc context.CancelFunc
+}
+
+func collect(rooms ...*Room) *collector {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &collector{got: map[*Room]map[MessageID]int{}, from: map[MessageID]identity.ID{}, stopc: cancel}
+	for _, r := range rooms {
+		c.add(ctx, r)
+	}
+	return c
+}
+
+func (c *collector) add(ctx context.Context, r *Room) {
+	c.mu.Lock()
+	c.got[r] = map[MessageID]int{}
+	c.mu.Unlock()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			e, err := r.Next(ctx)
+			if err != nil {
+				return
+			}
+			if e.Kind == EventMessage {
+				c.mu.Lock()
+				c.got[r][e.Message.ID]++
+				c.from[e.Message.ID] = e.Message.From
+				c.mu.Unlock()
+			}
+		}
+	}()
+}
+
+func (c *collector) stop() { c.stopc(); c.wg.Wait() }
+
+func (c *collector) count(r *Room, id MessageID) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.got[r][id]
+}
+
+// waitAll waits until every room in rooms got every message in ids
+// (those published by itself excepted); it reports what is missing.
+func (c *collector) waitAll(ctx context.Context, rooms []*Room, ids map[MessageID]*Room) error {
+	for {
+		missing := 0
+		var example string
+		c.mu.Lock()
+		for _, r := range rooms {
+			for id, origin := range ids {
+				if origin != r && c.got[r][id] == 0 {
+					missing++
+					example = fmt.Sprintf("message %v from %v at %v", id, origin.self.ID().Fingerprint(), r.self.ID().Fingerprint())
+				}
+			}
+		}
+		c.mu.Unlock()
+		if missing == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d deliveries missing, for example %s", missing, example)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// exactlyOnce checks that no room got a message twice.
+func (c *collector) exactlyOnce(t testing.TB) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for r, m := range c.got {
+		for id, n := range m {
+			if n != 1 {
+				t.Errorf("%v got %v %d times", r.self.ID().Fingerprint(), id, n)
+			}
+		}
+	}
+}
+
+// settle waits until every room has at least low mesh neighbours (or as
+// many as there are other members).
+func settle(ctx context.Context, rooms []*Room, low int) error {
+	want := min(low, len(rooms)-1)
+	for {
+		bad := 0
+		for _, r := range rooms {
+			if meshDegree(r) < want {
+				bad++
+			}
+		}
+		if bad == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			var desc string
+			for _, r := range rooms {
+				r.mu.Lock()
+				desc += fmt.Sprintf("\n%v: mesh %d, neighbours %d, intros %d, accepts %d:", r.self.ID().Fingerprint()[:5], r.meshCount(), len(r.neigh), len(r.intros), r.accepts)
+				for _, n := range r.neigh {
+					desc += fmt.Sprintf(" %v/%v/%v/%.1f", n.id.Fingerprint()[:5], n.mesh, r.inBackoff(n.id), r.scoreOf(n.id).value(&r.opts.Score))
+				}
+				r.mu.Unlock()
+			}
+			return fmt.Errorf("%d members below %d mesh neighbours%s", bad, want, desc)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func meshDegree(r *Room) int {
+	d := 0
+	for _, n := range r.Neighbours() {
+		if n.Mesh {
+			d++
+		}
+	}
+	return d
+}
+
+// connected reports whether the neighbour graph of rooms is connected.
+func connected(rooms []*Room) bool {
+	byID := map[identity.ID]*Room{}
+	for _, r := range rooms {
+		byID[r.self.ID()] = r
+	}
+	seen := map[*Room]bool{rooms[0]: true}
+	queue := []*Room{rooms[0]}
+	for len(queue) > 0 {
+		r := queue[0]
+		queue = queue[1:]
+		for _, n := range r.Neighbours() {
+			if o, ok := byID[n.ID]; ok && !seen[o] {
+				seen[o] = true
+				queue = append(queue, o)
+			}
+		}
+	}
+	return len(seen) == len(rooms)
+}
+
+func TestThreeMembers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tn := newTestNet(t, 1)
+	a := tn.create("three")
+	b := tn.join(ctx, a)
+	c := tn.join(ctx, b)
+	rooms := []*Room{a, b, c}
+	for _, r := range rooms {
+		if r.ID() != a.ID() || r.Name() != "three" || r.Creator() != a.self.ID() {
+			t.Fatalf("room %v %q, want %v", r.ID(), r.Name(), a.ID())
+		}
+	}
+	if err := settle(ctx, rooms, 2); err != nil {
+		t.Fatal(err)
+	}
+	col := collect(rooms...)
+	defer col.stop()
+	ids := map[MessageID]*Room{}
+	for _, r := range rooms {
+		id, err := r.Publish(ctx, []byte("hello from "+r.self.ID().Fingerprint()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[id] = r
+	}
+	if err := col.waitAll(ctx, rooms, ids); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	col.exactlyOnce(t)
+	for _, r := range rooms {
+		if got := len(r.Members()); got != 3 {
+			t.Errorf("%d members, want 3", got)
+		}
+		for _, n := range r.Neighbours() {
+			if n.Path != PathDirect {
+				t.Errorf("path %v", n.Path)
+			}
+		}
+	}
+}
+
+var _ = rand.IntN
+
+// buildRoom makes a room of n members, each joining through a random
+// member that is already in.
+func buildRoom(ctx context.Context, t testing.TB, tn *testNet, n int, seed uint64) []*Room {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	rooms := []*Room{tn.create("big")}
+	for len(rooms) < n {
+		rooms = append(rooms, tn.join(ctx, rooms[rng.IntN(len(rooms))]))
+	}
+	return rooms
+}
+
+func checkDegrees(t testing.TB, rooms []*Room, p MeshParams) {
+	t.Helper()
+	for _, r := range rooms {
+		d := meshDegree(r)
+		if d > p.High || (len(rooms) > p.Low && d < p.Low) {
+			t.Errorf("%v has %d mesh neighbours, want %d to %d", r.self.ID().Fingerprint(), d, p.Low, p.High)
+		}
+		if nb := len(r.Neighbours()); nb > p.MaxNeighbours {
+			t.Errorf("%v has %d neighbours, at most %d", r.self.ID().Fingerprint(), nb, p.MaxNeighbours)
+		}
+	}
+	if !connected(rooms) {
+		t.Error("the mesh is not connected")
+	}
+}
+
+// TestLargeRoom: 32 members joining in a random order, each through one
+// exchange with one member; the mesh forms by in-band introductions,
+// stays within its degree bounds and connected, and every message
+// reaches every member exactly once.
+func TestLargeRoom(t *testing.T) {
+	n := 32
+	if testing.Short() {
+		n = 12
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	tn := newTestNet(t, 2)
+	rooms := buildRoom(ctx, t, tn, n, 2)
+	if err := settle(ctx, rooms, 4); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	p := DefaultMesh()
+	checkDegrees(t, rooms, p)
+	for _, r := range rooms {
+		if got := len(r.Members()); got != n {
+			t.Fatalf("%v knows %d members, want %d", r.self.ID().Fingerprint(), got, n)
+		}
+	}
+	col := collect(rooms...)
+	defer col.stop()
+	ids := map[MessageID]*Room{}
+	for round := 0; round < 2; round++ {
+		for _, r := range rooms {
+			id, err := r.Publish(ctx, fmt.Appendf(nil, "message %d", round))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[id] = r
+		}
+	}
+	if err := col.waitAll(ctx, rooms, ids); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	col.exactlyOnce(t)
+	checkDegrees(t, rooms, p)
+	var dups, fwd uint64
+	for _, r := range rooms {
+		st := r.Stats()
+		dups += st.Duplicates
+		fwd += st.Forwarded
+	}
+	t.Logf("%d members, %d messages: %d forwards, %d duplicates", n, len(ids), fwd, dups)
+}
