@@ -305,7 +305,11 @@ func (r *Room) takeRecords(recs []record, from *neighbour) error {
 		}
 		r.event(Event{Kind: EventRemoved, Member: id})
 		if n, ok := r.neigh[id]; ok {
-			r.dropNeighbour(n, ErrRemoved)
+			// It gets the records that remove it, then the end.
+			delete(r.neigh, n.id)
+			r.event(Event{Kind: EventNeighbourDown, Member: n.id, Err: ErrRemoved})
+			n.closing = true
+			n.closeAfterFlush()
 		}
 		if id == self {
 			go r.shutdown(ErrRemoved)

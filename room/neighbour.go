@@ -91,6 +91,7 @@ type neighbour struct {
 	q       [][]byte
 	qbytes  int
 	qclosed bool
+	drain   bool // close once the queue is sent
 	wake    chan struct{}
 }
 
@@ -98,7 +99,10 @@ func newNeighbour(id identity.ID, s *session.Session, inviter identity.ID, path 
 	return &neighbour{id: id, s: s, inviter: inviter, path: path, since: now, wake: make(chan struct{}, 1)}
 }
 
-var errTooSlow = errors.New("room: the neighbour reads too slowly")
+var (
+	errTooSlow = errors.New("room: the neighbour reads too slowly")
+	errDrained = errors.New("room: the last frames to the neighbour are sent")
+)
 
 // enqueue queues a frame for the neighbour. Gossip (droppable) beyond
 // limit bytes is dropped and reported false; control frames are kept up
@@ -106,7 +110,7 @@ var errTooSlow = errors.New("room: the neighbour reads too slowly")
 func (n *neighbour) enqueue(b []byte, droppable bool, limit int) (bool, error) {
 	n.qmu.Lock()
 	defer n.qmu.Unlock()
-	if n.qclosed {
+	if n.qclosed || n.drain {
 		return false, nil
 	}
 	if droppable && n.qbytes+len(b) > limit {
@@ -122,6 +126,18 @@ func (n *neighbour) enqueue(b []byte, droppable bool, limit int) (bool, error) {
 	default:
 	}
 	return true, nil
+}
+
+// closeAfterFlush takes no more frames and ends the session once the
+// queued ones are sent.
+func (n *neighbour) closeAfterFlush() {
+	n.qmu.Lock()
+	n.drain = true
+	n.qmu.Unlock()
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
 }
 
 func (n *neighbour) closeQueue() {
@@ -143,6 +159,10 @@ func (n *neighbour) writeLoop(ctx context.Context) error {
 		if n.qclosed {
 			n.qmu.Unlock()
 			return nil
+		}
+		if len(n.q) == 0 && n.drain {
+			n.qmu.Unlock()
+			return errDrained
 		}
 		if len(n.q) == 0 {
 			n.qmu.Unlock()
