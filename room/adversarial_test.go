@@ -291,3 +291,128 @@ func TestBrokenPromises(t *testing.T) {
 		}
 	}
 }
+
+// TestFlooder: a member publishing at 100 times its budget is throttled
+// (what it sends beyond the budget is dropped at its neighbours), its
+// neighbours prune and disconnect it, and the others keep at least 90 %
+// of their throughput.
+func TestFlooder(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tn := newTestNet(t, 8)
+	tn.opts.Budget = Budget{MessagesPerSecond: 10, MessageBurst: 10}
+	rooms := smallRoom(ctx, t, tn, 8)
+	flooder := rooms[3]
+	var honest []*Room
+	for _, r := range rooms {
+		if r != flooder {
+			honest = append(honest, r)
+		}
+	}
+	col := collect(honest...)
+	defer col.stop()
+
+	const seconds = 3
+	done := make(chan int)
+	go func() { // aims at 2,000 messages a second: 200 times the budget
+		sent := 0
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for end := time.Now().Add(seconds * time.Second); time.Now().Before(end); <-tick.C {
+			for i := 0; i < 20; i++ {
+				if _, err := flooder.publish([]byte("flood")); err == nil {
+					sent++
+				}
+			}
+		}
+		done <- sent
+	}()
+	ids := map[MessageID]*Room{}
+	for end := time.Now().Add(seconds * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		for _, r := range honest { // 5 a second each: half the budget
+			id, err := r.Publish(ctx, []byte("honest"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[id] = r
+		}
+	}
+	sent := <-done
+	wctx, wcancel := context.WithTimeout(ctx, 3*time.Second)
+	col.waitAll(wctx, honest, ids)
+	wcancel()
+	got, want := 0, 0
+	for _, r := range honest {
+		for id, origin := range ids {
+			if origin != r {
+				want++
+				if col.count(r, id) > 0 {
+					got++
+				}
+			}
+		}
+	}
+	floods := 0
+	col.mu.Lock()
+	for _, m := range col.got {
+		for id := range m {
+			if col.from[id] == flooder.self.ID() {
+				floods++
+			}
+		}
+	}
+	col.mu.Unlock()
+	t.Logf("honest deliveries %d of %d; flooder sent %d, %d deliveries of them", got, want, sent, floods)
+	if got*10 < want*9 {
+		t.Errorf("honest throughput %d of %d, below 90 %%", got, want)
+	}
+	if rate := float64(sent) / seconds; rate < 100*10 {
+		t.Errorf("the flooder sent only %.0f a second, not 100 times its budget", rate)
+	}
+	if limit := len(honest) * (seconds*10 + 10) * 2; floods > limit {
+		t.Errorf("%d deliveries of the flood, want at most %d", floods, limit)
+	}
+	for _, r := range honest {
+		if s := r.Score(flooder.self.ID()); s != 0 && s >= r.opts.Score.PruneThreshold {
+			t.Errorf("%v scores the flooder %.1f", r.self.ID().Fingerprint(), s)
+		}
+		for _, n := range r.Neighbours() {
+			if n.ID == flooder.self.ID() && n.Mesh {
+				t.Errorf("%v keeps the flooder in its mesh", r.self.ID().Fingerprint())
+			}
+		}
+	}
+}
+
+// TestSilentDropper: a member that forwards nothing (and answers no
+// IWANT) does not stop delivery: the others reach everyone around it.
+func TestSilentDropper(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tn := newTestNet(t, 9)
+	rooms := smallRoom(ctx, t, tn, 10)
+	dropper := rooms[0] // the creator admitted many: a well-connected member
+	dropper.mu.Lock()
+	dropper.noForward = true
+	dropper.mu.Unlock()
+	col := collect(rooms...)
+	defer col.stop()
+	ids := map[MessageID]*Room{}
+	for i := 0; i < 3; i++ {
+		for _, r := range rooms[1:] {
+			id, err := r.Publish(ctx, []byte("through the others"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[id] = r
+		}
+	}
+	if err := col.waitAll(ctx, rooms, ids); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	col.exactlyOnce(t)
+	if f := dropper.Stats().Forwarded; f != 0 {
+		t.Errorf("the dropper forwarded %d", f)
+	}
+}

@@ -198,7 +198,6 @@ func (r *Room) inBackoff(id identity.ID) bool {
 // handle processes one frame from n.
 func (r *Room) handle(n *neighbour, b []byte) {
 	f, err := decodeFrame(b)
-	r.log.Debug("frame", "peer", n.id.Fingerprint(), "type", b[0], "err", err)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.neigh[n.id] != n {
@@ -231,6 +230,12 @@ func (r *Room) handle(n *neighbour, b []byte) {
 		return
 	}
 	switch f.typ {
+	case frameHello: // the newcomer's, after the welcome
+		if f.room != r.rid {
+			r.dropNeighbour(n, ErrWrongRoom)
+		} else if !f.mesh {
+			n.mesh = false
+		}
 	case framePublish:
 		r.mu.Unlock()
 		r.onPublish(n, f, b)

@@ -523,6 +523,12 @@ func (i *Invitation) Admit(ctx context.Context, a *invite.Answer) error {
 	if n == nil {
 		return ErrClosed
 	}
+	// The admission binds the session to the room: gossip may follow the
+	// welcome at once, so that the newcomer misses nothing published
+	// after it joined. Its only neighbour is this one, so it is taken
+	// into the mesh even at High (the next heartbeats spare it).
+	n.hello = true
+	n.mesh = r.meshCount() <= r.opts.Mesh.High
 	r.send(n, welcomeFrame(&r.desc, r.members.records()), false)
 	return nil
 }

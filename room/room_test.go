@@ -100,6 +100,7 @@ func joinWith(ctx context.Context, admitter *Room, id *identity.Identity, opts O
 
 // collector reads every room's events and counts deliveries.
 type collector struct {
+	ctx   context.Context
 	mu    sync.Mutex
 	got   map[*Room]map[MessageID]int
 	from  map[MessageID]identity.ID
@@ -109,14 +110,15 @@ type collector struct {
 
 func collect(rooms ...*Room) *collector {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &collector{got: map[*Room]map[MessageID]int{}, from: map[MessageID]identity.ID{}, stopc: cancel}
+	c := &collector{ctx: ctx, got: map[*Room]map[MessageID]int{}, from: map[MessageID]identity.ID{}, stopc: cancel}
 	for _, r := range rooms {
-		c.add(ctx, r)
+		c.add(r)
 	}
 	return c
 }
 
-func (c *collector) add(ctx context.Context, r *Room) {
+func (c *collector) add(r *Room) {
+	ctx := c.ctx
 	c.mu.Lock()
 	c.got[r] = map[MessageID]int{}
 	c.mu.Unlock()
@@ -369,4 +371,90 @@ func TestLargeRoom(t *testing.T) {
 		fwd += st.Forwarded
 	}
 	t.Logf("%d members, %d messages: %d forwards, %d duplicates", n, len(ids), fwd, dups)
+}
+
+// TestChurn: members leave and join while the others publish; every
+// message of the members that stay reaches every one of them exactly
+// once, the newcomers get the messages published after they joined, and
+// the mesh recovers within its bounds.
+func TestChurn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tn := newTestNet(t, 10)
+	rooms := buildRoom(ctx, t, tn, 16, 10)
+	if err := settle(ctx, rooms, 4); err != nil {
+		t.Fatal(err)
+	}
+	stable, leavers := rooms[:12], rooms[12:]
+	col := collect(rooms...)
+	defer col.stop()
+
+	var mu sync.Mutex
+	ids := map[MessageID]*Room{}
+	late := map[*Room]map[MessageID]bool{} // newcomer → messages published after it joined
+	var joined []*Room
+	stop := make(chan struct{})
+	pubDone := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				pubDone <- nil
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			for _, r := range stable {
+				id, err := r.Publish(ctx, []byte("during churn"))
+				if err != nil {
+					pubDone <- err
+					return
+				}
+				mu.Lock()
+				ids[id] = r
+				for _, j := range joined {
+					late[j][id] = true
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	rng := rand.New(rand.NewPCG(10, 2))
+	for i := 0; i < 4; i++ {
+		time.Sleep(400 * time.Millisecond)
+		leavers[i].Close()
+		time.Sleep(400 * time.Millisecond)
+		j := tn.join(ctx, stable[rng.IntN(len(stable))])
+		col.add(j)
+		mu.Lock()
+		joined = append(joined, j)
+		late[j] = map[MessageID]bool{}
+		mu.Unlock()
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	if err := <-pubDone; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if err := col.waitAll(ctx, stable, ids); err != nil {
+		t.Fatal(err)
+	}
+	for j, want := range late {
+		sub := map[MessageID]*Room{}
+		for id := range want {
+			sub[id] = ids[id]
+		}
+		if err := col.waitAll(ctx, []*Room{j}, sub); err != nil {
+			t.Errorf("a newcomer: %v", err)
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	col.exactlyOnce(t)
+	present := append(append([]*Room{}, stable...), joined...)
+	if err := settle(ctx, present, 4); err != nil {
+		t.Fatal(err)
+	}
+	checkDegrees(t, present, DefaultMesh())
+	t.Logf("%d messages during churn", len(ids))
 }
