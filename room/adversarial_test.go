@@ -44,13 +44,21 @@ func signed(id *identity.Identity, room ID, seq uint64, at time.Time, payload st
 // eventually waits for cond.
 func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
+	if !waitFor(d, cond) {
+		t.Fatalf("timed out waiting for %s", what)
+	}
+}
+
+// waitFor waits up to d for cond and reports whether it came.
+func waitFor(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+			return false
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return true
 }
 
 func smallRoom(ctx context.Context, t *testing.T, tn *testNet, n int) []*Room {
@@ -87,9 +95,12 @@ func TestForgedOrigin(t *testing.T) {
 	forged := *real
 	copy(forged.sig[:], mal.self.Sign(ContextMessage, forged.signed()))
 	inject(t, mal, victim.self.ID(), publishFrame(&forged, 0))
-	eventually(t, 5*time.Second, "the forgery counted", func() bool { return victim.Stats().Forged == 1 })
+	counted := waitFor(3*time.Second, func() bool { return victim.Stats().Forged == 1 })
 	if got := col.count(victim, real.id()); got != 0 {
 		t.Fatalf("forged message delivered %d times", got)
+	}
+	if !counted {
+		t.Fatal("the forgery was not counted")
 	}
 	if s := victim.Score(mal.self.ID()); s >= 0 {
 		t.Errorf("the forwarder's score is %.1f, want negative", s)
@@ -166,9 +177,11 @@ func TestReplay(t *testing.T) {
 		return 0
 	}
 	inject(t, mal, victim.self.ID(), frame)
-	eventually(t, 5*time.Second, "the replay counted", func() bool { return invalid() == 1 })
-	time.Sleep(200 * time.Millisecond)
+	counted := waitFor(3*time.Second, func() bool { return invalid() == 1 })
 	col.exactlyOnce(t)
+	if !counted {
+		t.Fatal("the replay was not counted")
+	}
 	if s := victim.Score(mal.self.ID()); s >= 0 {
 		t.Errorf("the replayer's score is %.1f, want negative", s)
 	}
@@ -228,17 +241,19 @@ func TestNonMemberAndRemoved(t *testing.T) {
 	inject(t, mal, victim.self.ID(), publishFrame(fromStranger, 0))
 	inject(t, mal, victim.self.ID(), publishFrame(fromRemoved, 0))
 	inject(t, mal, victim.self.ID(), publishFrame(fromCascade, 0))
-	eventually(t, 5*time.Second, "the drops counted", func() bool {
+	counted := waitFor(3*time.Second, func() bool {
 		st := victim.Stats()
 		return st.NonMember == 2 && st.Removed == 1 // the cascade counts as never admitted
 	})
-	time.Sleep(200 * time.Millisecond)
-	for _, m := range []*message{fromStranger, fromRemoved, fromCascade} {
+	for i, m := range []*message{fromStranger, fromRemoved, fromCascade} {
 		for _, r := range rooms {
 			if col.count(r, m.id()) != 0 {
-				t.Errorf("a message from a non-member was delivered")
+				t.Errorf("message %d (stranger, removed, admitted by the removed) was delivered", i)
 			}
 		}
+	}
+	if !counted {
+		t.Fatalf("drops not counted: %+v", victim.Stats())
 	}
 	if s := victim.Score(mal.self.ID()); s >= 0 {
 		t.Errorf("the forwarder's score is %.1f, want negative", s)
