@@ -470,8 +470,8 @@ func (r *Room) onIWant(n *neighbour, ids []MessageID) {
 			return
 		}
 		st, ok := r.store[id]
-		if !ok {
-			continue
+		if !ok || r.opts.Now().Sub(st.at) > r.opts.MaxAge/2 {
+			continue // unknown, or too old to forward
 		}
 		n.iwantLeft--
 		r.stats.IWantServed++
