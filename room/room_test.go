@@ -458,3 +458,41 @@ func TestChurn(t *testing.T) {
 	checkDegrees(t, present, DefaultMesh())
 	t.Logf("%d messages during churn", len(ids))
 }
+
+// TestHealth: each neighbour's RTT, bytes, score, path and counters are
+// visible in the API.
+func TestHealth(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tn := newTestNet(t, 13)
+	opts := tn.options()
+	opts.Session.HeartbeatTimeout = 900 * time.Millisecond // a ping every 300 ms
+	a, err := Create(newID(t), "health", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := joinWith(ctx, a, newID(t), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	col := collect(a, b)
+	defer col.stop()
+	for i := 0; i < 3; i++ {
+		if _, err := a.Publish(ctx, []byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "an RTT and the deliveries", func() bool {
+		ns := b.Neighbours()
+		return len(ns) == 1 && ns[0].RTT > 0 && ns[0].FirstDeliveries == 3
+	})
+	n := b.Neighbours()[0]
+	if n.ID != a.self.ID() || !n.Mesh || n.Path != PathDirect || n.BytesReceived == 0 || n.BytesSent == 0 || n.Score <= 0 || n.Since.IsZero() {
+		t.Fatalf("neighbour %+v", n)
+	}
+	if st := b.Stats(); st.Delivered != 3 || a.Stats().Published != 3 {
+		t.Fatalf("stats %+v / %+v", st, a.Stats())
+	}
+}
