@@ -69,24 +69,28 @@ func smallRoom(ctx context.Context, t *testing.T, tn *testNet, n int) []*Room {
 	return rooms
 }
 
+// cast builds a 5-member room and picks a malicious member (rooms[mal]),
+// one of its neighbours as the victim, and a third member.
+func cast(ctx context.Context, t *testing.T, seed uint64, mal int) (rooms []*Room, m, victim, third *Room, col *collector) {
+	rooms = smallRoom(ctx, t, newTestNet(t, seed), 5)
+	m = rooms[mal]
+	victim = anyNeighbour(t, m, rooms)
+	for _, r := range rooms {
+		if r != m && r != victim {
+			third = r
+			break
+		}
+	}
+	return rooms, m, victim, third, collect(rooms...)
+}
+
 // TestForgedOrigin: a member forwards a message that claims another
 // member's origin but is signed by itself; it is dropped, not delivered,
 // counted against the forwarder, and does not silence the real message.
 func TestForgedOrigin(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tn := newTestNet(t, 3)
-	rooms := smallRoom(ctx, t, tn, 5)
-	mal := rooms[1]
-	victim := anyNeighbour(t, mal, rooms)
-	var claimed *Room
-	for _, r := range rooms {
-		if r != mal && r != victim {
-			claimed = r
-			break
-		}
-	}
-	col := collect(rooms...)
+	rooms, mal, victim, claimed, col := cast(ctx, t, 3, 1)
 	defer col.stop()
 
 	// The real message, and a forgery with the same content signed by
@@ -119,18 +123,7 @@ func TestForgedOrigin(t *testing.T) {
 func TestReplay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	tn := newTestNet(t, 4)
-	rooms := smallRoom(ctx, t, tn, 5)
-	mal := rooms[2]
-	victim := anyNeighbour(t, mal, rooms)
-	var origin *Room
-	for _, r := range rooms {
-		if r != mal && r != victim {
-			origin = r
-			break
-		}
-	}
-	col := collect(rooms...)
+	rooms, mal, victim, origin, col := cast(ctx, t, 4, 2)
 	defer col.stop()
 	id, err := origin.Publish(ctx, []byte("once"))
 	if err != nil {
