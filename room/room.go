@@ -429,10 +429,20 @@ func (r *Room) shutdown(err error) {
 }
 
 // sessionOptions are the base options of the room's sessions.
-func (r *Room) sessionOptions() session.Options {
-	o := r.opts.Session
+func (r *Room) sessionOptions() session.Options { return roomSession(r.opts) }
+
+// roomSession makes the session options of a room's sessions: no message
+// larger than a frame is taken in, and reassembly holds at most four.
+func roomSession(opts Options) session.Options {
+	o := opts.Session
 	if o.Logger == nil {
-		o.Logger = r.opts.Logger
+		o.Logger = opts.Logger
+	}
+	if o.Seal.MaxMessageSize <= 0 || o.Seal.MaxMessageSize > MaxFrame {
+		o.Seal.MaxMessageSize = MaxFrame
+	}
+	if o.Seal.MaxReassemblyBytes <= 0 {
+		o.Seal.MaxReassemblyBytes = 4 * MaxFrame
 	}
 	return o
 }
@@ -559,11 +569,7 @@ type Joining struct {
 // the offer): hand Token back to the inviter, then call Wait.
 func Join(ctx context.Context, id *identity.Identity, offer *invite.Offer, opts Options) (*Joining, error) {
 	opts = opts.withDefaults()
-	so := opts.Session
-	if so.Logger == nil {
-		so.Logger = opts.Logger
-	}
-	acc, err := session.Accept(ctx, id, offer, so)
+	acc, err := session.Accept(ctx, id, offer, roomSession(opts))
 	if err != nil {
 		return nil, err
 	}
