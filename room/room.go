@@ -234,6 +234,9 @@ func (r *Room) ID() ID { return r.rid }
 // Name returns the room's name.
 func (r *Room) Name() string { return r.desc.name }
 
+// Self returns this member's identity.
+func (r *Room) Self() identity.ID { return r.self.ID() }
+
 // Creator returns the room's creator.
 func (r *Room) Creator() identity.ID { return r.desc.creator }
 
