@@ -247,7 +247,7 @@ func (r *Room) onIntroPeers(n *neighbour, peers []identity.ID) {
 		if len(r.intros) >= maxIntros || len(r.neigh)+len(r.intros) >= mp.MaxNeighbours {
 			return
 		}
-		if p == self || r.neigh[p] != nil || r.intros[p] != nil || r.banned(p) || !r.members.isMember(p) {
+		if p == self || r.neigh[p] != nil || r.intros[p] != nil || r.banned(p) || r.inBackoff(p) || !r.members.isMember(p) {
 			continue
 		}
 		pi := &pendingIntro{via: n.id}
@@ -393,6 +393,9 @@ func (r *Room) onIntroAnswer(n *neighbour, f *frame) {
 			if r.intros[target] == pi {
 				delete(r.intros, target)
 			}
+			// Unreachable (NATs on both sides, say): not again for a
+			// while; the room's messages reach it through the others.
+			r.backoff[target] = r.opts.Now().Add(r.opts.Mesh.PruneBackoff)
 		}()
 		return
 	}
