@@ -424,3 +424,49 @@ func TestSilentDropper(t *testing.T) {
 		t.Errorf("the dropper forwarded %d", f)
 	}
 }
+
+// TestSlowNeighbour: a member that stops reading fills only its own
+// queues: the others get every message at once, and its neighbours drop
+// gossip for it alone (counted) instead of waiting.
+func TestSlowNeighbour(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	tn := newTestNet(t, 15)
+	tn.opts.Budget = Budget{MessagesPerSecond: 1e4, MessageBurst: 1e4, BytesPerSecond: 1 << 30, ByteBurst: 1 << 30}
+	rooms := smallRoom(ctx, t, tn, 6)
+	slow, sender := rooms[2], rooms[4]
+	var others []*Room
+	for _, r := range rooms {
+		if r != slow {
+			others = append(others, r)
+		}
+	}
+	col := collect(others...)
+	defer col.stop()
+	slow.stall.Lock() // it stops reading
+	ids := map[MessageID]*Room{}
+	payload := make([]byte, 32<<10)
+	for i := 0; i < 400; i++ { // 12.5 MiB: more than the session, link and room queues hold
+		id, err := sender.Publish(ctx, payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[id] = sender
+	}
+	if err := col.waitAll(ctx, others, ids); err != nil {
+		t.Fatal(err)
+	}
+	var drops uint64
+	for _, r := range others {
+		for _, n := range r.Neighbours() {
+			if n.ID == slow.self.ID() {
+				drops += n.QueueDrops
+			}
+		}
+	}
+	slow.stall.Unlock()
+	if drops == 0 {
+		t.Error("no gossip was dropped for the slow member: its queue is not bounded")
+	}
+	t.Logf("%d frames dropped for the slow member", drops)
+}

@@ -30,7 +30,7 @@ func (r *Room) addNeighbour(s *session.Session, inviter identity.ID, path PathTy
 	}
 	n := newNeighbour(peer, s, inviter, path, r.opts.Now())
 	r.neigh[peer] = n
-	n.iwantLeft = MaxIDs
+	n.iwantLeft, n.iwantBytes = MaxIDs, r.opts.QueueBytes
 	if hello {
 		n.mesh = r.meshCount() < r.opts.Mesh.High && !r.inBackoff(peer)
 		r.send(n, helloFrame(r.rid, n.mesh), false)
@@ -69,6 +69,8 @@ func (r *Room) dropNeighbour(n *neighbour, err error) {
 
 func (r *Room) readLoop(n *neighbour) {
 	for {
+		r.stall.Lock()
+		r.stall.Unlock()
 		b, err := n.s.Receive(r.ctx)
 		if err != nil {
 			r.mu.Lock()
@@ -80,17 +82,20 @@ func (r *Room) readLoop(n *neighbour) {
 	}
 }
 
-// send queues a frame for n; r.mu is held.
-func (r *Room) send(n *neighbour, b []byte, droppable bool) {
+// send queues a frame for n and reports whether it was queued; r.mu is
+// held. Gossip (droppable) that does not fit is dropped and counted; the
+// next heartbeat's IHAVE tells n about the message instead.
+func (r *Room) send(n *neighbour, b []byte, droppable bool) bool {
 	ok, err := n.enqueue(b, droppable, r.opts.QueueBytes)
 	if err != nil {
 		r.dropNeighbour(n, err)
-		return
+		return false
 	}
 	if !ok && droppable {
 		n.counters.QueueDrops++
 		r.stats.QueueDrops++
 	}
+	return ok
 }
 
 func (r *Room) scoreOf(id identity.ID) *score {
@@ -380,9 +385,10 @@ func (r *Room) onPublish(n *neighbour, f *frame, raw []byte) {
 	}
 	for _, p := range r.neigh {
 		if p.mesh && p != n && p.id != m.origin && p.hello {
-			r.send(p, fwd, true)
-			st.have = append(st.have, p.id)
-			r.stats.Forwarded++
+			if r.send(p, fwd, true) {
+				st.have = append(st.have, p.id)
+				r.stats.Forwarded++
+			}
 		}
 	}
 }
@@ -460,22 +466,26 @@ func (r *Room) onIHave(n *neighbour, ids []MessageID) {
 	}
 }
 
-// onIWant sends n the messages it asks for, up to MaxIDs per heartbeat.
+// onIWant sends n the messages it asks for, up to MaxIDs and QueueBytes
+// per heartbeat. They are queued as control frames (not dropped when the
+// queue is full: they are the repair, and a promise this member made).
 func (r *Room) onIWant(n *neighbour, ids []MessageID) {
 	if r.noForward {
 		return
 	}
 	for _, id := range ids {
-		if n.iwantLeft <= 0 {
-			return
-		}
 		st, ok := r.store[id]
 		if !ok || r.opts.Now().Sub(st.at) > r.opts.MaxAge/2 {
 			continue // unknown, or too old to forward
 		}
+		if n.iwantLeft <= 0 || n.iwantBytes < len(st.frame) {
+			return
+		}
 		n.iwantLeft--
+		n.iwantBytes -= len(st.frame)
 		r.stats.IWantServed++
-		r.send(n, st.frame, true)
-		r.markHave(id, n.id)
+		if r.send(n, st.frame, false) {
+			r.markHave(id, n.id)
+		}
 	}
 }

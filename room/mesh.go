@@ -94,7 +94,7 @@ func (r *Room) heartbeat() {
 	for _, n := range r.neigh {
 		s := r.scoreOf(n.id)
 		s.rtt = n.s.Stats().RTT
-		n.iwantLeft, n.relayed = MaxIDs, 0
+		n.iwantLeft, n.iwantBytes, n.relayed = MaxIDs, r.opts.QueueBytes, 0
 		r.checkScore(n, s)
 		if r.neigh[n.id] != n || !n.hello {
 			continue
@@ -175,13 +175,15 @@ func (r *Room) heartbeat() {
 		}
 	}
 
-	// IHAVE to the neighbours outside the mesh.
+	// IHAVE of the recent messages a neighbour neither sent this member
+	// nor was given by it: every message for the neighbours outside the
+	// mesh, and for mesh neighbours what their full queues dropped.
 	var ids []MessageID
 	for _, h := range r.history {
 		ids = append(ids, h...)
 	}
 	if len(ids) > 0 {
-		for _, n := range lazy {
+		for _, n := range append(mesh, lazy...) {
 			if r.neigh[n.id] != n || value(n) < p.GossipThreshold {
 				continue
 			}
@@ -193,7 +195,7 @@ func (r *Room) heartbeat() {
 			}
 			if len(have) > 0 {
 				r.stats.IHaveSent += uint64(len(have))
-				r.send(n, idsFrame(frameIHave, have), true)
+				r.send(n, idsFrame(frameIHave, have), false)
 			}
 		}
 	}

@@ -80,12 +80,13 @@ type neighbour struct {
 	since   time.Time
 
 	// Guarded by Room.mu.
-	mesh      bool
-	hello     bool // its HELLO (or, for the admitter, nothing is awaited) arrived
-	closing   bool
-	counters  Neighbour
-	iwantLeft int // IWANT IDs it may still ask for in this heartbeat
-	relayed   int // introduction frames relayed for it in this heartbeat
+	mesh       bool
+	hello      bool // its HELLO (or, for the admitter, nothing is awaited) arrived
+	closing    bool
+	counters   Neighbour
+	iwantLeft  int // IWANT IDs it may still ask for in this heartbeat
+	iwantBytes int // and the bytes of their answers
+	relayed    int // introduction frames relayed for it in this heartbeat
 
 	qmu     sync.Mutex
 	q       [][]byte
@@ -138,6 +139,13 @@ func (n *neighbour) closeAfterFlush() {
 	case n.wake <- struct{}{}:
 	default:
 	}
+}
+
+// room reports whether a gossip frame of size bytes would be queued.
+func (n *neighbour) room(size, limit int) bool {
+	n.qmu.Lock()
+	defer n.qmu.Unlock()
+	return n.qbytes+size <= limit
 }
 
 func (n *neighbour) closeQueue() {

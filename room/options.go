@@ -20,7 +20,7 @@ type MeshParams struct {
 	// Target (default 8).
 	High int
 	// MaxNeighbours bounds the sessions a member keeps, mesh or not
-	// (default High + 4). Neighbours outside the mesh get only IHAVEs.
+	// (default High + 4). Neighbours outside the mesh get IHAVEs.
 	MaxNeighbours int
 	// PruneBackoff is how long a pruned neighbour may not graft again
 	// (default 1 minute).
@@ -109,11 +109,11 @@ type Options struct {
 	// may be (default 2 minutes, as for tokens).
 	MaxSkew time.Duration
 	// QueueBytes bounds each neighbour's send queue of gossip (default
-	// 1 MiB): gossip beyond it is dropped for that neighbour only (lazy
-	// repair fills the gap), so a slow neighbour never blocks the others.
-	// Control frames (membership, introductions, grafts) are never
-	// dropped; a neighbour that lets them pile up to 4 times the bound
-	// is disconnected.
+	// 1 MiB): gossip beyond it is dropped for that neighbour only (the
+	// next IHAVE announces it), so a slow neighbour never blocks the
+	// others. Control frames (membership, introductions, grafts, IHAVE,
+	// IWANT and its answers) are never dropped; a neighbour that lets
+	// them pile up to 4 times the bound is disconnected.
 	QueueBytes int
 	// IntroLifetime is the lifetime of the invitations of in-band
 	// introductions (default 30 s).

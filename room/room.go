@@ -182,7 +182,8 @@ type Room struct {
 	evq       []Event
 
 	// Test hooks: a member that misbehaves.
-	noForward bool // forwards nothing and answers no IWANT
+	noForward bool       // forwards nothing and answers no IWANT
+	stall     sync.Mutex // held: the member stops reading its sessions
 }
 
 // Create makes a new room named name, with id as its creator and only
@@ -290,8 +291,9 @@ func (r *Room) Score(id identity.ID) float64 {
 }
 
 // Publish signs data as a room message and sends it to the neighbours.
-// It waits while this member is over its own budget (a little under what
-// the others allow it), as long as ctx allows.
+// It waits, as long as ctx allows, while this member is over its own
+// budget (a little under what the others allow it) and while more than
+// half of its neighbours have no room in their send queues.
 func (r *Room) Publish(ctx context.Context, data []byte) (MessageID, error) {
 	if len(data) > MaxPayload {
 		return MessageID{}, ErrTooLarge
@@ -300,6 +302,9 @@ func (r *Room) Publish(ctx context.Context, data []byte) (MessageID, error) {
 		return MessageID{}, err
 	}
 	if err := r.ownB.WaitN(ctx, max(1, len(data))); err != nil {
+		return MessageID{}, err
+	}
+	if err := r.waitRoom(ctx, len(data)+2+msgHeader+64); err != nil {
 		return MessageID{}, err
 	}
 	return r.publish(data)
@@ -328,12 +333,41 @@ func (r *Room) publish(data []byte) (MessageID, error) {
 	// not (gossipsub v1.1's flood publishing): a mesh of sybils around a
 	// member cannot hide its messages.
 	for _, n := range r.neigh {
-		if n.hello && r.scoreOf(n.id).value(&r.opts.Score) >= 0 {
-			r.send(n, f, true)
+		if n.hello && r.scoreOf(n.id).value(&r.opts.Score) >= 0 && r.send(n, f, true) {
 			r.markHave(id, n.id)
 		}
 	}
 	return id, nil
+}
+
+// waitRoom waits until at least half of the neighbours have room in their
+// queues for a frame of size bytes: a publisher goes at the pace of its
+// faster neighbours, never of the slowest (which drop what does not fit,
+// and get an IHAVE for it instead).
+func (r *Room) waitRoom(ctx context.Context, size int) error {
+	for {
+		r.mu.Lock()
+		free, total := 0, 0
+		for _, n := range r.neigh {
+			if !n.hello {
+				continue
+			}
+			total++
+			if n.room(size, r.opts.QueueBytes) {
+				free++
+			}
+		}
+		closed := r.closed
+		r.mu.Unlock()
+		if closed || 2*free >= total {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
 }
 
 // Next returns the next event. It returns ErrClosed once the room is
