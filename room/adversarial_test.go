@@ -465,6 +465,13 @@ func TestSlowNeighbour(t *testing.T) {
 		}
 	}
 	slow.stall.Unlock()
+	for _, r := range others {
+		for _, n := range r.Neighbours() {
+			if n.ID != slow.self.ID() && n.Score < 0 {
+				t.Errorf("an honest neighbour scored %.1f (%d broken promises)", n.Score, n.BrokenPromises)
+			}
+		}
+	}
 	if drops == 0 {
 		t.Error("no gossip was dropped for the slow member: its queue is not bounded")
 	}

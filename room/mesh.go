@@ -187,11 +187,20 @@ func (r *Room) heartbeat() {
 			if r.neigh[n.id] != n || value(n) < p.GossipThreshold {
 				continue
 			}
+			// No more than this member will serve in one heartbeat, so
+			// that an honest IHAVE is never a broken promise.
 			var have []MessageID
+			bytes := 0
 			for _, id := range ids {
-				if st, ok := r.store[id]; ok && !st.has(n.id) && len(have) < MaxIDs {
-					have = append(have, id)
+				st, ok := r.store[id]
+				if !ok || st.has(n.id) {
+					continue
 				}
+				if len(have) == MaxIDs || bytes+len(st.frame) > r.opts.QueueBytes {
+					break
+				}
+				have = append(have, id)
+				bytes += len(st.frame)
 			}
 			if len(have) > 0 {
 				r.stats.IHaveSent += uint64(len(have))
