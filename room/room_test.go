@@ -306,6 +306,28 @@ func buildRoom(ctx context.Context, t testing.TB, tn *testNet, n int, seed uint6
 	return rooms
 }
 
+// everyoneOnce has every room publish rounds messages and checks that
+// every other room gets each exactly once.
+func everyoneOnce(ctx context.Context, t testing.TB, col *collector, rooms []*Room, rounds int) map[MessageID]*Room {
+	t.Helper()
+	ids := map[MessageID]*Room{}
+	for round := 0; round < rounds; round++ {
+		for _, r := range rooms {
+			id, err := r.Publish(ctx, fmt.Appendf(nil, "message %d", round))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids[id] = r
+		}
+	}
+	if err := col.waitAll(ctx, rooms, ids); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	col.exactlyOnce(t)
+	return ids
+}
+
 func checkDegrees(t testing.TB, rooms []*Room, p MeshParams) {
 	t.Helper()
 	for _, r := range rooms {
@@ -348,21 +370,7 @@ func TestLargeRoom(t *testing.T) {
 	}
 	col := collect(rooms...)
 	defer col.stop()
-	ids := map[MessageID]*Room{}
-	for round := 0; round < 2; round++ {
-		for _, r := range rooms {
-			id, err := r.Publish(ctx, fmt.Appendf(nil, "message %d", round))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[id] = r
-		}
-	}
-	if err := col.waitAll(ctx, rooms, ids); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(500 * time.Millisecond)
-	col.exactlyOnce(t)
+	ids := everyoneOnce(ctx, t, col, rooms, 2)
 	checkDegrees(t, rooms, p)
 	var dups, fwd uint64
 	for _, r := range rooms {
@@ -519,20 +527,6 @@ func TestFaultyNetwork(t *testing.T) {
 	}
 	col := collect(rooms...)
 	defer col.stop()
-	ids := map[MessageID]*Room{}
-	for i := 0; i < 3; i++ {
-		for _, r := range rooms {
-			id, err := r.Publish(ctx, []byte("over a bad network"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ids[id] = r
-		}
-	}
-	if err := col.waitAll(ctx, rooms, ids); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(300 * time.Millisecond)
-	col.exactlyOnce(t)
+	everyoneOnce(ctx, t, col, rooms, 3)
 	checkDegrees(t, rooms, DefaultMesh())
 }

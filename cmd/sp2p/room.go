@@ -17,6 +17,7 @@ import (
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/room"
+	"github.com/sp2p/sp2p/session"
 )
 
 // roomFlags are the flags of the room commands: the connection flags that
@@ -75,14 +76,7 @@ func (a *app) roomCreateCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()
-			if err := f.check(); err != nil {
-				return err
-			}
-			opts, err := a.sessionOptions(&f.conn)
-			if err != nil {
-				return err
-			}
-			peers, err := a.peers()
+			opts, peers, err := a.roomSetup(&f)
 			if err != nil {
 				return err
 			}
@@ -111,14 +105,7 @@ func (a *app) roomJoinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()
-			if err := f.check(); err != nil {
-				return err
-			}
-			opts, err := a.sessionOptions(&f.conn)
-			if err != nil {
-				return err
-			}
-			peers, err := a.peers()
+			opts, peers, err := a.roomSetup(&f)
 			if err != nil {
 				return err
 			}
@@ -171,11 +158,18 @@ func (a *app) roomJoinCmd() *cobra.Command {
 	return cmd
 }
 
-func (f *roomFlags) check() error {
+// roomSetup checks the flags and returns the session options and the
+// known peers.
+func (a *app) roomSetup(f *roomFlags) (session.Options, *identity.Peers, error) {
 	if f.ttl < invite.MinLifetime || f.ttl > invite.MaxLifetime {
-		return &usageError{fmt.Errorf("--ttl %v: must be from %v to %v", f.ttl, invite.MinLifetime, invite.MaxLifetime)}
+		return session.Options{}, nil, &usageError{fmt.Errorf("--ttl %v: must be from %v to %v", f.ttl, invite.MinLifetime, invite.MaxLifetime)}
 	}
-	return nil
+	opts, err := a.sessionOptions(&f.conn)
+	if err != nil {
+		return session.Options{}, nil, err
+	}
+	peers, err := a.peers()
+	return opts, peers, err
 }
 
 // roomEvent is a --json line of a room.
