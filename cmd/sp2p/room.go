@@ -1,0 +1,492 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/room"
+	"github.com/sp2p/sp2p/session"
+)
+
+// roomFlags are the flags of the room commands: the connection flags that
+// apply to a room, --json, and the lifetime of the invitations /invite
+// makes.
+type roomFlags struct {
+	conn connFlags
+	ttl  time.Duration
+}
+
+func (f *roomFlags) register(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	c := &f.conn
+	fl.BoolVar(&c.asJSON, "json", false, "print one JSON object per line (messages, joins, neighbours); stdin lines are sent as messages")
+	fl.BoolVarP(&c.yes, "yes", "y", false, "do not ask for confirmation of the inviter's identity")
+	fl.BoolVar(&c.loopback, "loopback", false, "use loopback addresses only (all members on this machine)")
+	fl.BoolVar(&c.relayOnly, "relay-only", false, "connect only through the TURN relay (--turn)")
+	fl.StringArrayVar(&c.stun, "stun", nil, "STUN server `URL` (stun:HOST:PORT); repeatable")
+	fl.StringArrayVar(&c.turn, "turn", nil, "TURN server `URL` (turn:HOST:PORT[?transport=udp|tcp]); password from $SP2P_TURN_PASSWORD or --turn-password-file")
+	fl.StringVar(&c.turnUser, "turn-user", "", "TURN user name")
+	fl.StringVar(&c.turnPwFile, "turn-password-file", "", "read the TURN password from the first line of `FILE`")
+	fl.DurationVar(&c.heartbeat, "heartbeat", 15*time.Second, "give up on a neighbour not heard from for this long")
+	fl.StringVar(&c.qrStyle, "qr-style", "auto", "")
+	_ = fl.MarkHidden("qr-style")
+	fl.DurationVar(&f.ttl, "ttl", invite.DefaultLifetime, "how long the invitations of /invite stay valid (10s to 24h)")
+}
+
+func (a *app) roomCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "room",
+		Short: "Rooms: many people in one chat, each joining with one token exchange",
+		Long: `A room is a chat of many members with no server. Each newcomer joins with
+one token exchange with any member; the room then introduces it to the
+others by itself. Every message is signed by its sender, so the members
+that pass it on cannot change or forge it.
+
+In the room, type a line to send it. Commands:
+  /invite [NAME|ID]   print an invitation; paste the newcomer's answer token
+  /members            list the members and the neighbours' health
+  /remove NAME|ID     remove a member (the creator only)
+  /quit               leave (as Ctrl-D)
+A line starting with "//" is sent with one "/" fewer.`,
+		Example: `  sp2p room create "book club"     # then /invite bob
+  sp2p room join SP2P:AEAQ...`,
+	}
+	cmd.AddCommand(a.roomCreateCmd(), a.roomJoinCmd())
+	return cmd
+}
+
+func (a *app) roomCreateCmd() *cobra.Command {
+	var f roomFlags
+	cmd := &cobra.Command{
+		Use:   "create NAME",
+		Short: "Create a room and enter it",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			opts, peers, err := a.roomSetup(&f)
+			if err != nil {
+				return err
+			}
+			me, _, err := a.loadIdentity()
+			if err != nil {
+				return err
+			}
+			r, err := room.Create(me, args[0], room.Options{Session: opts})
+			if err != nil {
+				return &usageError{err}
+			}
+			a.infof("room %q created (ID %s); /invite [NAME|ID] invites someone", sanitize(r.Name()), r.ID())
+			return a.runRoom(ctx, r, &f, peers)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+func (a *app) roomJoinCmd() *cobra.Command {
+	var f roomFlags
+	cmd := &cobra.Command{
+		Use:   "join TOKEN|-",
+		Short: "Join a room with a member's invitation: print the answer token, enter the room",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			opts, peers, err := a.roomSetup(&f)
+			if err != nil {
+				return err
+			}
+			text := args[0]
+			if text == "-" {
+				if text, err = readPastedToken(ctx, a.stdin); err != nil {
+					return fmt.Errorf("reading the invitation: %w", err)
+				}
+			}
+			offer, err := invite.ParseOffer(text)
+			if err != nil {
+				return explainToken("invitation", text, err)
+			}
+			me, _, err := a.loadIdentity()
+			if err != nil {
+				return err
+			}
+			a.describePeer("invited by", "inviter", offer.Inviter, peers)
+			if _, known := peers.LookupID(offer.Inviter); !known && !f.conn.yes {
+				ok, err := a.confirm("Join the room of this inviter?")
+				if err != nil {
+					return err
+				}
+				if !ok {
+					return errors.New("refused by you: not joining")
+				}
+			}
+			j, err := gather(ctx, a, opts, func(ctx context.Context) (*room.Joining, error) {
+				return room.Join(ctx, me, offer, room.Options{Session: opts})
+			})
+			if err != nil {
+				return err
+			}
+			defer j.Close()
+			if err := a.showToken(&f.conn, "", j.Token(), "answer"); err != nil {
+				return err
+			}
+			a.infof("send this answer token to the inviter; waiting to be admitted (until %s)", offer.Expires().Local().Format("15:04:05"))
+			wctx, cancel := context.WithDeadline(ctx, offer.Expires().Add(time.Minute))
+			defer cancel()
+			r, err := j.Wait(wctx)
+			if err != nil {
+				return fmt.Errorf("joining the room: %w", err)
+			}
+			a.infof("joined room %q (ID %s), %d members; safety code with the inviter: %s", sanitize(r.Name()), r.ID(), len(r.Members()), j.SafetyCode())
+			return a.runRoom(ctx, r, &f, peers)
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
+
+// roomSetup checks the flags and returns the session options and the
+// known peers.
+func (a *app) roomSetup(f *roomFlags) (session.Options, *identity.Peers, error) {
+	if f.ttl < invite.MinLifetime || f.ttl > invite.MaxLifetime {
+		return session.Options{}, nil, &usageError{fmt.Errorf("--ttl %v: must be from %v to %v", f.ttl, invite.MinLifetime, invite.MaxLifetime)}
+	}
+	opts, err := a.sessionOptions(&f.conn)
+	if err != nil {
+		return session.Options{}, nil, err
+	}
+	peers, err := a.peers()
+	return opts, peers, err
+}
+
+// roomEvent is a --json line of a room.
+type roomEvent struct {
+	Type   string `json:"type"`
+	Room   string `json:"room,omitempty"`
+	From   string `json:"from,omitempty"`
+	Member string `json:"member,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Text   string `json:"text,omitempty"`
+	ID     string `json:"id,omitempty"`
+	// neighbour events and /members
+	State    string   `json:"state,omitempty"` // up, down, or health
+	Mesh     *bool    `json:"mesh,omitempty"`
+	Score    *float64 `json:"score,omitempty"`
+	RTTMs    *float64 `json:"rtt_ms,omitempty"`
+	Path     string   `json:"path,omitempty"`
+	BytesIn  uint64   `json:"bytes_in,omitempty"`
+	BytesOut uint64   `json:"bytes_out,omitempty"`
+	Token    string   `json:"token,omitempty"` // an invitation's offer token
+	Error    string   `json:"error,omitempty"`
+}
+
+// roomChat is a running room on the terminal (or in --json lines).
+type roomChat struct {
+	a     *app
+	r     *room.Room
+	f     *roomFlags
+	peers *identity.Peers
+	rid   string
+
+	mu      sync.Mutex // the output and the pending invitation
+	pending *room.Invitation
+	enc     *json.Encoder
+}
+
+// runRoom runs the room until stdin ends, Ctrl-C, or the room ends
+// (removed by the creator).
+func (a *app) runRoom(ctx context.Context, r *room.Room, f *roomFlags, peers *identity.Peers) error {
+	defer r.Close()
+	id := r.ID()
+	c := &roomChat{a: a, r: r, f: f, peers: peers, rid: hex.EncodeToString(id[:]), enc: json.NewEncoder(a.stdout)}
+	if !f.conn.asJSON {
+		a.infof("type messages and press Enter; /members, /invite, /quit; Ctrl-D or Ctrl-C to leave")
+	}
+	lines := make(chan error, 1)
+	a.stdinBusy.Store(true)
+	go func() {
+		defer a.stdinBusy.Store(false)
+		lines <- c.readLines(ctx)
+	}()
+	events := make(chan error, 1)
+	go func() { events <- c.printEvents(ctx) }()
+	var err error
+	select {
+	case err = <-lines:
+	case err = <-events:
+		if errors.Is(err, room.ErrRemoved) {
+			return &plainError{msg: "the room's creator removed you from the room", err: err}
+		}
+	case <-ctx.Done():
+	}
+	c.mu.Lock()
+	if c.pending != nil {
+		c.pending.Close()
+	}
+	c.mu.Unlock()
+	if ctx.Err() != nil || errors.Is(err, room.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// label is how a member is shown: its pinned name, or the start of its ID.
+func (c *roomChat) label(id identity.ID) (name, shown string) {
+	name, _ = c.peers.LookupID(id)
+	if name != "" {
+		return name, sanitize(name)
+	}
+	s := id.String()
+	return "", s[:min(len(s), 16)] + "…"
+}
+
+func (c *roomChat) emit(e roomEvent) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e.Room = c.rid
+	c.enc.Encode(e)
+}
+
+func (c *roomChat) printf(format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprintf(c.a.stdout, format, args...)
+}
+
+func (c *roomChat) printEvents(ctx context.Context) error {
+	asJSON := c.f.conn.asJSON
+	for {
+		e, err := c.r.Next(ctx)
+		if err != nil {
+			return err
+		}
+		switch e.Kind {
+		case room.EventMessage:
+			m := e.Message
+			name, shown := c.label(m.From)
+			if asJSON {
+				c.emit(roomEvent{Type: "message", From: m.From.String(), Name: name, Text: string(m.Data), ID: hex.EncodeToString(m.ID[:])})
+			} else {
+				c.printf("%s: %s\n", shown, sanitize(string(m.Data)))
+			}
+		case room.EventJoined, room.EventRemoved:
+			typ, verb := "joined", "joined the room"
+			if e.Kind == room.EventRemoved {
+				typ, verb = "left", "was removed from the room"
+			}
+			name, shown := c.label(e.Member)
+			if asJSON {
+				c.emit(roomEvent{Type: typ, Member: e.Member.String(), Name: name})
+			} else {
+				c.a.infof("%s %s", shown, verb)
+			}
+		case room.EventNeighbourUp, room.EventNeighbourDown:
+			state := "up"
+			if e.Kind == room.EventNeighbourDown {
+				state = "down"
+			}
+			name, shown := c.label(e.Member)
+			if asJSON {
+				c.emit(roomEvent{Type: "neighbour", Member: e.Member.String(), Name: name, State: state})
+			} else if state == "up" {
+				c.a.infof("connected to %s", shown)
+			} else {
+				c.a.infof("no longer connected to %s", shown)
+			}
+		}
+	}
+}
+
+// readLines sends stdin's lines as messages, runs the commands, and takes
+// pasted answer tokens for a pending invitation.
+func (c *roomChat) readLines(ctx context.Context) error {
+	sc := bufio.NewScanner(c.a.stdin)
+	sc.Buffer(make([]byte, 0, 4096), room.MaxPayload+1)
+	for sc.Scan() {
+		line := strings.TrimRight(sc.Text(), "\r")
+		switch {
+		case c.isAnswer(line):
+			c.admit(ctx, line)
+			continue
+		case strings.HasPrefix(line, "//"):
+			line = line[1:]
+		case strings.HasPrefix(line, "/"):
+			quit, err := c.command(ctx, line)
+			if err != nil || quit {
+				return err
+			}
+			continue
+		case strings.TrimSpace(line) == "":
+			continue
+		}
+		if _, err := c.r.Publish(ctx, []byte(line)); err != nil {
+			if errors.Is(err, room.ErrTooLarge) {
+				c.a.warnf("%v: not sent", err)
+				continue
+			}
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("reading stdin: %w", err)
+	}
+	return nil
+}
+
+// isAnswer reports whether line is an answer token while an invitation
+// waits for one.
+func (c *roomChat) isAnswer(line string) bool {
+	c.mu.Lock()
+	waiting := c.pending != nil
+	c.mu.Unlock()
+	if !waiting {
+		return false
+	}
+	kind, _, err := invite.Decode(line)
+	return err == nil && kind == invite.KindAnswer
+}
+
+func (c *roomChat) command(ctx context.Context, line string) (quit bool, err error) {
+	fields := strings.Fields(line)
+	switch fields[0] {
+	case "/quit":
+		return true, nil
+	case "/members":
+		c.members()
+	case "/invite":
+		who := ""
+		if len(fields) > 1 {
+			who = fields[1]
+		}
+		c.invite(ctx, who)
+	case "/remove":
+		if len(fields) != 2 {
+			c.a.warnf("usage: /remove NAME|ID")
+			return false, nil
+		}
+		id, err := c.a.resolvePeer(c.peers, fields[1])
+		if err != nil {
+			c.a.warnf("%v", err)
+			return false, nil
+		}
+		if err := c.r.Remove(id); err != nil {
+			c.a.warnf("%v", err)
+		}
+	default:
+		c.a.warnf("unknown command %s (/members, /invite, /remove, /quit; start a message with // to send a leading /)", sanitize(fields[0]))
+	}
+	return false, nil
+}
+
+func (c *roomChat) invite(ctx context.Context, who string) {
+	to, err := c.a.resolvePeer(c.peers, who)
+	if err != nil {
+		c.a.warnf("%v", err)
+		return
+	}
+	inv, err := c.r.Invite(ctx, room.InviteOptions{To: to, Lifetime: c.f.ttl.Truncate(time.Second)})
+	if err != nil {
+		c.a.warnf("could not make an invitation: %v", err)
+		return
+	}
+	c.mu.Lock()
+	if c.pending != nil {
+		c.pending.Close()
+	}
+	c.pending = inv
+	c.mu.Unlock()
+	if c.f.conn.asJSON {
+		c.emit(roomEvent{Type: "invitation", Token: inv.Token()})
+	} else {
+		c.printf("%s\n", inv.Token())
+	}
+	c.a.infof("invitation valid until %s: send it to the newcomer, then paste their answer token here", inv.Offer().Expires().Local().Format("15:04:05"))
+}
+
+// admit reads a pasted answer for the pending invitation and admits its
+// sender.
+func (c *roomChat) admit(ctx context.Context, text string) {
+	c.mu.Lock()
+	inv := c.pending
+	c.mu.Unlock()
+	ans, err := inv.ReadAnswer(text)
+	if err != nil {
+		msg, _ := answerProblem(err)
+		c.a.warnf("%s", msg)
+		return
+	}
+	c.mu.Lock()
+	if c.pending == inv {
+		c.pending = nil
+	}
+	c.mu.Unlock()
+	c.a.describePeer("answered by", "newcomer", ans.Answerer, c.peers)
+	go func() {
+		actx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		if err := inv.Admit(actx, ans); err != nil {
+			c.a.warnf("could not admit the newcomer: %v", err)
+			inv.Close()
+		}
+	}()
+}
+
+// members lists the members and, for neighbours, their health.
+func (c *roomChat) members() {
+	health := map[identity.ID]room.Neighbour{}
+	for _, n := range c.r.Neighbours() {
+		health[n.ID] = n
+	}
+	ms := c.r.Members()
+	sort.Slice(ms, func(i, j int) bool { return ms[i].String() < ms[j].String() })
+	for _, m := range ms {
+		name, shown := c.label(m)
+		n, isNeighbour := health[m]
+		if c.f.conn.asJSON {
+			e := roomEvent{Type: "member", Member: m.String(), Name: name}
+			if isNeighbour {
+				rtt := float64(n.RTT.Microseconds()) / 1000
+				mesh, score := n.Mesh, n.Score
+				e.Type, e.State = "neighbour", "health"
+				e.Mesh, e.Score, e.RTTMs, e.Path, e.BytesIn, e.BytesOut = &mesh, &score, &rtt, n.Path.String(), n.BytesReceived, n.BytesSent
+			}
+			c.emit(e)
+			continue
+		}
+		var notes []string
+		if m == c.r.Self() {
+			notes = append(notes, "you")
+		}
+		if m == c.r.Creator() {
+			notes = append(notes, "creator")
+		}
+		if isNeighbour {
+			kind := "neighbour"
+			if n.Mesh {
+				kind = "mesh neighbour"
+			}
+			notes = append(notes, fmt.Sprintf("%s, %s, rtt %.1f ms, score %.1f, %s in / %s out", kind, n.Path, float64(n.RTT.Microseconds())/1000, n.Score, humanBytes(int64(n.BytesReceived)), humanBytes(int64(n.BytesSent))))
+		}
+		line := shown
+		if len(notes) > 0 {
+			line += " (" + strings.Join(notes, "; ") + ")"
+		}
+		c.printf("  %s\n", line)
+	}
+	if !c.f.conn.asJSON {
+		c.printf("  %d members\n", len(ms))
+	}
+}
