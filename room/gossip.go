@@ -69,7 +69,10 @@ func (r *Room) dropNeighbour(n *neighbour, err error) {
 
 func (r *Room) readLoop(n *neighbour) {
 	for {
+		// stall is a gate, not a lock around data: a test holds it to
+		// make this member stop reading its sessions.
 		r.stall.Lock()
+		//lint:ignore SA2001 a gate: while a test holds it, reading waits
 		r.stall.Unlock()
 		b, err := n.s.Receive(r.ctx)
 		if err != nil {

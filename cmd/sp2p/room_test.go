@@ -53,7 +53,7 @@ func TestBinaryRoom(t *testing.T) {
 						l, _ = e["token"].(string)
 					}
 				}
-				if strings.HasPrefix(l, "SP2P:AE"+kind) {
+				if strings.HasPrefix(l, "SP2P:AI"+kind) {
 					return l
 				}
 			}
