@@ -42,6 +42,10 @@ func (r *Room) beatLoop() {
 
 // heartbeat decays scores, acts on them, keeps the mesh within its
 // bounds, asks for introductions, and announces recent message IDs.
+// newcomerGrace is how long a newcomer this member admitted is spared
+// when it has too many sessions.
+const newcomerGrace = 30 * time.Second
+
 func (r *Room) heartbeat() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -145,11 +149,18 @@ func (r *Room) heartbeat() {
 		r.graft(lazy[0])
 		mesh[0], lazy[0] = lazy[0], mesh[0]
 	}
-	// Too many sessions: drop the worst outside the mesh.
-	for len(r.neigh) > mp.MaxNeighbours && len(lazy) > 0 {
-		w := lazy[len(lazy)-1]
-		lazy = lazy[:len(lazy)-1]
-		r.dropNeighbour(w, nil)
+	// Too many sessions: drop the worst outside the mesh, sparing, while
+	// another can go, a newcomer this member admitted in the last 30 s: it
+	// has scored nothing yet, and this member may be its only way into the
+	// room until it has been introduced to others.
+	spare := func(n *neighbour) bool { return n.admitted && now.Sub(n.since) < newcomerGrace }
+	for pass := 0; pass < 2; pass++ {
+		for i := len(lazy) - 1; len(r.neigh) > mp.MaxNeighbours && i >= 0; i-- {
+			if w := lazy[i]; pass == 1 || !spare(w) {
+				lazy = slices.Delete(lazy, i, i+1)
+				r.dropNeighbour(w, nil)
+			}
+		}
 	}
 
 	// Introductions to more members.

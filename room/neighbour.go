@@ -79,6 +79,8 @@ type neighbour struct {
 	path    PathType
 	since   time.Time
 
+	admitted bool // this member admitted it into the room (set once, before it is shared)
+
 	// Guarded by Room.mu.
 	mesh       bool
 	hello      bool // its HELLO (or, for the admitter, nothing is awaited) arrived

@@ -570,6 +570,7 @@ func (i *Invitation) Admit(ctx context.Context, a *invite.Answer) error {
 	if n == nil {
 		return ErrClosed
 	}
+	n.admitted = true
 	// The admission binds the session to the room: gossip may follow the
 	// welcome at once, so that the newcomer misses nothing published
 	// after it joined. Its only neighbour is this one, so it is taken

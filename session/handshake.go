@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/sp2p/sp2p/link"
@@ -26,12 +27,14 @@ var ErrKeyConfirmation = errors.New("session: key confirmation failed")
 const confirmTimeout = 15 * time.Second
 
 // Invitation is the inviter's side of a handshake: an offer waiting for
-// its answer. Call Close if it is abandoned.
+// its answer. Call Close if it is abandoned; Close may be called while
+// Connect or Refuse runs (it makes them fail).
 type Invitation struct {
 	id      *identity.Identity
 	opts    Options
 	pc      link.Link
-	eph     *ecdh.PrivateKey
+	ephMu   sync.Mutex
+	eph     *ecdh.PrivateKey // nil once used or closed
 	offer   *invite.Offer
 	pending invite.Pending
 	limiter *ratelimit.Limiter[identity.ID]
@@ -122,8 +125,11 @@ func (inv *Invitation) Connect(ctx context.Context, a *invite.Answer) (*Session,
 		inv.Close()
 		return nil, err
 	}
-	keys, err := deriveKeys(inv.eph, a.Ephemeral[:], invite.Transcript(inv.offer, a), seal.Offerer)
-	inv.eph = nil // Go cannot erase crypto/ecdh keys; drop the only reference
+	eph := inv.takeEph()
+	if eph == nil {
+		return nil, fmt.Errorf("%w: the invitation was already used or closed", ErrClosed)
+	}
+	keys, err := deriveKeys(eph, a.Ephemeral[:], invite.Transcript(inv.offer, a), seal.Offerer)
 	if err != nil {
 		inv.Close()
 		return nil, err
@@ -139,9 +145,20 @@ func (inv *Invitation) Connect(ctx context.Context, a *invite.Answer) (*Session,
 	return s, err
 }
 
+// takeEph returns the ephemeral key and forgets it (Go cannot erase
+// crypto/ecdh keys; this drops the only reference), or nil once it has
+// been used or the invitation closed.
+func (inv *Invitation) takeEph() *ecdh.PrivateKey {
+	inv.ephMu.Lock()
+	defer inv.ephMu.Unlock()
+	eph := inv.eph
+	inv.eph = nil
+	return eph
+}
+
 // Close abandons the invitation.
 func (inv *Invitation) Close() error {
-	inv.eph = nil
+	inv.takeEph()
 	return inv.pc.Close()
 }
 

@@ -78,11 +78,11 @@ func (inv *Invitation) Refuse(ctx context.Context, a *invite.Answer, reason Refu
 	if subtle.ConstantTimeCompare(a.OfferHash[:], hashOf(inv.offer)) != 1 {
 		return fmt.Errorf("%w: the answer is for another invitation", invite.ErrUnknownOffer)
 	}
-	if inv.eph == nil {
+	eph := inv.takeEph()
+	if eph == nil {
 		return fmt.Errorf("%w: the invitation was already used or closed", ErrClosed)
 	}
-	keys, err := deriveKeys(inv.eph, a.Ephemeral[:], invite.Transcript(inv.offer, a), seal.Offerer)
-	inv.eph = nil // Go cannot erase crypto/ecdh keys; drop the only reference
+	keys, err := deriveKeys(eph, a.Ephemeral[:], invite.Transcript(inv.offer, a), seal.Offerer)
 	if err != nil {
 		return err
 	}

@@ -72,7 +72,9 @@ func (a *app) roomCreateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create NAME",
 		Short: "Create a room and enter it",
-		Args:  cobra.ExactArgs(1),
+		Example: `  sp2p room create "book club"          # then type /invite bob
+  sp2p room create --json "book club"   # events as JSON lines, stdin lines are messages`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()
@@ -101,7 +103,9 @@ func (a *app) roomJoinCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "join TOKEN|-",
 		Short: "Join a room with a member's invitation: print the answer token, enter the room",
-		Args:  cobra.ExactArgs(1),
+		Example: `  sp2p room join SP2P:AIA...
+  sp2p room join --json SP2P:AIA...`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()
