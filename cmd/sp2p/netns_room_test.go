@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -13,35 +11,15 @@ import (
 // roomProc is one `sp2p room` process in a namespace of the lab, with its
 // stdin open.
 type roomProc struct {
-	cmd      *exec.Cmd
-	in       io.WriteCloser
-	out, err *syncBuffer
-	id       string
+	*cli
+	id string
 }
 
 func (l *netnsLab) room(n string, args ...string) *roomProc {
 	l.t.Helper()
 	home := newHome(l.t)
-	p := &roomProc{out: &syncBuffer{}, err: &syncBuffer{}}
-	p.id = strings.SplitN(runBinary(l.t, home, "", "id").stdout, "\n", 2)[0]
-	p.cmd = exec.Command("ip", append([]string{"netns", "exec", l.prefix + "-" + n, sp2pBinary, "room"}, args...)...)
-	p.cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
-	in, err := p.cmd.StdinPipe()
-	if err != nil {
-		l.t.Fatal(err)
-	}
-	p.in = in
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.err
-	if err := p.cmd.Start(); err != nil {
-		l.t.Fatal(err)
-	}
-	l.t.Cleanup(func() {
-		if p.cmd.ProcessState == nil {
-			p.cmd.Process.Kill()
-			p.cmd.Wait()
-		}
-	})
-	return p
+	id := strings.SplitN(runBinary(l.t, home, "", "id").stdout, "\n", 2)[0]
+	return &roomProc{cli: startCLI(l.t, home, l.prefix+"-"+n, append([]string{"room"}, args...)...), id: id}
 }
 
 // token returns the newest token of kind ("A" offer, "B" answer) that the
