@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -54,16 +55,22 @@ one token exchange with any member; the room then introduces it to the
 others by itself. Every message is signed by its sender, so the members
 that pass it on cannot change or forge it.
 
+The rooms you create or join are remembered (sp2p room list): sp2p room
+invite NAME invites someone into one, from another terminal while the
+room is open, or on its own (it then enters the room).
+
 In the room, type a line to send it. Commands:
   /invite [NAME|ID]   print an invitation; paste the newcomer's answer token
   /members            list the members and the neighbours' health
   /remove NAME|ID     remove a member (the creator only)
   /quit               leave (as Ctrl-D)
 A line starting with "//" is sent with one "/" fewer.`,
-		Example: `  sp2p room create "book club"     # then /invite bob
-  sp2p room join SP2P:AEAQ...`,
+		Example: `  sp2p room create "book club"     # then /invite bob, or in another terminal:
+  sp2p room invite "book club" --to bob
+  sp2p room join SP2P:AIA...       # (bob) answers, then enters the room
+  sp2p room list`,
 	}
-	cmd.AddCommand(a.roomCreateCmd(), a.roomJoinCmd())
+	cmd.AddCommand(a.roomCreateCmd(), a.roomJoinCmd(), a.roomInviteCmd(), a.roomListCmd(), a.roomForgetCmd())
 	return cmd
 }
 
@@ -91,6 +98,7 @@ func (a *app) roomCreateCmd() *cobra.Command {
 				return &usageError{err}
 			}
 			a.infof("room %q created (ID %s); /invite [NAME|ID] invites someone", sanitize(r.Name()), r.ID())
+			a.rememberRoom(r)
 			return a.runRoom(ctx, r, &f, peers)
 		},
 	}
@@ -155,6 +163,7 @@ func (a *app) roomJoinCmd() *cobra.Command {
 				return fmt.Errorf("joining the room: %w", err)
 			}
 			a.infof("joined room %q (ID %s), %d members; safety code with the inviter: %s", sanitize(r.Name()), r.ID(), len(r.Members()), j.SafetyCode())
+			a.rememberRoom(r)
 			return a.runRoom(ctx, r, &f, peers)
 		},
 	}
@@ -204,6 +213,7 @@ type roomChat struct {
 	f     *roomFlags
 	peers *identity.Peers
 	rid   string
+	store *roomStore // nil: the room is not remembered
 
 	mu      sync.Mutex // the output and the pending invitation
 	pending *room.Invitation
@@ -219,6 +229,10 @@ func (a *app) runRoom(ctx context.Context, r *room.Room, f *roomFlags, peers *id
 	if !f.conn.asJSON {
 		a.infof("type messages and press Enter; /members, /invite, /quit; Ctrl-D or Ctrl-C to leave")
 	}
+	if st, err := a.roomStore(); err == nil {
+		c.store = st
+		defer c.serveControl(ctx, st.socket(id))()
+	}
 	lines := make(chan error, 1)
 	a.stdinBusy.Store(true)
 	go func() {
@@ -232,7 +246,10 @@ func (a *app) runRoom(ctx context.Context, r *room.Room, f *roomFlags, peers *id
 	case err = <-lines:
 	case err = <-events:
 		if errors.Is(err, room.ErrRemoved) {
-			return &plainError{msg: "the room's creator removed you from the room", err: err}
+			if c.store != nil {
+				os.Remove(c.store.file(id))
+			}
+			return &plainError{msg: "the room's creator removed you from the room (and this machine forgot it)", err: err}
 		}
 	case <-ctx.Done():
 	}
@@ -245,6 +262,28 @@ func (a *app) runRoom(ctx context.Context, r *room.Room, f *roomFlags, peers *id
 		return nil
 	}
 	return err
+}
+
+// rememberRoom saves the room under the config directory, for room list
+// and room invite; failing that, it says so and goes on.
+func (a *app) rememberRoom(r *room.Room) {
+	st, err := a.roomStore()
+	if err == nil {
+		err = st.save(r)
+	}
+	if err != nil {
+		a.warnf("%v (the room will not be in sp2p room list)", err)
+	}
+}
+
+// remember saves the room's membership again after it changed.
+func (c *roomChat) remember() {
+	if c.store == nil {
+		return
+	}
+	if err := c.store.save(c.r); err != nil {
+		c.a.warnf("%v", err)
+	}
 }
 
 // label is how a member is shown: its pinned name, or the start of its ID.
@@ -291,6 +330,7 @@ func (c *roomChat) printEvents(ctx context.Context) error {
 			if e.Kind == room.EventRemoved {
 				typ, verb = "left", "was removed from the room"
 			}
+			c.remember()
 			name, shown := c.label(e.Member)
 			if asJSON {
 				c.emit(roomEvent{Type: typ, Member: e.Member.String(), Name: name})

@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -20,46 +19,11 @@ func TestBinaryRoom(t *testing.T) {
 	t.Parallel()
 	homeA, homeB, homeC := newHome(t), newHome(t), newHome(t)
 	start := func(home string, args ...string) (*exec.Cmd, io.WriteCloser, *syncBuffer, *syncBuffer) {
-		cmd := exec.Command(sp2pBinary, args...)
-		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, errb := &syncBuffer{}, &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = out, errb
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		})
-		return cmd, in, out, errb
+		return startPiped(t, home, args...)
 	}
 	idOf := func(home string) string { return strings.SplitN(runBinary(t, home, "", "id").stdout, "\n", 2)[0] }
 	carolID := idOf(homeC)
 	runBinary(t, homeA, "", "peers", "add", "carol", carolID)
-	lastToken := func(b *syncBuffer, kind string) func() string {
-		return func() string {
-			lines := strings.Split(b.String(), "\n")
-			for i := len(lines) - 1; i >= 0; i-- {
-				l := lines[i]
-				if strings.HasPrefix(l, "{") {
-					var e map[string]any
-					if json.Unmarshal([]byte(l), &e) == nil && e["type"] == "invitation" {
-						l, _ = e["token"].(string)
-					}
-				}
-				if strings.HasPrefix(l, "SP2P:AI"+kind) {
-					return l
-				}
-			}
-			return ""
-		}
-	}
 	ca, ina, outa, erra := start(homeA, "room", "create", "book club", "--loopback")
 	io.WriteString(ina, "/invite\n")
 	var offer string

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/invite"
+	"github.com/sp2p/sp2p/room"
+	"github.com/sp2p/sp2p/session"
+)
+
+// A running member of a room listens on a Unix socket in the rooms
+// directory (0700, the socket 0600, and on Linux the connecting process
+// must run as the same user), so that `sp2p room invite NAME` in another
+// terminal makes its invitation there: the newcomer then joins the room
+// that is running, with its neighbours. The protocol is one JSON object
+// per line, at most ctlMaxLine bytes:
+//
+//	→ {"op":"invite","to":ID,"ttl_ms":N}   ← {"token":T,"expires":RFC 3339} or {"error":E}
+//	→ {"op":"answer","token":T}            ← {"member":ID} once admitted, or {"error":E}
+//
+// An answer that cannot be used gets an error and may be followed by
+// another; the invitation ends with the connection.
+type ctlRequest struct {
+	Op    string `json:"op"`
+	To    string `json:"to,omitempty"`
+	TTLMs int64  `json:"ttl_ms,omitempty"`
+	Token string `json:"token,omitempty"`
+}
+
+type ctlReply struct {
+	Token   string `json:"token,omitempty"`
+	Expires string `json:"expires,omitempty"`
+	Member  string `json:"member,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+const ctlMaxLine = 16 << 10
+
+// roomRunning reports whether a member of the room answers on path.
+func roomRunning(path string) bool {
+	c, err := net.DialTimeout("unix", path, time.Second)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}
+
+// serveControl listens on path for `room invite` until ctx ends. If
+// another process already serves the room there it says so and returns
+// a no-op; a stale socket (nobody listening) is replaced.
+func (c *roomChat) serveControl(ctx context.Context, path string) (stop func()) {
+	if roomRunning(path) {
+		c.a.warnf("this room is open in another sp2p process too; sp2p room invite will use that one")
+		return func() {}
+	}
+	os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		c.a.warnf("sp2p room invite cannot reach this room (%v); type /invite here instead", err)
+		return func() {}
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		c.a.warnf("sp2p room invite cannot reach this room (%v); type /invite here instead", err)
+		return func() {}
+	}
+	var wg sync.WaitGroup
+	cctx, cancel := context.WithCancel(ctx)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer conn.Close()
+				if err := sameUser(conn); err != nil {
+					c.a.warnf("refused a connection to the room's socket: %v", err)
+					return
+				}
+				c.control(cctx, conn)
+			}()
+		}
+	}()
+	go func() { <-cctx.Done(); l.Close() }()
+	return func() {
+		cancel()
+		l.Close()
+		wg.Wait()
+		// Remove the socket only if it is still ours (not a newer one).
+		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 && !roomRunning(path) {
+			os.Remove(path)
+		}
+	}
+}
+
+// control serves one `room invite` connection.
+func (c *roomChat) control(ctx context.Context, conn net.Conn) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() { <-ctx.Done(); conn.SetDeadline(time.Now()) }()
+	br := bufio.NewReaderSize(conn, ctlMaxLine)
+	enc := json.NewEncoder(conn)
+	next := func() (ctlRequest, error) {
+		var q ctlRequest
+		line, err := br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			return q, fmt.Errorf("a request longer than %d bytes", ctlMaxLine)
+		}
+		if err != nil {
+			return q, err
+		}
+		return q, json.Unmarshal(line, &q)
+	}
+	q, err := next()
+	if err != nil || q.Op != "invite" {
+		enc.Encode(ctlReply{Error: "expected an invite request"})
+		return
+	}
+	to, err := c.a.resolvePeer(c.peers, q.To)
+	if err != nil {
+		enc.Encode(ctlReply{Error: err.Error()})
+		return
+	}
+	ttl := time.Duration(q.TTLMs) * time.Millisecond
+	if ttl < invite.MinLifetime || ttl > invite.MaxLifetime {
+		enc.Encode(ctlReply{Error: fmt.Sprintf("lifetime %v: must be from %v to %v", ttl, invite.MinLifetime, invite.MaxLifetime)})
+		return
+	}
+	inv, err := c.r.Invite(ctx, room.InviteOptions{To: to, Lifetime: ttl.Truncate(time.Second)})
+	if err != nil {
+		enc.Encode(ctlReply{Error: "could not make an invitation: " + err.Error()})
+		return
+	}
+	defer inv.Close()
+	exp := inv.Offer().Expires()
+	if err := enc.Encode(ctlReply{Token: inv.Token(), Expires: exp.Format(time.RFC3339)}); err != nil {
+		return
+	}
+	c.a.infof("an invitation was made for sp2p room invite (valid until %s)", exp.Local().Format("15:04:05"))
+	conn.SetReadDeadline(exp)
+	for {
+		q, err := next()
+		if err != nil {
+			return
+		}
+		if q.Op != "answer" {
+			enc.Encode(ctlReply{Error: "expected an answer"})
+			continue
+		}
+		ans, err := inv.ReadAnswer(q.Token)
+		if err != nil {
+			msg, _ := answerProblem(err)
+			enc.Encode(ctlReply{Error: msg})
+			continue
+		}
+		c.a.describePeer("answered by", "newcomer", ans.Answerer, c.peers)
+		actx, acancel := context.WithTimeout(ctx, 60*time.Second)
+		err = inv.Admit(actx, ans)
+		acancel()
+		if err != nil {
+			enc.Encode(ctlReply{Error: "could not admit the newcomer: " + err.Error()})
+			return
+		}
+		enc.Encode(ctlReply{Member: ans.Answerer.String()})
+		return
+	}
+}
+
+// inviteThroughRunning runs `room invite` against the member running on
+// path: it prints the invitation, sends the pasted answer there, and
+// returns once the newcomer is in. ok is false when nobody listens there.
+func (a *app) inviteThroughRunning(ctx context.Context, f *roomFlags, path string, to identity.ID, peers *identity.Peers) (ok bool, err error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return false, nil
+	}
+	defer conn.Close()
+	go func() { <-ctx.Done(); conn.SetDeadline(time.Now()) }()
+	enc := json.NewEncoder(conn)
+	br := bufio.NewReaderSize(conn, ctlMaxLine)
+	reply := func() (ctlReply, error) {
+		var r ctlReply
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			if ctx.Err() != nil {
+				return r, ctx.Err()
+			}
+			return r, fmt.Errorf("the running room stopped answering: %w", err)
+		}
+		if err := json.Unmarshal(line, &r); err != nil {
+			return r, fmt.Errorf("the running room sent a bad reply: %w", err)
+		}
+		return r, nil
+	}
+	q := ctlRequest{Op: "invite", TTLMs: f.ttl.Milliseconds()}
+	if !to.IsZero() {
+		q.To = to.String()
+	}
+	if err := enc.Encode(q); err != nil {
+		return true, err
+	}
+	r, err := reply()
+	if err != nil {
+		return true, err
+	}
+	if r.Error != "" {
+		return true, errors.New(r.Error)
+	}
+	exp, _ := time.Parse(time.RFC3339, r.Expires)
+	if err := a.showToken(&f.conn, "", r.Token, "offer"); err != nil {
+		return true, err
+	}
+	a.infof("invitation into the running room, valid until %s: send it to the newcomer, then paste their answer token here", exp.Local().Format("15:04:05"))
+	wctx, cancel := context.WithDeadline(ctx, exp)
+	defer cancel()
+	pr := newPasteReader(a.stdin)
+	for {
+		text, err := pr.token(wctx, a.partialToken)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return true, fmt.Errorf("no answer before the invitation expired: %w", invite.ErrExpired)
+		}
+		if err != nil {
+			return true, fmt.Errorf("reading the answer token: %w", err)
+		}
+		if _, err := invite.ParseAnswer(text); err != nil {
+			a.warnAnswer(explainToken("answer", text, err))
+			continue
+		}
+		if err := enc.Encode(ctlRequest{Op: "answer", Token: text}); err != nil {
+			return true, err
+		}
+		r, err := reply()
+		if err != nil {
+			return true, err
+		}
+		if r.Member != "" {
+			id, err := identity.ParseID(r.Member)
+			if err != nil {
+				return true, fmt.Errorf("the running room sent a bad member ID: %w", err)
+			}
+			_, shown := (&roomChat{peers: peers}).label(id)
+			a.infof("%s joined the room (in the sp2p that runs it)", shown)
+			return true, nil
+		}
+		a.warnf("%s", r.Error)
+		a.infof("still waiting for the answer token, until %s", exp.Local().Format("15:04:05"))
+	}
+}
+
+func (a *app) roomInviteCmd() *cobra.Command {
+	var f roomFlags
+	var to string
+	cmd := &cobra.Command{
+		Use:   "invite NAME|ID",
+		Short: "Invite someone into a room you belong to: print the invitation, take the answer",
+		Long: `Prints an invitation (an offer token) into one of your rooms (see
+sp2p room list) and waits for the newcomer's answer token, pasted here.
+
+If the room is open in another sp2p on this machine (sp2p room create or
+join, in another terminal), the newcomer joins it there, with its
+neighbours, and this command ends. Otherwise this command enters the room
+itself: once the newcomer is in, it is a line chat as with create.`,
+		Example: `  sp2p room invite "book club"
+  sp2p room invite "book club" --to bob`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signalContext()
+			defer stop()
+			opts, peers, err := a.roomSetup(&f)
+			if err != nil {
+				return err
+			}
+			toID, err := a.resolvePeer(peers, to)
+			if err != nil {
+				return err
+			}
+			st, err := a.roomStore()
+			if err != nil {
+				return err
+			}
+			sr, err := st.find(args[0])
+			if err != nil {
+				return err
+			}
+			if ok, err := a.inviteThroughRunning(ctx, &f, st.socket(sr.ID), toID, peers); ok {
+				return err
+			}
+			me, _, err := a.loadIdentity()
+			if err != nil {
+				return err
+			}
+			r, err := room.Open(me, sr.data, room.Options{Session: opts})
+			switch {
+			case errors.Is(err, room.ErrRemoved):
+				return &plainError{msg: "the room's creator removed you from this room (sp2p room forget " + args[0] + " forgets it)", err: err}
+			case errors.Is(err, room.ErrNotMember):
+				return &plainError{msg: "this identity is not a member of that room", err: err}
+			case err != nil:
+				return fmt.Errorf("%s: %w", sr.path, err)
+			}
+			a.infof("room %q is not open in another sp2p: entering it here (ID %s, %d members)", sanitize(r.Name()), r.ID(), len(r.Members()))
+			if err := a.admitOne(ctx, r, &f, opts, toID, peers); err != nil {
+				r.Close()
+				return err
+			}
+			return a.runRoom(ctx, r, &f, peers)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&to, "to", "", "invite only this peer (`NAME` or ID); nobody else can answer")
+	return cmd
+}
+
+// admitOne makes an invitation into r, reads the pasted answer and admits
+// its sender.
+func (a *app) admitOne(ctx context.Context, r *room.Room, f *roomFlags, opts session.Options, to identity.ID, peers *identity.Peers) error {
+	inv, err := gather(ctx, a, opts, func(ctx context.Context) (*room.Invitation, error) {
+		return r.Invite(ctx, room.InviteOptions{To: to, Lifetime: f.ttl.Truncate(time.Second)})
+	})
+	if err != nil {
+		return fmt.Errorf("making the invitation: %w", err)
+	}
+	defer inv.Close()
+	if err := a.showToken(&f.conn, "", inv.Token(), "offer"); err != nil {
+		return err
+	}
+	exp := inv.Offer().Expires()
+	a.infof("invitation valid until %s: send it to the newcomer, then paste their answer token here", exp.Local().Format("15:04:05"))
+	wctx, cancel := context.WithDeadline(ctx, exp)
+	defer cancel()
+	pr := newPasteReader(a.stdin)
+	for {
+		text, err := pr.token(wctx, a.partialToken)
+		if errors.Is(err, context.DeadlineExceeded) {
+			return fmt.Errorf("no answer before the invitation expired: %w", invite.ErrExpired)
+		}
+		if err != nil {
+			return fmt.Errorf("reading the answer token: %w", err)
+		}
+		if _, err := invite.ParseAnswer(text); err != nil {
+			a.warnAnswer(explainToken("answer", text, err))
+			continue
+		}
+		ans, err := inv.ReadAnswer(text)
+		if err != nil {
+			a.warnAnswer(err)
+			a.infof("still waiting for the answer token, until %s", exp.Local().Format("15:04:05"))
+			continue
+		}
+		a.describePeer("answered by", "newcomer", ans.Answerer, peers)
+		a.infof("connecting…")
+		actx, acancel := context.WithTimeout(ctx, 60*time.Second)
+		defer acancel()
+		if err := inv.Admit(actx, ans); err != nil {
+			return fmt.Errorf("admitting the newcomer: %w", err)
+		}
+		return nil
+	}
+}
+
+// warnAnswer says why a pasted answer cannot be used, as readAnswer does.
+func (a *app) warnAnswer(err error) {
+	msg, detail := answerProblem(err)
+	a.warnf("%s", msg)
+	if detail != nil {
+		a.detailf("%v", detail)
+	}
+}
