@@ -60,6 +60,32 @@ type Channel interface {
 	Close() error
 }
 
+// PathStats is what a Channel knows of the network path under it: the
+// connectivity checks on the path in use (ICE sends them while the path is
+// idle, about every 2 s) and how many were answered. Checks lost on the
+// way (either way) are the path's loss.
+type PathStats struct {
+	ChecksSent, ChecksAnswered uint64
+	// RTT is the round trip of the last answered check (0: none yet).
+	RTT time.Duration
+}
+
+// Loss is the fraction of checks not answered, from 0 to 1, and false
+// when no check was sent yet.
+func (p PathStats) Loss() (float64, bool) {
+	if p.ChecksSent == 0 {
+		return 0, false
+	}
+	answered := min(p.ChecksAnswered, p.ChecksSent)
+	return float64(p.ChecksSent-answered) / float64(p.ChecksSent), true
+}
+
+// PathReporter is a Channel that can report PathStats. Channels that know
+// nothing of a network path (an in-memory link) do not implement it.
+type PathReporter interface {
+	PathStats() (PathStats, bool)
+}
+
 // Event is a change in the connection under an open channel.
 type Event int
 

@@ -35,7 +35,8 @@
 // # Health
 //
 // Room.Neighbours gives each neighbour's RTT, bytes, score, mesh status,
-// path type and counters; Room.Stats counts what was dropped and why.
+// path type, the network path's loss (unanswered connectivity checks, from
+// the link) and counters; Room.Stats counts what was dropped and why.
 //
 // The link under every session is Options.Session.Link: pion by default,
 // an in-memory network (internal/memlink) in tests.

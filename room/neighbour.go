@@ -60,6 +60,14 @@ type Neighbour struct {
 	Since time.Time
 	RTT   time.Duration // the session's last measured round trip
 
+	// Loss is the fraction (0 to 1) of the connectivity checks on the
+	// network path that went unanswered, of ChecksSent (ICE sends one
+	// about every 2 s while the path is idle); LossKnown is false when no
+	// check was sent yet or the link has no network path (in memory).
+	Loss                       float64
+	LossKnown                  bool
+	ChecksSent, ChecksAnswered uint64
+
 	BytesSent, BytesReceived uint64 // application bytes of the session
 	// FirstDeliveries counts the messages it was first to deliver,
 	// Duplicates those it delivered after another, Invalid what it sent

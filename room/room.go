@@ -265,8 +265,8 @@ func (r *Room) Stats() Stats {
 // health.
 func (r *Room) Neighbours() []Neighbour {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	out := make([]Neighbour, 0, len(r.neigh))
+	sessions := make([]*session.Session, 0, len(r.neigh))
 	for _, n := range r.neigh {
 		st := n.s.Stats()
 		c := n.counters
@@ -274,6 +274,16 @@ func (r *Room) Neighbours() []Neighbour {
 		c.RTT, c.BytesSent, c.BytesReceived = st.RTT, st.BytesSent, st.BytesReceived
 		c.Score = r.scoreOf(n.id).value(&r.opts.Score)
 		out = append(out, c)
+		sessions = append(sessions, n.s)
+	}
+	r.mu.Unlock()
+	// The path's statistics come from the link (pion's report), outside
+	// the room's lock.
+	for i, s := range sessions {
+		if ps, ok := s.Path(); ok {
+			out[i].ChecksSent, out[i].ChecksAnswered = ps.ChecksSent, ps.ChecksAnswered
+			out[i].Loss, out[i].LossKnown = ps.Loss()
+		}
 	}
 	return out
 }

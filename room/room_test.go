@@ -500,6 +500,9 @@ func TestHealth(t *testing.T) {
 	if n.ID != a.self.ID() || !n.Mesh || n.Path != PathDirect || n.BytesReceived == 0 || n.BytesSent == 0 || n.Score <= 0 || n.Since.IsZero() {
 		t.Fatalf("neighbour %+v", n)
 	}
+	if n.LossKnown || n.ChecksSent != 0 {
+		t.Fatalf("a path loss on the in-memory link, which has no network path: %+v", n)
+	}
 	if st := b.Stats(); st.Delivered != 3 || a.Stats().Published != 3 {
 		t.Fatalf("stats %+v / %+v", st, a.Stats())
 	}

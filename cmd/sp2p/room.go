@@ -199,6 +199,8 @@ type roomEvent struct {
 	Mesh     *bool    `json:"mesh,omitempty"`
 	Score    *float64 `json:"score,omitempty"`
 	RTTMs    *float64 `json:"rtt_ms,omitempty"`
+	Loss     *float64 `json:"loss,omitempty"` // unanswered share of the path's connectivity checks, 0 to 1
+	Checks   uint64   `json:"checks,omitempty"`
 	Path     string   `json:"path,omitempty"`
 	BytesIn  uint64   `json:"bytes_in,omitempty"`
 	BytesOut uint64   `json:"bytes_out,omitempty"`
@@ -506,6 +508,10 @@ func (c *roomChat) members() {
 				mesh, score := n.Mesh, n.Score
 				e.Type, e.State = "neighbour", "health"
 				e.Mesh, e.Score, e.RTTMs, e.Path, e.BytesIn, e.BytesOut = &mesh, &score, &rtt, n.Path.String(), n.BytesReceived, n.BytesSent
+				if n.LossKnown {
+					loss := n.Loss
+					e.Loss, e.Checks = &loss, n.ChecksSent
+				}
 			}
 			c.emit(e)
 			continue
@@ -522,7 +528,11 @@ func (c *roomChat) members() {
 			if n.Mesh {
 				kind = "mesh neighbour"
 			}
-			notes = append(notes, fmt.Sprintf("%s, %s, rtt %.1f ms, score %.1f, %s in / %s out", kind, n.Path, float64(n.RTT.Microseconds())/1000, n.Score, humanBytes(int64(n.BytesReceived)), humanBytes(int64(n.BytesSent))))
+			loss := "loss unknown yet"
+			if n.LossKnown {
+				loss = fmt.Sprintf("loss %.0f %% of %d checks", n.Loss*100, n.ChecksSent)
+			}
+			notes = append(notes, fmt.Sprintf("%s, %s, rtt %.1f ms, %s, score %.1f, %s in / %s out", kind, n.Path, float64(n.RTT.Microseconds())/1000, loss, n.Score, humanBytes(int64(n.BytesReceived)), humanBytes(int64(n.BytesSent))))
 		}
 		line := shown
 		if len(notes) > 0 {

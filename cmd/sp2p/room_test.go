@@ -58,6 +58,16 @@ func TestBinaryRoom(t *testing.T) {
 	if !strings.Contains(outa.String(), "carol (mesh neighbour, direct") {
 		t.Errorf("carol is not listed as a direct mesh neighbour:\n%s", outa.String())
 	}
+	// The path's loss appears once ICE has checked it (about every 2 s
+	// while idle): on loopback, nothing is lost.
+	asked := time.Time{}
+	waitFor(t, "carol's /members to show the path's loss", func() bool {
+		if time.Since(asked) > time.Second {
+			io.WriteString(inc, "/members\n")
+			asked = time.Now()
+		}
+		return strings.Contains(outc.String(), `"loss":0,"checks":`)
+	})
 	for _, out := range []*syncBuffer{outa, outb} {
 		if strings.ContainsAny(out.String(), "\x1b\u202e") {
 			t.Error("a terminal escape or bidi override from a member reached the terminal")

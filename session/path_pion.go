@@ -1,0 +1,45 @@
+//go:build !js
+
+package session
+
+import (
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/sp2p/sp2p/link"
+)
+
+// inFlight is how recent a check without an answer yet may be before it
+// counts as lost.
+const inFlight = time.Second
+
+// PathStats reads pion's statistics of the selected candidate pair. A
+// check sent less than a second ago and not yet answered is not counted.
+func (t *dcTransport) PathStats() (link.PathStats, bool) {
+	sctp := t.pc.SCTP()
+	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
+		return link.PathStats{}, false
+	}
+	st, ok := sctp.Transport().ICETransport().GetSelectedCandidatePairStats()
+	if !ok {
+		return link.PathStats{}, false
+	}
+	// pion leaves RequestsSent out of the selected pair's statistics; the
+	// full report has it, under the same candidate IDs.
+	for _, v := range t.pc.GetStats() {
+		if ps, ok := v.(webrtc.ICECandidatePairStats); ok && ps.LocalCandidateID == st.LocalCandidateID && ps.RemoteCandidateID == st.RemoteCandidateID {
+			st.RequestsSent = max(st.RequestsSent, ps.RequestsSent)
+			st.LastRequestTimestamp = max(st.LastRequestTimestamp, ps.LastRequestTimestamp)
+		}
+	}
+	p := link.PathStats{ChecksSent: st.RequestsSent, ChecksAnswered: st.ResponsesReceived}
+	last := st.LastRequestTimestamp.Time()
+	if p.ChecksSent > p.ChecksAnswered && st.LastRequestTimestamp > st.LastResponseTimestamp && time.Since(last) < inFlight {
+		p.ChecksSent--
+	}
+	if st.CurrentRoundTripTime > 0 {
+		p.RTT = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
+	}
+	return p, true
+}
