@@ -40,6 +40,11 @@ func FuzzDecodeFrame(f *testing.F) {
 			again = peersFrame(fr.typ, fr.want, fr.peers)
 		case frameIntroOffer, frameIntroAnswer:
 			again = tokenFrame(fr.typ, fr.peer, fr.needy, fr.token)
+		case frameDirect:
+			again = directFrame(fr.channel, fr.direct)
+			if len(fr.direct) > MaxDirect || fr.channel == 0 {
+				t.Fatal("direct frame over the limits")
+			}
 		default:
 			t.Fatalf("accepted unknown type %d", fr.typ)
 		}

@@ -274,6 +274,8 @@ func (r *Room) handle(n *neighbour, b []byte) {
 		r.onIntroOffer(n, f)
 	case frameIntroAnswer:
 		r.onIntroAnswer(n, f)
+	case frameDirect:
+		r.onDirect(n, f)
 	default:
 		r.dropNeighbour(n, fmt.Errorf("%w: unexpected frame %d", ErrProtocol, f.typ))
 	}

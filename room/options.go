@@ -128,6 +128,11 @@ type Options struct {
 	// is full, new events are dropped and counted in Stats.
 	Events int
 
+	// Direct holds the handlers of the direct channels this member uses
+	// (index 1 to 255; see Room.SendDirect). A direct frame on a channel
+	// without a handler is invalid, counted against its sender.
+	Direct map[byte]DirectHandler
+
 	// Logger receives debug logs; nil discards them. Logs never contain
 	// message contents or keys.
 	Logger *slog.Logger

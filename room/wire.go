@@ -59,6 +59,7 @@ const (
 	frameIntroPeers  = 10
 	frameIntroOffer  = 11
 	frameIntroAnswer = 12
+	frameDirect      = 13
 )
 
 // Record kinds.
@@ -209,6 +210,10 @@ func publishFrame(m *message, hops byte) []byte {
 // frame is a decoded frame; which fields are set depends on typ.
 type frame struct {
 	typ byte
+
+	// direct
+	channel byte
+	direct  []byte
 
 	// welcome
 	desc descriptor
@@ -456,6 +461,18 @@ func decodeFrame(b []byte) (*frame, error) {
 			}
 		}
 		f.token = string(tok)
+	case frameDirect:
+		f.channel = r.u8("channel")
+		if r.err == nil && f.channel == 0 {
+			r.fail("direct channel 0")
+		}
+		n := r.u32("direct length")
+		if r.err == nil && n > MaxDirect {
+			r.fail("direct payload of %d bytes, at most %d", n, MaxDirect)
+		}
+		if r.err == nil {
+			f.direct = r.bytes(int(n), "direct payload")
+		}
 	default:
 		if r.err == nil {
 			r.fail("unknown frame type %d", f.typ)

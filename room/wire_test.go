@@ -52,6 +52,8 @@ func validFrames(t testing.TB) [][]byte {
 		tokenFrame(frameIntroOffer, identity.ID{1}, true, "SP2P:ABC"),
 		tokenFrame(frameIntroAnswer, identity.ID{1}, false, "SP2P:ABC"),
 		tokenFrame(frameIntroAnswer, identity.ID{1}, false, ""),
+		directFrame(1, []byte("sync")),
+		directFrame(255, nil),
 	}
 }
 
@@ -112,6 +114,11 @@ func TestFrameLimits(t *testing.T) {
 	// Payload: MaxPayload bytes.
 	ok(publishFrame(testMessage(t, MaxPayload), 0))
 	bad(publishFrame(testMessage(t, MaxPayload+1), 0))
+	// Direct frames: MaxDirect bytes (the whole frame is then MaxFrame),
+	// channels 1 to 255.
+	ok(directFrame(1, make([]byte, MaxDirect)))
+	bad(directFrame(1, make([]byte, MaxDirect+1)))
+	bad(directFrame(0, []byte("x")))
 	// Hops: MaxHops.
 	ok(publishFrame(testMessage(t, 1), MaxHops))
 	bad(publishFrame(testMessage(t, 1), MaxHops+1))

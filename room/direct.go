@@ -1,0 +1,105 @@
+package room
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/sp2p/sp2p/identity"
+)
+
+// Direct frames carry an application's own protocol between two
+// neighbours (for example the sync of replicated state): unsigned beyond
+// the session they travel on, never forwarded, and charged to the sending
+// neighbour's byte budget.
+
+// MaxDirect bounds a direct frame's payload in bytes.
+const MaxDirect = MaxFrame - 6
+
+// ErrNotNeighbour is returned by SendDirect for a member this one has no
+// open session with.
+var ErrNotNeighbour = errors.New("room: not a neighbour")
+
+// DirectHandler receives the direct frames of one channel: from is the
+// neighbour that sent data (authenticated by its session). It runs on
+// that neighbour's reading goroutine, so while it runs nothing more is
+// read from that neighbour: it should be quick, and must not wait for
+// that neighbour.
+type DirectHandler func(from identity.ID, data []byte)
+
+func directFrame(channel byte, data []byte) []byte {
+	b := make([]byte, 0, 6+len(data))
+	b = append(b, frameDirect, channel)
+	b = append(b, byte(len(data)>>24), byte(len(data)>>16), byte(len(data)>>8), byte(len(data)))
+	return append(b, data...)
+}
+
+// SendDirect sends data to the neighbour to on the application channel
+// channel (1 to 255; each has its handler in Options.Direct). It waits,
+// until ctx ends, while that neighbour's send queue is full, so a sender
+// goes at the pace the neighbour reads.
+func (r *Room) SendDirect(ctx context.Context, to identity.ID, channel byte, data []byte) error {
+	if len(data) > MaxDirect {
+		return fmt.Errorf("%w: a direct frame has at most %d bytes", ErrTooLarge, MaxDirect)
+	}
+	if channel == 0 {
+		return errors.New("room: direct channel 0 is reserved")
+	}
+	f := directFrame(channel, data)
+	for {
+		r.mu.Lock()
+		if r.closed {
+			r.mu.Unlock()
+			return ErrClosed
+		}
+		n := r.neigh[to]
+		if n == nil || !n.hello || n.closing {
+			r.mu.Unlock()
+			return fmt.Errorf("%w: %s", ErrNotNeighbour, to.Fingerprint())
+		}
+		if n.room(len(f), r.opts.QueueBytes) {
+			ok := r.send(n, f, false)
+			r.mu.Unlock()
+			if !ok {
+				return fmt.Errorf("%w: %s", ErrNotNeighbour, to.Fingerprint())
+			}
+			return nil
+		}
+		r.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.endCh:
+			return ErrClosed
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// onDirect takes a direct frame from n; r.mu is held, and released while
+// the handler runs.
+func (r *Room) onDirect(n *neighbour, f *frame) {
+	h := r.opts.Direct[f.channel]
+	if h == nil {
+		r.invalid(n, &r.stats.Malformed, fmt.Errorf("direct frame on channel %d, which this member does not use", f.channel))
+		return
+	}
+	if n.direct == nil {
+		b := r.opts.Budget
+		n.direct = rate.NewLimiter(rate.Limit(b.BytesPerSecond), b.ByteBurst)
+	}
+	if !n.direct.AllowN(r.opts.Now(), max(1, len(f.direct))) {
+		r.stats.OverBudget++
+		n.counters.RateViolations++
+		s := r.scoreOf(n.id)
+		s.rate++
+		r.checkScore(n, s)
+		return
+	}
+	r.mu.Unlock()
+	h(n.id, f.direct)
+	r.mu.Lock()
+}
