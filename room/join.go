@@ -31,6 +31,7 @@ type Invitation struct {
 	inv      *session.Invitation
 	mu       sync.Mutex
 	admitted bool
+	safety   string
 }
 
 // Invite makes an invitation into the room. Hand Token to the newcomer,
@@ -78,6 +79,7 @@ func (i *Invitation) Admit(ctx context.Context, a *invite.Answer) error {
 	}
 	i.mu.Lock()
 	i.admitted = true
+	i.safety = s.SafetyCode()
 	i.mu.Unlock()
 	r := i.r
 	r.mu.Lock()
@@ -110,6 +112,15 @@ func (i *Invitation) Admit(ctx context.Context, a *invite.Answer) error {
 	n.mesh = r.meshCount() <= r.opts.Mesh.High
 	r.send(n, welcomeFrame(&r.desc, r.members.records()), false)
 	return nil
+}
+
+// SafetyCode returns the code both sides of the admission's session can
+// read to each other (as Joining.SafetyCode on the newcomer's side); it
+// is empty until Admit has connected.
+func (i *Invitation) SafetyCode() string {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	return i.safety
 }
 
 // Close abandons the invitation; after Admit it does nothing (the session

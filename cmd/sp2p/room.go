@@ -486,7 +486,9 @@ func (c *roomChat) admit(ctx context.Context, text string) {
 		if err := inv.Admit(actx, ans); err != nil {
 			c.a.warnf("could not admit the newcomer: %v", err)
 			inv.Close()
+			return
 		}
+		c.a.infof("admitted; safety code with the newcomer: %s", inv.SafetyCode())
 	}()
 }
 

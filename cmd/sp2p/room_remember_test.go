@@ -67,7 +67,7 @@ func TestBinaryRoomRemembered(t *testing.T) {
 	homeA, homeB, homeC := newHome(t), newHome(t), newHome(t)
 	ca, ina, outa, erra := startPiped(t, homeA, "room", "create", "club", "--loopback")
 	waitFor(t, "the room", func() bool { return strings.Contains(erra.String(), `room "club" created`) })
-	if r := runBinary(t, homeA, "", "room", "list"); r.code != 0 || !strings.Contains(r.stdout, "club  (1 members, created by") || !strings.Contains(r.stdout, "open in another sp2p") {
+	if r := runBinary(t, homeA, "", "room", "list"); r.code != 0 || !strings.Contains(r.stdout, "club  (1 member, created by you") || !strings.Contains(r.stdout, "open in another sp2p") {
 		t.Fatalf("room list: %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 
@@ -83,10 +83,21 @@ func TestBinaryRoomRemembered(t *testing.T) {
 	if code := waitExit(t, inviter, 30*time.Second, erri.String); code != 0 {
 		t.Fatalf("room invite exited %d:\n%s", code, erri.String())
 	}
-	if !strings.Contains(erri.String(), "joined the room (in the sp2p that runs it)") {
+	if !strings.Contains(erri.String(), "joined the room (in the sp2p that runs it); safety code with the newcomer: ") {
 		t.Errorf("room invite did not say bob joined:\n%s", erri.String())
 	}
 	waitFor(t, "bob in the room", func() bool { return strings.Contains(errb.String(), `joined room "club"`) })
+	codeAfter := func(s, prefix string) string {
+		_, rest, ok := strings.Cut(s, prefix)
+		if !ok {
+			return ""
+		}
+		code, _, _ := strings.Cut(rest, "\n")
+		return code
+	}
+	if a, b := codeAfter(erri.String(), "safety code with the newcomer: "), codeAfter(errb.String(), "safety code with the inviter: "); a == "" || a != b {
+		t.Errorf("safety codes differ: inviter %q, newcomer %q", a, b)
+	}
 	io.WriteString(inb, "hi from bob\n")
 	waitFor(t, "alice's running room to get bob's line", func() bool { return strings.Contains(outa.String(), ": hi from bob") })
 	if r := runBinary(t, homeB, "", "room", "list", "--json"); r.code != 0 || !strings.Contains(r.stdout, `"name":"club"`) || !strings.Contains(r.stdout, `"members":2`) {

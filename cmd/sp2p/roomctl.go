@@ -39,10 +39,11 @@ type ctlRequest struct {
 }
 
 type ctlReply struct {
-	Token   string `json:"token,omitempty"`
-	Expires string `json:"expires,omitempty"`
-	Member  string `json:"member,omitempty"`
-	Error   string `json:"error,omitempty"`
+	Token      string `json:"token,omitempty"`
+	Expires    string `json:"expires,omitempty"`
+	Member     string `json:"member,omitempty"`
+	SafetyCode string `json:"safety_code,omitempty"`
+	Error      string `json:"error,omitempty"`
 }
 
 const ctlMaxLine = 16 << 10
@@ -148,7 +149,13 @@ func (c *roomChat) control(ctx context.Context, conn net.Conn) {
 		enc.Encode(ctlReply{Error: "could not make an invitation: " + err.Error()})
 		return
 	}
-	defer inv.Close()
+	admitted := false
+	defer func() {
+		inv.Close()
+		if !admitted {
+			c.a.infof("the invitation of sp2p room invite is withdrawn (it ended without a newcomer)")
+		}
+	}()
 	exp := inv.Offer().Expires()
 	if err := enc.Encode(ctlReply{Token: inv.Token(), Expires: exp.Format(time.RFC3339)}); err != nil {
 		return
@@ -178,7 +185,9 @@ func (c *roomChat) control(ctx context.Context, conn net.Conn) {
 			enc.Encode(ctlReply{Error: "could not admit the newcomer: " + err.Error()})
 			return
 		}
-		enc.Encode(ctlReply{Member: ans.Answerer.String()})
+		admitted = true
+		c.a.infof("admitted; safety code with the newcomer: %s", inv.SafetyCode())
+		enc.Encode(ctlReply{Member: ans.Answerer.String(), SafetyCode: inv.SafetyCode()})
 		return
 	}
 }
@@ -257,7 +266,7 @@ func (a *app) inviteThroughRunning(ctx context.Context, f *roomFlags, path strin
 				return true, fmt.Errorf("the running room sent a bad member ID: %w", err)
 			}
 			_, shown := (&roomChat{peers: peers}).label(id)
-			a.infof("%s joined the room (in the sp2p that runs it)", shown)
+			a.infof("%s joined the room (in the sp2p that runs it); safety code with the newcomer: %s", shown, r.SafetyCode)
 			return true, nil
 		}
 		a.warnf("%s", r.Error)
@@ -372,6 +381,7 @@ func (a *app) admitOne(ctx context.Context, r *room.Room, f *roomFlags, opts ses
 		if err := inv.Admit(actx, ans); err != nil {
 			return fmt.Errorf("admitting the newcomer: %w", err)
 		}
+		a.infof("admitted; safety code with the newcomer: %s", inv.SafetyCode())
 		return nil
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/internal/safefile"
 	"github.com/sp2p/sp2p/room"
 )
@@ -143,6 +144,10 @@ func (a *app) roomListCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			var self identity.ID
+			if p, err := a.idPath(); err == nil {
+				self, _, _ = identity.ReadPublic(p)
+			}
 			rooms, errs := st.list()
 			for _, e := range errs {
 				a.warnf("%v", e)
@@ -156,14 +161,21 @@ func (a *app) roomListCmd() *cobra.Command {
 					enc.Encode(map[string]any{"type": "room", "room": hexID, "name": r.Name, "creator": r.Creator.String(), "creator_name": creator, "members": len(r.Members()), "running": running})
 					continue
 				}
-				if creator == "" {
+				switch {
+				case r.Creator == self:
+					creator = "you"
+				case creator == "":
 					creator = r.Creator.String()[:16] + "…"
 				}
 				state := ""
 				if running {
 					state = ", open in another sp2p"
 				}
-				fmt.Fprintf(a.stdout, "%s  %s  (%d members, created by %s%s)\n", hexID[:16], sanitize(r.Name), len(r.Members()), sanitize(creator), state)
+				members := fmt.Sprintf("%d members", len(r.Members()))
+				if len(r.Members()) == 1 {
+					members = "1 member"
+				}
+				fmt.Fprintf(a.stdout, "%s  %s  (%s, created by %s%s)\n", hexID[:16], sanitize(r.Name), members, sanitize(creator), state)
 			}
 			if len(rooms) == 0 && !asJSON {
 				a.infof("you belong to no room yet: sp2p room create NAME, or sp2p room join TOKEN")
