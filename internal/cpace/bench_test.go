@@ -8,7 +8,7 @@ import (
 
 // BenchmarkCPace is one full exchange: both parties' New and Finish.
 func BenchmarkCPace(b *testing.B) {
-	prs, ci, sid := []byte("42-guitarist-revenge-aardvark"), []byte("sp2p"), []byte("0123456789abcdef")
+	prs, ci, sid := []byte("42-adroitness-aardvark-adviser"), []byte("sp2p"), []byte("0123456789abcdef")
 	for b.Loop() {
 		a, err := New(Initiator, prs, ci, sid, []byte("alice"))
 		if err != nil {

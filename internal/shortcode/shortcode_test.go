@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 )
@@ -246,4 +248,40 @@ func ExampleParse() {
 	// Output:
 	// 42-adroitness-aardvark-adviser
 	// shortcode: invalid code: word 2 "ardvark" is not in the word list; did you mean "aardvark"?
+}
+
+// TestVectors checks testdata/vectors.json, computed outside Go: each code
+// parses to itself, and its PRS and lookup value are the bytes SECURITY.md
+// describes.
+func TestVectors(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("testdata/vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file struct {
+		Vectors []struct {
+			Code    string `json:"code"`
+			Channel uint16 `json:"channel"`
+			PRS     string `json:"prs"`
+			Lookup  string `json:"lookup"`
+		} `json:"vectors"`
+	}
+	if err := json.Unmarshal(b, &file); err != nil {
+		t.Fatal(err)
+	}
+	if len(file.Vectors) == 0 {
+		t.Fatal("no vectors")
+	}
+	for _, v := range file.Vectors {
+		c, err := Parse(v.Code)
+		if err != nil {
+			t.Errorf("%s: %v", v.Code, err)
+			continue
+		}
+		l := c.Lookup()
+		if c.String() != v.Code || c.Channel != v.Channel || hex.EncodeToString(c.PRS()) != v.PRS || hex.EncodeToString(l[:]) != v.Lookup {
+			t.Errorf("%s: got %q channel %d PRS %x lookup %x", v.Code, c, c.Channel, c.PRS(), l)
+		}
+	}
 }
