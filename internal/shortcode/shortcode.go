@@ -13,13 +13,13 @@
 // The words come from the PGP word list, made for reading binary data
 // aloud: 256 two-syllable "even" words and 256 three-syllable "odd" words,
 // chosen to sound distinct. As in magic-wormhole, a code alternates the two
-// lists (odd, even, odd), so a swapped or dropped word is noticed before
-// any attempt is spent. The list is also far apart in spelling: one pair of
+// lists (odd, even, odd), so a dropped word or two neighbouring words
+// swapped are noticed before any attempt is spent. The list is also far apart in spelling: one pair of
 // its 512 words is one edit apart (revenge, revenue, which are in different
 // lists) and 25 pairs are two edits apart, so a typo rarely becomes another
-// valid code, and Parse can suggest the word meant. (The EFF short list of
-// 1296 words would give 10.3 bits a word, but 1080 of its pairs are one
-// edit apart.)
+// valid code, and Parse can suggest the word meant. (EFF's first short
+// list, 1296 words, would give 10.3 bits a word, but 1080 of its pairs are
+// one edit apart, so a typo there often spends the one attempt.)
 //
 // # Entropy
 //
@@ -30,8 +30,8 @@
 // 999 numbers are quickly tried, so against an attacker on the local
 // network the code is worth its 24 bits of words. CPace gives such an
 // attacker no offline test: each run of the exchange allows one online
-// guess, and the sender ends a code after one failed run, so one code
-// allows one guess.
+// guess. A program that uses a code must retire it after one failed run,
+// so that one code allows one guess.
 package shortcode
 
 import (

@@ -47,6 +47,27 @@ func TestWordList(t *testing.T) {
 	}
 }
 
+// TestWordListSpelling checks the package doc's claim: of the 512 words,
+// one pair is one edit apart (revenge, revenue) and 25 pairs two edits.
+func TestWordListSpelling(t *testing.T) {
+	t.Parallel()
+	all := append(evenWords.words[:], oddWords.words[:]...)
+	count := map[int]int{}
+	for i, a := range all {
+		for _, b := range all[i+1:] {
+			if d := editDistance(a, b, 3); d < 3 {
+				count[d]++
+				if d == 1 && !(a == "revenge" && b == "revenue") {
+					t.Errorf("%q and %q are one edit apart", a, b)
+				}
+			}
+		}
+	}
+	if count[0] != 0 || count[1] != 1 || count[2] != 25 {
+		t.Errorf("pairs by edit distance: %v, want 1 at 1 and 25 at 2", count)
+	}
+}
+
 func TestParseWordListRejectsBadLists(t *testing.T) {
 	t.Parallel()
 	lines := strings.SplitAfter(pgpWords, "\n")
