@@ -216,3 +216,15 @@ func (s *State) Finish(peer []byte) (isk []byte, peerAD []byte, err error) {
 	}
 	return deriveISK(s.sid, K[:], transcript), append([]byte(nil), ad...), nil
 }
+
+// Erase ends the run without a peer message (the peer went away, or the
+// caller gave up): it erases the scalar, and a later Finish returns
+// ErrFinished. It may be called more than once, and after Finish.
+func (s *State) Erase() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.y != nil {
+		s.y.Zero()
+		s.y = nil
+	}
+}

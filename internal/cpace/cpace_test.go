@@ -214,6 +214,21 @@ func TestScalarErased(t *testing.T) {
 		if !bytes.Equal(y.Encode(nil), make([]byte, 32)) {
 			t.Fatalf("scalar not erased after Finish(%d bytes)", len(peer))
 		}
+		a.Erase() // after Finish: nothing left to do, no panic
+	}
+	// Erase without a peer message.
+	c, err := New(Initiator, []byte("pw"), nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := c.y
+	c.Erase()
+	c.Erase()
+	if !bytes.Equal(y.Encode(nil), make([]byte, 32)) {
+		t.Fatal("scalar not erased by Erase")
+	}
+	if _, _, err := c.Finish(b.Message()); !errors.Is(err, ErrFinished) {
+		t.Fatalf("Finish after Erase: %v, want ErrFinished", err)
 	}
 }
 
