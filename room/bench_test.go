@@ -15,24 +15,29 @@ import (
 // BenchmarkFanout sends the same messages from one member to 15 others,
 // over a 16-member room (signed gossip over the partial mesh) and over a
 // star of 1:1 sessions (the sender's session.Group with a session to
-// each of the 15: what sp2p offered before rooms), on the in-memory link. "paced" sends a
-// message every 5 ms and reports the delivery latency over every
-// (message, recipient) pair; "burst" sends as fast as the sender can and
-// reports the messages per second until the last delivery.
+// each of the 15: what sp2p offered before rooms), on the in-memory link
+// ("mem") and on real pion over loopback ("pion": 16 members' sessions in
+// one process, DTLS and SCTP included). "paced" sends a message every 5 ms
+// and reports the delivery latency over every (message, recipient) pair;
+// "burst" sends as fast as the sender can and reports the messages per
+// second until the last delivery.
 //
-//	go test -run '^$' -bench BenchmarkFanout -benchtime 400x ./room/
+//	go test -run '^$' -bench 'BenchmarkFanout/mem' -benchtime 400x ./room/
+//	go test -run '^$' -bench 'BenchmarkFanout/pion' -benchtime 400x ./room/
 func BenchmarkFanout(b *testing.B) {
-	for _, topo := range []string{"room", "star"} {
-		for _, mode := range []string{"paced", "burst"} {
-			b.Run(topo+"/"+mode, func(b *testing.B) {
-				var f fanout
-				if topo == "room" {
-					f = roomFanout(b)
-				} else {
-					f = starFanout(b)
-				}
-				runFanout(b, f, mode == "paced")
-			})
+	for _, link := range []string{"mem", "pion"} {
+		for _, topo := range []string{"room", "star"} {
+			for _, mode := range []string{"paced", "burst"} {
+				b.Run(link+"/"+topo+"/"+mode, func(b *testing.B) {
+					var f fanout
+					if topo == "room" {
+						f = roomFanout(b, link == "pion")
+					} else {
+						f = starFanout(b, link == "pion")
+					}
+					runFanout(b, f, mode == "paced")
+				})
+			}
 		}
 	}
 }
@@ -106,10 +111,11 @@ func runFanout(b *testing.B, f fanout, paced bool) {
 	b.ReportMetric(0, "ns/op")
 }
 
-func roomFanout(b *testing.B) fanout {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+func roomFanout(b *testing.B, pion bool) fanout {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	tn := newTestNet(b, 11)
+	tn.pion = pion
 	tn.opts.Heartbeat = 200 * time.Millisecond
 	tn.opts.Budget = Budget{MessagesPerSecond: 1e6, MessageBurst: 1e6}
 	tn.opts.Events = 1 << 20
@@ -144,11 +150,12 @@ func roomFanout(b *testing.B) fanout {
 	return f
 }
 
-func starFanout(b *testing.B) fanout {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+func starFanout(b *testing.B, pion bool) fanout {
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	tn := newTestNet(b, 12)
-	opts := session.Options{Link: tn.net.Maker()}
+	tn.pion = pion
+	opts := tn.sessionOptions()
 	hub := newID(b)
 	g := session.NewGroup(ratelimit.Limits{})
 	f := fanout{recipients: 15, deliveries: make(chan delivery, 1<<16)}

@@ -21,6 +21,7 @@ type testNet struct {
 	t    testing.TB
 	net  *memlink.Network
 	opts Options
+	pion bool // real pion on loopback instead of the in-memory link
 }
 
 func newTestNet(t testing.TB, seed uint64) *testNet {
@@ -36,8 +37,15 @@ func (tn *testNet) options() Options {
 	if os.Getenv("ROOM_DEBUG") != "" {
 		o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	o.Session = session.Options{Link: tn.net.Maker()}
+	o.Session = tn.sessionOptions()
 	return o
+}
+
+func (tn *testNet) sessionOptions() session.Options {
+	if tn.pion {
+		return session.Options{LoopbackOnly: true, UDP4Only: true}
+	}
+	return session.Options{Link: tn.net.Maker()}
 }
 
 func newID(t testing.TB) *identity.Identity {
