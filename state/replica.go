@@ -313,24 +313,43 @@ func (r *Replica) Ops() int {
 // many were new and the refusals, each wrapping one of the package's
 // sentinel errors.
 func (r *Replica) Take(ops []*Op) (int, []error) {
+	n, res := r.take(ops)
+	var errs []error
+	for _, err := range res {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return n, errs
+}
+
+// take is Take with one result per op (nil: taken, held or a duplicate).
+func (r *Replica) take(ops []*Op) (int, []error) {
 	r.mu.Lock()
 	defer r.unlock()
+	res := make([]error, len(ops))
 	if r.closed {
-		return 0, []error{ErrClosed}
+		for i := range res {
+			res[i] = ErrClosed
+		}
+		return 0, res
 	}
-	n, errs := 0, []error(nil)
+	n := 0
 	now := r.now()
-	for _, op := range ops {
+	before := r.version
+	for i, op := range ops {
 		out, err := r.accept(op, now)
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case out == accepted:
+		res[i] = err
+		if err == nil && out == accepted {
 			n++
 		}
 	}
-	if err := r.flush(); err != nil {
-		errs = append(errs, err)
+	if err := r.flush(); err != nil && r.version != before {
+		for i := range res {
+			if res[i] == nil {
+				res[i] = err
+			}
+		}
 	}
-	return n, errs
+	return n, res
 }
