@@ -82,6 +82,10 @@ func (l *authorLog) limit() uint64 {
 	return lim
 }
 
+// sendable returns how many of the log's ops sync offers: those that
+// count (below a fork, up to a cutoff).
+func (l *authorLog) sendable() uint64 { return min(uint64(len(l.ops)), l.limit()) }
+
 func (l *authorLog) truncate(n uint64) {
 	if uint64(len(l.ops)) > n {
 		clear(l.ops[n:])
@@ -221,7 +225,7 @@ func (r *Replica) addPending(op *Op) {
 }
 
 // addEvidence records a proven fork, keeps the lowest fork point per
-// author, drops the ops from that point on, and asks for the other
+// author, and asks for the other
 // branch's op below it when the evidence may not be the lowest.
 func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 	at, ok := forkPoint(e.A, e.B)
@@ -256,7 +260,8 @@ func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 	case e.A.Prev != e.B.Prev:
 		l.want = at - 1
 	}
-	l.truncate(at - 1)
+	// The ops from the fork point on stay (they answer the other side's
+	// requests for refinement) but no longer count and are not sent.
 	for k, p := range r.pending {
 		if k.author == e.A.Author && k.seq >= at {
 			delete(r.pending, k)

@@ -237,7 +237,7 @@ func (p *Peer) Synced() bool {
 		return false
 	}
 	for a, l := range p.r.logs {
-		if uint64(len(l.ops)) > p.known[a] {
+		if l.sendable() > p.known[a] {
 			return false
 		}
 	}
@@ -323,7 +323,10 @@ func (p *Peer) pollLocked() [][]byte {
 	if p.helloSeen {
 		for _, a := range authors {
 			l := p.r.logs[a]
-			for !full && p.known[a] < uint64(len(l.ops)) {
+			if l.cutoff == nil && !p.r.cfg.Members.IsMember(a) {
+				continue // it would refuse them; its own removal may still be on its way
+			}
+			for n := l.sendable(); !full && p.known[a] < n; {
 				if !add(l.ops[p.known[a]]) {
 					break
 				}
