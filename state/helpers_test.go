@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"sync"
@@ -52,6 +53,8 @@ func (m *members) remove(id identity.ID) {
 	m.mu.Unlock()
 }
 
+var quiet = slog.New(slog.DiscardHandler)
+
 var testRoom = [32]byte{'r', 'o', 'o', 'm'}
 
 // cluster is a room of n replicas sharing one clock and membership.
@@ -70,7 +73,7 @@ func newCluster(t testing.TB, n int) *cluster {
 	}
 	c.mem = newMembers(c.ids...)
 	for _, id := range c.ids {
-		r, err := New(Config{Room: testRoom, Self: id, Members: c.mem, Now: c.clock.Now})
+		r, err := New(Config{Room: testRoom, Self: id, Members: c.mem, Now: c.clock.Now, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -57,6 +57,7 @@ type authorLog struct {
 	ops      []*Op
 	forkAt   uint64 // 0: no fork known; else the lowest proven fork point
 	evidence *Evidence
+	exact    bool // the evidence is two ops with one predecessor
 	cutoff   *cutoffMark
 	want     uint64 // the other branch's op this replica asks for (fork refinement), 0: none
 }
@@ -225,26 +226,34 @@ func (r *Replica) addPending(op *Op) {
 }
 
 // addEvidence records a proven fork, keeps the lowest fork point per
-// author, and asks for the other
-// branch's op below it when the evidence may not be the lowest.
+// author, and asks neighbours for the other branch's op below it until
+// the evidence shows where the chains part. It reports whether the fork
+// point moved down.
 func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 	at, ok := forkPoint(e.A, e.B)
-	if !ok || (l.forkAt != 0 && at >= l.forkAt) {
+	if !ok || (l.forkAt != 0 && at > l.forkAt) {
 		return false
 	}
 	if e.A.Seq > e.B.Seq || e.A.Seq == e.B.Seq && bytes.Compare(e.A.hash[:], e.B.hash[:]) > 0 {
 		e.A, e.B = e.B, e.A
 	}
 	e.At = at
-	l.forkAt, l.evidence = at, e
-	r.persist(recEvidence, encodeEvidence(e))
-	r.version++
-	r.cfg.Logger.Warn("state: an author forked its log", "author", e.A.Author.String(), "at", at)
+	sameSeq := e.A.Seq == e.B.Seq
+	exact := sameSeq && e.A.Prev == e.B.Prev // both on one predecessor: the chains part here
+	lower := l.forkAt == 0 || at < l.forkAt
+	if lower || exact && !l.exact {
+		l.forkAt, l.evidence, l.exact = at, e, exact
+		r.persist(recEvidence, encodeEvidence(e))
+		r.version++
+		r.cfg.Logger.Warn("state: an author forked its log", "author", e.A.Author.String(), "at", at)
+	}
+	if exact {
+		l.want = 0
+		return lower
+	}
 	// Refine with what this replica holds: its own op at at-1 against the
 	// predecessors the evidence names; otherwise ask neighbours for the
-	// other branch's op just below the fork point.
-	l.want = 0
-	sameSeq := e.A.Seq == e.B.Seq
+	// other branch's op at or below the fork point.
 	if at > 1 && uint64(len(l.ops)) >= at-1 {
 		own := l.ops[at-2]
 		for _, o := range []*Op{e.A, e.B} {
@@ -254,11 +263,16 @@ func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 			}
 		}
 	}
+	if !lower {
+		return false
+	}
 	switch {
 	case !sameSeq:
 		l.want = at // B names a sibling of A: ask for it
-	case e.A.Prev != e.B.Prev:
+	case at > 1:
 		l.want = at - 1
+	default:
+		l.want = 0
 	}
 	// The ops from the fork point on stay (they answer the other side's
 	// requests for refinement) but no longer count and are not sent.
