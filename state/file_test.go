@@ -1,0 +1,180 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func openIn(t *testing.T, c *cluster, i int, dir string) *Replica {
+	t.Helper()
+	r, err := Open(dir, Config{Room: testRoom, Self: c.ids[i], Members: c.mem, Now: c.clock.Now, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// recordEnds returns the offset after each record of a state file.
+func recordEnds(t *testing.T, b []byte) []int {
+	t.Helper()
+	var ends []int
+	for off := headerLen; off < len(b); {
+		n := int(b[off])<<24 | int(b[off+1])<<16 | int(b[off+2])<<8 | int(b[off+3])
+		off += 8 + n
+		ends = append(ends, off)
+	}
+	return ends
+}
+
+// TestPersistReopen: a replica's ops and fork evidence survive closing and
+// opening it again, and it goes on with its own chain.
+func TestPersistReopen(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	dir := t.TempDir()
+	r := openIn(t, c, 0, dir)
+	for i := range 20 {
+		c.tick()
+		if _, err := r.Set("k", []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.reps[1].Chat("from b"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect(r, c.reps[1], Budget{}).pump(t, nil, 0)
+	want := r.View().Digest()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, FileName(testRoom)))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("state file: %v, mode %v, want 0600", err, fi.Mode())
+	}
+	r2 := openIn(t, c, 0, dir)
+	defer r2.Close()
+	if r2.View().Digest() != want || r2.Ops() != 40 {
+		t.Fatalf("reopened: %d ops, the view differs", r2.Ops())
+	}
+	c.tick()
+	if op, err := r2.Set("k", []byte("next")); err != nil || op.Seq != 21 {
+		t.Fatalf("the next own op after reopening: %v, seq %d", err, op.Seq)
+	}
+}
+
+// TestTornTail cuts the state file at every byte offset of its last three
+// records: it opens with the complete records before the cut (the torn
+// one is cut off the file), and a sync then restores what was cut.
+func TestTornTail(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	dir := t.TempDir()
+	r := openIn(t, c, 1, dir)
+	for range 10 {
+		c.tick()
+		if _, err := r.Chat("line"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	path := filepath.Join(dir, FileName(testRoom))
+	full, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ends := recordEnds(t, full)
+	if len(ends) != 10 || ends[9] != len(full) {
+		t.Fatalf("records end at %v of %d bytes", ends, len(full))
+	}
+	source := openIn(t, c, 1, dir)
+	defer source.Close()
+	for cut := ends[6]; cut < len(full); cut++ {
+		d := t.TempDir()
+		p := filepath.Join(d, FileName(testRoom))
+		if err := os.WriteFile(p, full[:cut], 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for want < len(ends) && ends[want] <= cut {
+			want++
+		}
+		r := openIn(t, c, 0, d)
+		if r.Ops() != want {
+			t.Fatalf("cut at %d: %d ops, want the %d complete records", cut, r.Ops(), want)
+		}
+		if fi, _ := os.Stat(p); fi.Size() != int64(ends[want-1]) {
+			t.Fatalf("cut at %d: the file is %d bytes, want the prefix of %d", cut, fi.Size(), ends[want-1])
+		}
+		connect(source, r, Budget{}).pump(t, nil, 0)
+		if r.Ops() != 10 {
+			t.Fatalf("cut at %d: sync restored %d of 10 ops", cut, r.Ops())
+		}
+		r.Close()
+		r = openIn(t, c, 0, d)
+		if r.Ops() != 10 {
+			t.Fatalf("cut at %d: after sync and reopening, %d ops", cut, r.Ops())
+		}
+		r.Close()
+	}
+}
+
+// TestCorruptRecord flips each byte of a record in the middle of the
+// state file: opening refuses it with ErrCorrupt naming that record.
+func TestCorruptRecord(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	dir := t.TempDir()
+	r := openIn(t, c, 0, dir)
+	for range 5 {
+		c.tick()
+		if _, err := r.Set("key", bytes.Repeat([]byte{7}, 200)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r.Close()
+	path := filepath.Join(dir, FileName(testRoom))
+	full, _ := os.ReadFile(path)
+	ends := recordEnds(t, full)
+	for i := ends[1] + 4; i < ends[2]; i++ { // record 2, after its length
+		b := append([]byte(nil), full...)
+		b[i] ^= 0x40
+		d := t.TempDir()
+		os.WriteFile(filepath.Join(d, FileName(testRoom)), b, 0o600)
+		_, err := Open(d, Config{Room: testRoom, Self: c.ids[0], Members: c.mem, Now: c.clock.Now, Logger: quiet})
+		if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "record 2 ") {
+			t.Fatalf("byte %d flipped: %v, want ErrCorrupt naming record 2", i, err)
+		}
+	}
+}
+
+// TestStateFileSafety: a state file others can read, a symbolic link in
+// its place, or a directory others can write is refused.
+func TestStateFileSafety(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	cfg := Config{Room: testRoom, Self: c.ids[0], Members: c.mem, Now: c.clock.Now, Logger: quiet}
+	dir := t.TempDir()
+	r := openIn(t, c, 0, dir)
+	r.Close()
+	path := filepath.Join(dir, FileName(testRoom))
+	os.Chmod(path, 0o644)
+	if _, err := Open(dir, cfg); !errors.Is(err, ErrUnsafeFile) {
+		t.Fatalf("a 0644 state file: %v", err)
+	}
+	d2 := t.TempDir()
+	if err := os.Symlink(path, filepath.Join(d2, FileName(testRoom))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(d2, cfg); !errors.Is(err, ErrUnsafeFile) {
+		t.Fatalf("a symbolic link: %v", err)
+	}
+	d3 := t.TempDir()
+	os.Chmod(d3, 0o777)
+	if _, err := Open(d3, cfg); !errors.Is(err, ErrUnsafeFile) {
+		t.Fatalf("a world-writable directory: %v", err)
+	}
+}

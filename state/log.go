@@ -1,0 +1,315 @@
+package state
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	"github.com/sp2p/sp2p/identity"
+)
+
+// Implementation limits of a replica (SECURITY.md lists them).
+const (
+	// MaxAuthors bounds the authors whose logs a replica holds.
+	MaxAuthors = 2048
+	// MaxPending bounds the verified ops held while they wait for their
+	// predecessor, and maxPendingBytes their size.
+	MaxPending      = 4096
+	maxPendingBytes = 16 << 20
+	// DefaultMaxSkew is how far ahead of the receiver's clock an op's HLC
+	// may be (inclusive).
+	DefaultMaxSkew = 2 * time.Minute
+)
+
+// Evidence proves that an author forked its log: two ops it signed that
+// cannot both be on one chain. Either both have sequence number At
+// (and different hashes), or B has sequence number At+1 and names a
+// predecessor other than A.
+type Evidence struct {
+	A, B *Op
+	At   uint64 // the fork point: the author's ops from At on are excluded
+}
+
+// forkPoint checks that a and b prove a fork and returns its point.
+func forkPoint(a, b *Op) (uint64, bool) {
+	if a.Author != b.Author || a.Room != b.Room {
+		return 0, false
+	}
+	if a.Seq > b.Seq {
+		a, b = b, a
+	}
+	switch {
+	case a.Seq == b.Seq && a.hash != b.hash:
+		return a.Seq, true
+	case b.Seq == a.Seq+1 && b.Prev != a.hash:
+		return a.Seq, true
+	}
+	return 0, false
+}
+
+type cutoffMark struct {
+	seq  uint64
+	hash Hash
+}
+
+// authorLog is one author's accepted chain: ops[i].Seq == i+1.
+type authorLog struct {
+	ops      []*Op
+	forkAt   uint64 // 0: no fork known; else the lowest proven fork point
+	evidence *Evidence
+	exact    bool // the evidence is two ops with one predecessor
+	cutoff   *cutoffMark
+	want     uint64 // the other branch's op this replica asks for (fork refinement), 0: none
+}
+
+func (l *authorLog) head() (uint64, Hash) {
+	if len(l.ops) == 0 {
+		return 0, Hash{}
+	}
+	o := l.ops[len(l.ops)-1]
+	return o.Seq, o.hash
+}
+
+// limit returns the highest sequence number that counts: below a fork,
+// up to a cutoff.
+func (l *authorLog) limit() uint64 {
+	lim := ^uint64(0)
+	if l.forkAt != 0 {
+		lim = l.forkAt - 1
+	}
+	if l.cutoff != nil && l.cutoff.seq < lim {
+		lim = l.cutoff.seq
+	}
+	return lim
+}
+
+// sendable returns how many of the log's ops sync offers: those that
+// count (below a fork, up to a cutoff).
+func (l *authorLog) sendable() uint64 { return min(uint64(len(l.ops)), l.limit()) }
+
+func (l *authorLog) truncate(n uint64) {
+	if uint64(len(l.ops)) > n {
+		clear(l.ops[n:])
+		l.ops = l.ops[:n]
+	}
+}
+
+type pendKey struct {
+	author identity.ID
+	seq    uint64
+}
+
+// outcome of accept.
+type outcome int
+
+const (
+	accepted outcome = iota
+	duplicate
+	deferred // waits in the pending pool for its predecessor
+	evidenced
+)
+
+// accept checks op against the replica's logs and takes it in. It runs
+// with r.mu held. Checks go from cheap to costly: room, membership, clock,
+// duplicates, fork and cutoff bounds, then the signature, then the chain.
+func (r *Replica) accept(op *Op, now time.Time) (outcome, error) {
+	if op.Room != r.cfg.Room {
+		return 0, ErrWrongRoom
+	}
+	l := r.logs[op.Author]
+	if !r.loading && !r.cfg.Members.IsMember(op.Author) {
+		if l == nil || l.cutoff == nil {
+			if l != nil {
+				return 0, fmt.Errorf("%w: %s is no longer a member", ErrRemoved, op.Author)
+			}
+			return 0, fmt.Errorf("%w: %s", ErrNotMember, op.Author)
+		}
+	}
+	if limitMs := now.Add(r.cfg.MaxSkew).UnixMilli(); !r.loading && op.Millis() > limitMs {
+		return 0, fmt.Errorf("%w: %d ms ahead of the limit", ErrFuture, op.Millis()-limitMs)
+	}
+	if l != nil && op.Seq <= uint64(len(l.ops)) && l.ops[op.Seq-1].hash == op.hash {
+		return duplicate, nil
+	}
+	if l != nil && l.forkAt != 0 && op.Seq > l.forkAt {
+		return 0, fmt.Errorf("%w: at sequence number %d, this op is %d", ErrForked, l.forkAt, op.Seq)
+	}
+	if l != nil && l.cutoff != nil && (op.Seq > l.cutoff.seq || op.Seq == l.cutoff.seq && op.hash != l.cutoff.hash) {
+		return 0, fmt.Errorf("%w: cut off at sequence number %d, this op is %d", ErrRemoved, l.cutoff.seq, op.Seq)
+	}
+	if l == nil && len(r.logs) >= MaxAuthors {
+		return 0, ErrTooManyAuthors
+	}
+	if !r.loading {
+		if err := op.Verify(); err != nil {
+			return 0, err
+		}
+	}
+	if op.Kind == KindCutoff && op.Author != r.cfg.Members.Creator() {
+		return 0, ErrNotCreator
+	}
+	if l == nil {
+		l = &authorLog{}
+		r.logs[op.Author] = l
+	}
+	head, headHash := l.head()
+	switch {
+	case op.Seq <= head:
+		r.addEvidence(l, &Evidence{A: l.ops[op.Seq-1], B: op})
+		return evidenced, nil
+	case op.Seq > head+1:
+		r.addPending(op)
+		return deferred, nil
+	case op.Prev != headHash:
+		r.addEvidence(l, &Evidence{A: l.ops[head-1], B: op})
+		return evidenced, nil
+	case head > 0 && op.HLC <= l.ops[head-1].HLC:
+		return 0, fmt.Errorf("%w: its clock does not grow", ErrBrokenChain)
+	case l.forkAt != 0 && op.Seq >= l.forkAt:
+		// The other branch's op at the fork point, asked for to refine
+		// the evidence, which compared with ours above; nothing to keep.
+		return duplicate, nil
+	}
+	r.appendOp(l, op)
+	return accepted, nil
+}
+
+// appendOp adds op, which continues l, and takes in what it unblocks.
+func (r *Replica) appendOp(l *authorLog, op *Op) {
+	l.ops = append(l.ops, op)
+	r.persist(recOp, op.Encode())
+	r.changed = append(r.changed, op)
+	if op.HLC > r.clock {
+		r.clock = op.HLC
+	}
+	if op.Kind == KindCutoff {
+		r.applyCutoff(op)
+	}
+	r.version++
+	next := pendKey{op.Author, op.Seq + 1}
+	if p, ok := r.pending[next]; ok {
+		delete(r.pending, next)
+		r.pendingBytes -= p.Size()
+		if _, err := r.accept(p, r.now()); err != nil {
+			r.cfg.Logger.Debug("state: a pending op was refused", "author", p.Author.String(), "seq", p.Seq, "err", err)
+		}
+	}
+}
+
+func (r *Replica) applyCutoff(op *Op) {
+	a, seq, h := op.cutoff()
+	l := r.logs[a]
+	if l == nil {
+		if len(r.logs) >= MaxAuthors {
+			return
+		}
+		l = &authorLog{}
+		r.logs[a] = l
+	}
+	if l.cutoff != nil && (l.cutoff.seq < seq || l.cutoff.seq == seq && bytes.Compare(l.cutoff.hash[:], h[:]) <= 0) {
+		return
+	}
+	l.cutoff = &cutoffMark{seq: seq, hash: h}
+	if uint64(len(l.ops)) >= seq && seq > 0 && l.ops[seq-1].hash != h {
+		l.truncate(seq - 1)
+	}
+	l.truncate(seq)
+}
+
+func (r *Replica) addPending(op *Op) {
+	k := pendKey{op.Author, op.Seq}
+	if _, ok := r.pending[k]; ok || len(r.pending) >= MaxPending || r.pendingBytes+op.Size() > maxPendingBytes {
+		return // sync brings it again
+	}
+	r.pending[k] = op
+	r.pendingBytes += op.Size()
+}
+
+// addEvidence records a proven fork, keeps the lowest fork point per
+// author, and asks neighbours for the other branch's op below it until
+// the evidence shows where the chains part. It reports whether the fork
+// point moved down.
+func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
+	at, ok := forkPoint(e.A, e.B)
+	if !ok || (l.forkAt != 0 && at > l.forkAt) {
+		return false
+	}
+	if e.A.Seq > e.B.Seq || e.A.Seq == e.B.Seq && bytes.Compare(e.A.hash[:], e.B.hash[:]) > 0 {
+		e.A, e.B = e.B, e.A
+	}
+	e.At = at
+	sameSeq := e.A.Seq == e.B.Seq
+	exact := sameSeq && e.A.Prev == e.B.Prev // both on one predecessor: the chains part here
+	lower := l.forkAt == 0 || at < l.forkAt
+	if lower || exact && !l.exact {
+		l.forkAt, l.evidence, l.exact = at, e, exact
+		r.persist(recEvidence, encodeEvidence(e))
+		r.version++
+		r.cfg.Logger.Warn("state: an author forked its log", "author", e.A.Author.String(), "at", at)
+	}
+	if exact {
+		l.want = 0
+		return lower
+	}
+	// Refine with what this replica holds: its own op at at-1 against the
+	// predecessors the evidence names; otherwise ask neighbours for the
+	// other branch's op at or below the fork point.
+	if at > 1 && uint64(len(l.ops)) >= at-1 {
+		own := l.ops[at-2]
+		for _, o := range []*Op{e.A, e.B} {
+			if o.Seq == at && o.Prev != own.hash {
+				r.addEvidence(l, &Evidence{A: own, B: o})
+				return true
+			}
+		}
+	}
+	if !lower {
+		return false
+	}
+	switch {
+	case !sameSeq:
+		l.want = at // B names a sibling of A: ask for it
+	case at > 1:
+		l.want = at - 1
+	default:
+		l.want = 0
+	}
+	// The ops from the fork point on stay (they answer the other side's
+	// requests for refinement) but no longer count and are not sent.
+	for k, p := range r.pending {
+		if k.author == e.A.Author && k.seq >= at {
+			delete(r.pending, k)
+			r.pendingBytes -= p.Size()
+		}
+	}
+	return true
+}
+
+// takeEvidence checks that a and b, signed by one member, prove a fork,
+// and records it.
+func (r *Replica) takeEvidence(a, b *Op) error {
+	if a.Room != r.cfg.Room || b.Room != r.cfg.Room {
+		return ErrWrongRoom
+	}
+	if _, ok := forkPoint(a, b); !ok {
+		return fmt.Errorf("%w: the two ops can be on one chain", ErrBadEvidence)
+	}
+	l := r.logs[a.Author]
+	if !r.loading {
+		if l == nil && !r.cfg.Members.IsMember(a.Author) {
+			return fmt.Errorf("%w: %s", ErrNotMember, a.Author)
+		}
+		if a.Verify() != nil || b.Verify() != nil {
+			return fmt.Errorf("%w: %w", ErrBadEvidence, ErrBadSignature)
+		}
+	}
+	if l == nil {
+		if len(r.logs) >= MaxAuthors {
+			return ErrTooManyAuthors
+		}
+		l = &authorLog{}
+		r.logs[a.Author] = l
+	}
+	r.addEvidence(l, &Evidence{A: a, B: b})
+	return nil
+}
