@@ -309,4 +309,3 @@ func FuzzDecodeOp(f *testing.F) {
 		_ = op.Verify()
 	})
 }
-
