@@ -18,7 +18,9 @@ import (
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/room"
+	"github.com/sp2p/sp2p/roomstate"
 	"github.com/sp2p/sp2p/session"
+	"github.com/sp2p/sp2p/state"
 )
 
 // roomFlags are the flags of the room commands: the connection flags that
@@ -59,10 +61,19 @@ The rooms you create or join are remembered (sp2p room list): sp2p room
 invite NAME invites someone into one, from another terminal while the
 room is open, or on its own (it then enters the room).
 
+The room keeps a shared state that every member ends up agreeing on: its
+chat history (a member who was away is shown what it missed, marked with
+the time) and a key-value map, stored next to the remembered room and
+synced with every neighbour.
+
 In the room, type a line to send it. Commands:
   /invite [NAME|ID]   print an invitation; paste the newcomer's answer token
   /members            list the members and the neighbours' health
   /remove NAME|ID     remove a member (the creator only)
+  /set KEY VALUE      set KEY in the shared map (VALUE: the rest of the line)
+  /get KEY            show KEY's value;  /state  the whole shared map
+  /export FILE        write the room's state (every signed operation) to FILE
+  /import FILE        take in the operations of a file /export wrote
   /quit               leave (as Ctrl-D)
 A line starting with "//" is sent with one "/" fewer.`,
 		Example: `  sp2p room create "book club"     # then /invite bob, or in another terminal:
@@ -70,7 +81,7 @@ A line starting with "//" is sent with one "/" fewer.`,
   sp2p room join SP2P:AIA...       # (bob) answers, then enters the room
   sp2p room list`,
 	}
-	cmd.AddCommand(a.roomCreateCmd(), a.roomJoinCmd(), a.roomInviteCmd(), a.roomListCmd(), a.roomForgetCmd())
+	cmd.AddCommand(a.roomCreateCmd(), a.roomJoinCmd(), a.roomInviteCmd(), a.roomListCmd(), a.roomForgetCmd(), a.roomStateCmd(), a.roomExportCmd(), a.roomImportCmd())
 	return cmd
 }
 
@@ -93,13 +104,14 @@ func (a *app) roomCreateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			r, err := room.Create(me, args[0], room.Options{Session: opts})
+			sy := roomstate.New()
+			r, err := room.Create(me, args[0], roomOptions(room.Options{Session: opts}, sy))
 			if err != nil {
 				return &usageError{err}
 			}
 			a.infof("room %q created (ID %s); /invite [NAME|ID] invites someone", sanitize(r.Name()), r.ID())
 			a.rememberRoom(r)
-			return a.runRoom(ctx, r, &f, peers)
+			return a.runRoom(ctx, r, me, sy, &f, peers)
 		},
 	}
 	f.register(cmd)
@@ -145,8 +157,9 @@ func (a *app) roomJoinCmd() *cobra.Command {
 					return errors.New("refused by you: not joining")
 				}
 			}
+			sy := roomstate.New()
 			j, err := gather(ctx, a, opts, func(ctx context.Context) (*room.Joining, error) {
-				return room.Join(ctx, me, offer, room.Options{Session: opts})
+				return room.Join(ctx, me, offer, roomOptions(room.Options{Session: opts}, sy))
 			})
 			if err != nil {
 				return err
@@ -164,7 +177,7 @@ func (a *app) roomJoinCmd() *cobra.Command {
 			}
 			a.infof("joined room %q (ID %s), %d members; safety code with the inviter: %s", sanitize(r.Name()), r.ID(), len(r.Members()), j.SafetyCode())
 			a.rememberRoom(r)
-			return a.runRoom(ctx, r, &f, peers)
+			return a.runRoom(ctx, r, me, sy, &f, peers)
 		},
 	}
 	f.register(cmd)
@@ -205,6 +218,11 @@ type roomEvent struct {
 	BytesIn  uint64   `json:"bytes_in,omitempty"`
 	BytesOut uint64   `json:"bytes_out,omitempty"`
 	Token    string   `json:"token,omitempty"` // an invitation's offer token
+	// chat history and the shared map
+	History bool    `json:"history,omitempty"` // made before this member came in
+	Time    string  `json:"time,omitempty"`
+	Key     string  `json:"key,omitempty"`
+	Value   *string `json:"value,omitempty"`
 	Error    string   `json:"error,omitempty"`
 }
 
@@ -217,6 +235,12 @@ type roomChat struct {
 	rid   string
 	store *roomStore // nil: the room is not remembered
 
+	// The room's replicated state (nil when it is off) and when this run
+	// entered the room (older chat is history).
+	rep     *state.Replica
+	sy      *roomstate.Sync
+	entered time.Time
+
 	mu      sync.Mutex // the output and the pending invitation
 	pending *room.Invitation
 	enc     *json.Encoder
@@ -224,15 +248,17 @@ type roomChat struct {
 
 // runRoom runs the room until stdin ends, Ctrl-C, or the room ends
 // (removed by the creator).
-func (a *app) runRoom(ctx context.Context, r *room.Room, f *roomFlags, peers *identity.Peers) error {
+func (a *app) runRoom(ctx context.Context, r *room.Room, me *identity.Identity, sy *roomstate.Sync, f *roomFlags, peers *identity.Peers) error {
 	defer r.Close()
 	id := r.ID()
-	c := &roomChat{a: a, r: r, f: f, peers: peers, rid: hex.EncodeToString(id[:]), enc: json.NewEncoder(a.stdout)}
+	c := &roomChat{a: a, r: r, f: f, peers: peers, rid: hex.EncodeToString(id[:]), enc: json.NewEncoder(a.stdout), entered: time.Now()}
 	if !f.conn.asJSON {
 		a.infof("type messages and press Enter; /members, /invite, /quit; Ctrl-D or Ctrl-C to leave")
 	}
 	if st, err := a.roomStore(); err == nil {
 		c.store = st
+		c.openState(me, sy)
+		defer c.closeState()
 		defer c.serveControl(ctx, st.socket(id))()
 	}
 	lines := make(chan error, 1)
@@ -320,13 +346,7 @@ func (c *roomChat) printEvents(ctx context.Context) error {
 		}
 		switch e.Kind {
 		case room.EventMessage:
-			m := e.Message
-			name, shown := c.label(m.From)
-			if asJSON {
-				c.emit(roomEvent{Type: "message", From: m.From.String(), Name: name, Text: string(m.Data), ID: hex.EncodeToString(m.ID[:])})
-			} else {
-				c.printf("%s: %s\n", shown, sanitize(string(m.Data)))
-			}
+			c.takeMessage(e.Message)
 		case room.EventJoined, room.EventRemoved:
 			typ, verb := "joined", "joined the room"
 			if e.Kind == room.EventRemoved {
@@ -378,7 +398,7 @@ func (c *roomChat) readLines(ctx context.Context) error {
 		case strings.TrimSpace(line) == "":
 			continue
 		}
-		if _, err := c.r.Publish(ctx, []byte(line)); err != nil {
+		if err := c.say(ctx, line); err != nil {
 			if errors.Is(err, room.ErrTooLarge) {
 				c.a.warnf("%v: not sent", err)
 				continue
@@ -407,6 +427,9 @@ func (c *roomChat) isAnswer(line string) bool {
 
 func (c *roomChat) command(ctx context.Context, line string) (quit bool, err error) {
 	fields := strings.Fields(line)
+	if c.stateCommand(fields, line) {
+		return false, nil
+	}
 	switch fields[0] {
 	case "/quit":
 		return true, nil
@@ -430,9 +453,17 @@ func (c *roomChat) command(ctx context.Context, line string) (quit bool, err err
 		}
 		if err := c.r.Remove(id); err != nil {
 			c.a.warnf("%v", err)
+			return false, nil
+		}
+		if c.rep != nil {
+			// The removed member's operations end where this member
+			// holds them: every member drops what it signs later.
+			if _, err := c.rep.Cutoff(id); err != nil {
+				c.a.warnf("ending the removed member's state: %v", err)
+			}
 		}
 	default:
-		c.a.warnf("unknown command %s (/members, /invite, /remove, /quit; start a message with // to send a leading /)", sanitize(fields[0]))
+		c.a.warnf("unknown command %s (/members, /invite, /remove, /set, /get, /state, /export, /import, /quit; start a message with // to send a leading /)", sanitize(fields[0]))
 	}
 	return false, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/room"
+	"github.com/sp2p/sp2p/roomstate"
 	"github.com/sp2p/sp2p/session"
 )
 
@@ -28,6 +30,8 @@ import (
 //
 //	→ {"op":"invite","to":ID,"ttl_ms":N}   ← {"token":T,"expires":RFC 3339} or {"error":E}
 //	→ {"op":"answer","token":T}            ← {"member":ID} once admitted, or {"error":E}
+//	→ {"op":"state"}                        ← {"state":{…}} (as room state --json prints it)
+//	→ {"op":"export"|"import","file":PATH}  ← {"ops":N,…} or {"error":E}
 //
 // An answer that cannot be used gets an error and may be followed by
 // another; the invitation ends with the connection.
@@ -36,9 +40,15 @@ type ctlRequest struct {
 	To    string `json:"to,omitempty"`
 	TTLMs int64  `json:"ttl_ms,omitempty"`
 	Token string `json:"token,omitempty"`
+	File  string `json:"file,omitempty"` // export, import: an absolute path
 }
 
 type ctlReply struct {
+	State   json.RawMessage `json:"state,omitempty"`
+	Ops     int             `json:"ops,omitempty"`
+	Taken   int             `json:"taken,omitempty"`
+	Skipped int             `json:"skipped,omitempty"`
+
 	Token      string `json:"token,omitempty"`
 	Expires    string `json:"expires,omitempty"`
 	Member     string `json:"member,omitempty"`
@@ -47,6 +57,10 @@ type ctlReply struct {
 }
 
 const ctlMaxLine = 16 << 10
+
+// ctlMaxReply bounds what a client reads from one connection (a state
+// reply holds the whole shared map).
+const ctlMaxReply = 64 << 20
 
 // roomRunning reports whether a member of the room answers on path.
 func roomRunning(path string) bool {
@@ -130,8 +144,15 @@ func (c *roomChat) control(ctx context.Context, conn net.Conn) {
 		return q, json.Unmarshal(line, &q)
 	}
 	q, err := next()
-	if err != nil || q.Op != "invite" {
-		enc.Encode(ctlReply{Error: "expected an invite request"})
+	switch {
+	case err != nil:
+		enc.Encode(ctlReply{Error: "a bad request: " + err.Error()})
+		return
+	case q.Op == "state" || q.Op == "export" || q.Op == "import":
+		enc.Encode(c.stateReply(q))
+		return
+	case q.Op != "invite":
+		enc.Encode(ctlReply{Error: "unknown request"})
 		return
 	}
 	to, err := c.a.resolvePeer(c.peers, q.To)
@@ -196,37 +217,19 @@ func (c *roomChat) control(ctx context.Context, conn net.Conn) {
 // path: it prints the invitation, sends the pasted answer there, and
 // returns once the newcomer is in. ok is false when nobody listens there.
 func (a *app) inviteThroughRunning(ctx context.Context, f *roomFlags, path string, to identity.ID, peers *identity.Peers) (ok bool, err error) {
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+	cl, err := dialControl(ctx, path)
 	if err != nil {
 		return false, nil
 	}
-	defer conn.Close()
-	go func() { <-ctx.Done(); conn.SetDeadline(time.Now()) }()
-	enc := json.NewEncoder(conn)
-	br := bufio.NewReaderSize(conn, ctlMaxLine)
-	reply := func() (ctlReply, error) {
-		var r ctlReply
-		line, err := br.ReadSlice('\n')
-		if err != nil {
-			if ctx.Err() != nil {
-				return r, ctx.Err()
-			}
-			return r, fmt.Errorf("the running room stopped answering: %w", err)
-		}
-		if err := json.Unmarshal(line, &r); err != nil {
-			return r, fmt.Errorf("the running room sent a bad reply: %w", err)
-		}
-		return r, nil
-	}
+	defer cl.close()
 	q := ctlRequest{Op: "invite", TTLMs: f.ttl.Milliseconds()}
 	if !to.IsZero() {
 		q.To = to.String()
 	}
-	if err := enc.Encode(q); err != nil {
+	if err := cl.send(q); err != nil {
 		return true, err
 	}
-	r, err := reply()
+	r, err := cl.reply()
 	if err != nil {
 		return true, err
 	}
@@ -253,10 +256,10 @@ func (a *app) inviteThroughRunning(ctx context.Context, f *roomFlags, path strin
 			a.warnAnswer(explainToken("answer", text, err))
 			continue
 		}
-		if err := enc.Encode(ctlRequest{Op: "answer", Token: text}); err != nil {
+		if err := cl.send(ctlRequest{Op: "answer", Token: text}); err != nil {
 			return true, err
 		}
-		r, err := reply()
+		r, err := cl.reply()
 		if err != nil {
 			return true, err
 		}
@@ -316,7 +319,8 @@ itself: once the newcomer is in, it is a line chat as with create.`,
 			if err != nil {
 				return err
 			}
-			r, err := room.Open(me, sr.data, room.Options{Session: opts})
+			sy := roomstate.New()
+			r, err := room.Open(me, sr.data, roomOptions(room.Options{Session: opts}, sy))
 			switch {
 			case errors.Is(err, room.ErrRemoved):
 				return &plainError{msg: "the room's creator removed you from this room (sp2p room forget " + args[0] + " forgets it)", err: err}
@@ -330,7 +334,7 @@ itself: once the newcomer is in, it is a line chat as with create.`,
 				r.Close()
 				return err
 			}
-			return a.runRoom(ctx, r, &f, peers)
+			return a.runRoom(ctx, r, me, sy, &f, peers)
 		},
 	}
 	f.register(cmd)
@@ -393,4 +397,41 @@ func (a *app) warnAnswer(err error) {
 	if detail != nil {
 		a.detailf("%v", detail)
 	}
+}
+
+// ctlClient is a connection to a running member's control socket.
+type ctlClient struct {
+	ctx  context.Context
+	conn net.Conn
+	enc  *json.Encoder
+	dec  *json.Decoder
+	stop func() bool
+}
+
+func dialControl(ctx context.Context, path string) (*ctlClient, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+	return &ctlClient{ctx: ctx, conn: conn, enc: json.NewEncoder(conn), dec: json.NewDecoder(io.LimitReader(conn, ctlMaxReply)), stop: stop}, nil
+}
+
+func (c *ctlClient) send(q ctlRequest) error { return c.enc.Encode(q) }
+
+func (c *ctlClient) reply() (ctlReply, error) {
+	var r ctlReply
+	if err := c.dec.Decode(&r); err != nil {
+		if c.ctx.Err() != nil {
+			return r, c.ctx.Err()
+		}
+		return r, fmt.Errorf("the running room stopped answering: %w", err)
+	}
+	return r, nil
+}
+
+func (c *ctlClient) close() {
+	c.stop()
+	c.conn.Close()
 }
