@@ -223,7 +223,7 @@ type roomEvent struct {
 	Time    string  `json:"time,omitempty"`
 	Key     string  `json:"key,omitempty"`
 	Value   *string `json:"value,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	Error   string  `json:"error,omitempty"`
 }
 
 // roomChat is a running room on the terminal (or in --json lines).
