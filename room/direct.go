@@ -103,3 +103,24 @@ func (r *Room) onDirect(n *neighbour, f *frame) {
 	h(n.id, f.direct)
 	r.mu.Lock()
 }
+
+// Penalize counts n invalid messages against the neighbour id, as the
+// room counts its own invalid frames (Neighbour.Invalid, the score's
+// invalid-message weight, disconnection below the threshold): for an
+// application that found what the neighbour sent on a DIRECT channel
+// invalid (an operation that does not verify, say). It does nothing for
+// a member that is not a neighbour.
+func (r *Room) Penalize(id identity.ID, n int, why error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	nb := r.neigh[id]
+	if nb == nil || n <= 0 {
+		return
+	}
+	for range min(n, 1000) {
+		r.invalid(nb, &r.stats.Malformed, why)
+		if r.neigh[id] != nb { // disconnected
+			return
+		}
+	}
+}

@@ -109,8 +109,8 @@ func NewWithOptions(o Options) *Sync {
 // frame calls for is queued and sent by the Sync's own goroutine.
 func (s *Sync) Handler(from identity.ID, data []byte) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closed {
+		s.mu.Unlock()
 		return
 	}
 	if s.rep == nil {
@@ -118,9 +118,15 @@ func (s *Sync) Handler(from identity.ID, data []byte) {
 			s.early = append(s.early, frame{from, data})
 			s.earlyB += len(data)
 		}
+		s.mu.Unlock()
 		return
 	}
-	s.receiveLocked(from, data)
+	bad, why := s.receiveLocked(from, data)
+	r := s.room
+	s.mu.Unlock()
+	if bad > 0 {
+		r.Penalize(from, bad, why)
+	}
 }
 
 // OnOp is the replica's state.Config.OnOp: an op was taken in (made here
@@ -144,12 +150,23 @@ func (s *Sync) Attach(r *room.Room, rep *state.Replica) {
 	s.room, s.rep = r, rep
 	early := s.early
 	s.early, s.earlyB = nil, 0
+	type penalty struct {
+		id  identity.ID
+		n   int
+		why error
+	}
+	var penalties []penalty
 	for _, f := range early {
-		s.receiveLocked(f.from, f.data)
+		if n, why := s.receiveLocked(f.from, f.data); n > 0 {
+			penalties = append(penalties, penalty{f.from, n, why})
+		}
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	s.mu.Unlock()
+	for _, p := range penalties {
+		r.Penalize(p.id, p.n, p.why)
+	}
 	go s.loop(ctx)
 }
 
@@ -195,13 +212,33 @@ func (s *Sync) peerLocked(id identity.ID) *peer {
 	return p
 }
 
-func (s *Sync) receiveLocked(from identity.ID, data []byte) {
+// receiveLocked feeds a frame to the neighbour's engine and returns how
+// many things it held that the neighbour cannot have checked, to be
+// counted against it by the room.
+func (s *Sync) receiveLocked(from identity.ID, data []byte) (bad int, why error) {
 	p := s.peerLocked(from)
+	before := provablyBad(p.p.Stats())
 	replies, err := p.p.Receive(data)
 	if err != nil {
 		s.opts.Logger.Debug("state sync: a bad frame", "peer", from.Fingerprint(), "err", err)
 	}
+	if n := provablyBad(p.p.Stats()) - before; n > 0 {
+		bad, why = n, errRefused
+	}
 	s.queueLocked(from, p, replies)
+	return bad, why
+}
+
+var errRefused = errors.New("roomstate: the neighbour sent state it cannot have checked (malformed, a bad signature, another room)")
+
+// provablyBad counts what the neighbour sent that it cannot have taken in
+// itself, so that it is its own fault: malformed frames or operations, bad
+// signatures, operations of another room. Other refusals (an author not a
+// member yet or any more, a time ahead of this member's clock, a fork) can
+// come from an honest neighbour whose view differs for a moment: they are
+// counted in the peer's Stats only.
+func provablyBad(st state.Stats) int {
+	return st.Refused[state.ErrMalformed] + st.Refused[state.ErrBadSignature] + st.Refused[state.ErrWrongRoom]
 }
 
 func (s *Sync) queueLocked(id identity.ID, p *peer, frames [][]byte) {

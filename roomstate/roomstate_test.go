@@ -208,3 +208,71 @@ func TestRoomStateConverges(t *testing.T) {
 		}
 	}
 }
+
+// A neighbour that sends operations it cannot have checked (here: an OPS
+// frame whose operation was changed after it was signed) is counted
+// against it in the room's score, and disconnected once the score falls
+// below the threshold; the tampered operation is never taken in.
+func TestTamperedStatePenalized(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l := &lab{t: t, net: memlink.New(4, memlink.Faults{})}
+	victim := l.create()
+	hostile := l.join(ctx, victim, newIdentity(t))
+	waitConverged(t, []*member{victim, hostile}, "two members")
+
+	// A genuine OPS frame with one of the hostile member's operations,
+	// made by syncing with a scratch replica, then changed.
+	if _, err := hostile.rep.Set("k", []byte("genuine value")); err != nil {
+		t.Fatal(err)
+	}
+	scratch, err := state.New(state.Config{Room: victim.r.ID(), Self: newIdentity(t), Members: victim.r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, ps := hostile.rep.NewPeer(scratch.NewPeer(hostile.id.ID(), state.Budget{}).Neighbour(), state.Budget{}), scratch.NewPeer(hostile.id.ID(), state.Budget{})
+	var ops []byte
+	toH, toS := ps.Start(), ph.Start()
+	for i := 0; i < 10 && ops == nil && len(toH)+len(toS) > 0; i++ {
+		var nextH, nextS [][]byte
+		for _, f := range toS {
+			if f[0] == 2 && ops == nil { // an OPS frame
+				ops = append([]byte(nil), f...)
+			}
+			out, _ := ps.Receive(f)
+			nextH = append(nextH, out...)
+		}
+		for _, f := range toH {
+			out, _ := ph.Receive(f)
+			nextS = append(nextS, out...)
+		}
+		toH, toS = nextH, nextS
+	}
+	if ops == nil {
+		t.Fatal("no OPS frame to tamper with")
+	}
+	ops[len(ops)-1] ^= 1 // the last byte of the last operation's value
+
+	for i := 0; i < 5; i++ {
+		if err := hostile.r.SendDirect(ctx, victim.r.Self(), Channel, ops); err != nil {
+			break // disconnected already
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		still := false
+		for _, n := range victim.r.Neighbours() {
+			still = still || n.ID == hostile.id.ID()
+		}
+		if !still {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the neighbour that sent tampered operations is still connected: %+v", victim.r.Neighbours())
+		}
+	}
+	if v, ok := victim.rep.View().Get("k"); ok && string(v) != "genuine value" {
+		t.Fatalf("the tampered value %q was taken in", v)
+	}
+}
