@@ -19,6 +19,10 @@ import (
 // MaxDirect bounds a direct frame's payload in bytes.
 const MaxDirect = MaxFrame - 6
 
+// directCost is what each direct frame costs its sender's budget beyond
+// its payload, in bytes.
+const directCost = 64
+
 // ErrNotNeighbour is returned by SendDirect for a member this one has no
 // open session with.
 var ErrNotNeighbour = errors.New("room: not a neighbour")
@@ -26,8 +30,10 @@ var ErrNotNeighbour = errors.New("room: not a neighbour")
 // DirectHandler receives the direct frames of one channel: from is the
 // neighbour that sent data (authenticated by its session). It runs on
 // that neighbour's reading goroutine, so while it runs nothing more is
-// read from that neighbour: it should be quick, and must not wait for
-// that neighbour.
+// read from that neighbour: it must be quick and must not wait, neither
+// for that neighbour (SendDirect to it may block until it reads, which
+// can be never while both sides wait) nor for the room (Close waits for
+// the goroutine the handler runs on). Queue the work and do it elsewhere.
 type DirectHandler func(from identity.ID, data []byte)
 
 func directFrame(channel byte, data []byte) []byte {
@@ -87,11 +93,20 @@ func (r *Room) onDirect(n *neighbour, f *frame) {
 		r.invalid(n, &r.stats.Malformed, fmt.Errorf("direct frame on channel %d, which this member does not use", f.channel))
 		return
 	}
-	if n.direct == nil {
+	// The budget is the sender identity's, whichever session it comes
+	// on (a reconnection does not refill it): the room's byte rate, a
+	// burst of at least one whole frame, and each frame charged its
+	// payload and directCost bytes (so that empty frames are not free).
+	lim := r.directLim[n.id]
+	if lim == nil {
+		if r.directLim == nil {
+			r.directLim = map[identity.ID]*rate.Limiter{}
+		}
 		b := r.opts.Budget
-		n.direct = rate.NewLimiter(rate.Limit(b.BytesPerSecond), b.ByteBurst)
+		lim = rate.NewLimiter(rate.Limit(b.BytesPerSecond), max(b.ByteBurst, MaxFrame+directCost))
+		r.directLim[n.id] = lim
 	}
-	if !n.direct.AllowN(r.opts.Now(), max(1, len(f.direct))) {
+	if !lim.AllowN(r.opts.Now(), len(f.direct)+directCost) {
 		r.stats.OverBudget++
 		n.counters.RateViolations++
 		s := r.scoreOf(n.id)

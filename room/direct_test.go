@@ -31,7 +31,7 @@ func TestDirect(t *testing.T) {
 		}
 	}
 	opts := tn.options()
-	opts.Budget = Budget{BytesPerSecond: 1000, ByteBurst: 1} // raised to MaxPayload by the defaults
+	opts.Budget = Budget{BytesPerSecond: 1000, ByteBurst: 1} // raised to a whole frame for DIRECT
 	a, err := Create(newID(t), "direct", withDirect(opts, handler("a")))
 	if err != nil {
 		t.Fatal(err)
@@ -78,8 +78,9 @@ func TestDirect(t *testing.T) {
 		return false
 	})
 
-	// Over the budget (burst MaxPayload bytes, then 1000 B/s).
-	big := make([]byte, MaxPayload)
+	// Over the budget (a burst of one whole frame, then 1000 B/s): the
+	// first frame of the largest size is delivered, the next two not.
+	big := make([]byte, MaxDirect)
 	for range 3 {
 		if err := b.SendDirect(ctx, a.Self(), 7, big); err != nil {
 			t.Fatal(err)

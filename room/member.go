@@ -1,8 +1,11 @@
 package room
 
 import (
+	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
@@ -20,6 +23,9 @@ var (
 	ErrWrongRoom    = errors.New("room: the peer is in another room")
 	ErrCreatorFixed = errors.New("room: the creator cannot be removed")
 )
+
+// errFutureRecord is a record made later than now plus the skew.
+var errFutureRecord = errors.New("made in the future")
 
 type recordKey struct {
 	signer, subject identity.ID
@@ -68,7 +74,7 @@ func (m *membership) add(rec record, now time.Time) (bool, error) {
 		return false, fmt.Errorf("%w: signer and subject must be two identities", ErrBadRecord)
 	}
 	if time.UnixMilli(rec.time).After(now.Add(m.skew)) {
-		return false, fmt.Errorf("%w: made in the future", ErrBadRecord)
+		return false, fmt.Errorf("%w: %w", ErrBadRecord, errFutureRecord)
 	}
 	switch rec.kind {
 	case recordAdmit:
@@ -138,6 +144,17 @@ func (m *membership) records() []record {
 	for _, r := range m.admits {
 		recs = append(recs, r)
 	}
+	// In a fixed order (removals first, then by signer and subject), so
+	// that the same records always encode to the same bytes.
+	slices.SortFunc(recs, func(a, b record) int {
+		if a.kind != b.kind {
+			return cmp.Compare(b.kind, a.kind) // recordRemove (2) before recordAdmit (1)
+		}
+		if c := bytes.Compare(a.signer[:], b.signer[:]); c != 0 {
+			return c
+		}
+		return bytes.Compare(a.subject[:], b.subject[:])
+	})
 	return recs
 }
 

@@ -9,7 +9,6 @@ import (
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/session"
-	"golang.org/x/time/rate"
 )
 
 // PathType says how a neighbour's session reaches it, as far as the
@@ -95,10 +94,9 @@ type neighbour struct {
 	hello      bool // its HELLO (or, for the admitter, nothing is awaited) arrived
 	closing    bool
 	counters   Neighbour
-	iwantLeft  int           // IWANT IDs it may still ask for in this heartbeat
-	iwantBytes int           // and the bytes of their answers
-	relayed    int           // introduction frames relayed for it in this heartbeat
-	direct     *rate.Limiter // its direct frames' bytes (made at the first)
+	iwantLeft  int // IWANT IDs it may still ask for in this heartbeat
+	iwantBytes int // and the bytes of their answers
+	relayed    int // introduction frames relayed for it in this heartbeat
 
 	qmu     sync.Mutex
 	q       [][]byte

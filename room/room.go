@@ -165,6 +165,7 @@ type Room struct {
 	scores    map[identity.ID]*score
 	backoff   map[identity.ID]time.Time
 	origins   map[identity.ID]*originState
+	directLim map[identity.ID]*rate.Limiter // each sender's DIRECT byte budget
 	seen      map[MessageID]time.Time
 	seenQ     []seenEntry
 	store     map[MessageID]*stored

@@ -73,6 +73,11 @@ func parseSaved(saved []byte, now time.Time, skew time.Duration) (*Saved, error)
 	m := newMembership(d.id(), d.creator, skew)
 	for _, rec := range f.records {
 		if _, err := m.add(rec, now); err != nil {
+			if errors.Is(err, errFutureRecord) {
+				// This machine's clock went back since the record was
+				// taken in: leave it out (neighbours send it again).
+				continue
+			}
 			return nil, fmt.Errorf("%w: %w", ErrBadSaved, err)
 		}
 	}

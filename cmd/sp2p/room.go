@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -241,6 +242,9 @@ type roomChat struct {
 	sy      *roomstate.Sync
 	entered time.Time
 
+	saveMu sync.Mutex
+	saved  []byte // what the file holds
+
 	mu      sync.Mutex // the output and the pending invitation
 	pending *room.Invitation
 	enc     *json.Encoder
@@ -257,6 +261,10 @@ func (a *app) runRoom(ctx context.Context, r *room.Room, me *identity.Identity, 
 	}
 	if st, err := a.roomStore(); err == nil {
 		c.store = st
+		c.saved = r.Save() // create, join and invite saved it just now
+		lctx, stopSaving := context.WithCancel(ctx)
+		defer func() { stopSaving(); c.remember() }()
+		go c.rememberLoop(lctx)
 		c.openState(me, sy)
 		defer c.closeState()
 		defer c.serveControl(ctx, st.socket(id))()
@@ -304,13 +312,39 @@ func (a *app) rememberRoom(r *room.Room) {
 	}
 }
 
-// remember saves the room's membership again after it changed.
+// remember saves the room's membership records again if they changed
+// since the last save (runRoom calls it every few seconds, and at every
+// join or removal).
 func (c *roomChat) remember() {
 	if c.store == nil {
 		return
 	}
+	c.saveMu.Lock()
+	defer c.saveMu.Unlock()
+	b := c.r.Save()
+	if bytes.Equal(b, c.saved) {
+		return
+	}
 	if err := c.store.save(c.r); err != nil {
 		c.a.warnf("%v", err)
+		return
+	}
+	c.saved = b
+}
+
+// rememberLoop saves the records while the room runs: they change without
+// any member joining or leaving (a second admission, a removal of someone
+// already out), and events may be dropped under a flood.
+func (c *roomChat) rememberLoop(ctx context.Context) {
+	t := time.NewTicker(3 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			c.remember()
+		}
 	}
 }
 

@@ -3,12 +3,15 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -37,6 +40,7 @@ import (
 // another; the invitation ends with the connection.
 type ctlRequest struct {
 	Op    string `json:"op"`
+	Room  string `json:"room"` // the room's whole ID in hex: a socket that serves another room refuses
 	To    string `json:"to,omitempty"`
 	TTLMs int64  `json:"ttl_ms,omitempty"`
 	Token string `json:"token,omitempty"`
@@ -80,14 +84,8 @@ func (c *roomChat) serveControl(ctx context.Context, path string) (stop func()) 
 		c.a.warnf("this room is open in another sp2p process too; sp2p room invite will use that one")
 		return func() {}
 	}
-	os.Remove(path)
-	l, err := net.Listen("unix", path)
+	l, fi, err := listenPrivate(path)
 	if err != nil {
-		c.a.warnf("sp2p room invite cannot reach this room (%v); type /invite here instead", err)
-		return func() {}
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
 		c.a.warnf("sp2p room invite cannot reach this room (%v); type /invite here instead", err)
 		return func() {}
 	}
@@ -118,8 +116,9 @@ func (c *roomChat) serveControl(ctx context.Context, path string) (stop func()) 
 		cancel()
 		l.Close()
 		wg.Wait()
-		// Remove the socket only if it is still ours (not a newer one).
-		if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket != 0 && !roomRunning(path) {
+		// Remove the socket only if it is still ours (another process
+		// may have put its own there since).
+		if now, err := os.Lstat(path); err == nil && os.SameFile(fi, now) {
 			os.Remove(path)
 		}
 	}
@@ -147,6 +146,9 @@ func (c *roomChat) control(ctx context.Context, conn net.Conn) {
 	switch {
 	case err != nil:
 		enc.Encode(ctlReply{Error: "a bad request: " + err.Error()})
+		return
+	case q.Room != c.rid:
+		enc.Encode(ctlReply{Error: "this socket serves another room"})
 		return
 	case q.Op == "state" || q.Op == "export" || q.Op == "import":
 		enc.Encode(c.stateReply(q))
@@ -213,11 +215,11 @@ func (c *roomChat) control(ctx context.Context, conn net.Conn) {
 	}
 }
 
-// inviteThroughRunning runs `room invite` against the member running on
-// path: it prints the invitation, sends the pasted answer there, and
+// inviteThroughRunning runs `room invite` against the member running
+// room rid: it prints the invitation, sends the pasted answer there, and
 // returns once the newcomer is in. ok is false when nobody listens there.
-func (a *app) inviteThroughRunning(ctx context.Context, f *roomFlags, path string, to identity.ID, peers *identity.Peers) (ok bool, err error) {
-	cl, err := dialControl(ctx, path)
+func (a *app) inviteThroughRunning(ctx context.Context, f *roomFlags, st *roomStore, rid room.ID, to identity.ID, peers *identity.Peers) (ok bool, err error) {
+	cl, err := dialControl(ctx, st, rid)
 	if err != nil {
 		return false, nil
 	}
@@ -312,7 +314,7 @@ itself: once the newcomer is in, it is a line chat as with create.`,
 			if err != nil {
 				return err
 			}
-			if ok, err := a.inviteThroughRunning(ctx, &f, st.socket(sr.ID), toID, peers); ok {
+			if ok, err := a.inviteThroughRunning(ctx, &f, st, sr.ID, toID, peers); ok {
 				return err
 			}
 			me, _, err := a.loadIdentity()
@@ -401,6 +403,7 @@ func (a *app) warnAnswer(err error) {
 
 // ctlClient is a connection to a running member's control socket.
 type ctlClient struct {
+	room string // the room's ID in hex, in every request
 	ctx  context.Context
 	conn net.Conn
 	enc  *json.Encoder
@@ -408,17 +411,20 @@ type ctlClient struct {
 	stop func() bool
 }
 
-func dialControl(ctx context.Context, path string) (*ctlClient, error) {
+func dialControl(ctx context.Context, st *roomStore, rid room.ID) (*ctlClient, error) {
 	var d net.Dialer
-	conn, err := d.DialContext(ctx, "unix", path)
+	conn, err := d.DialContext(ctx, "unix", st.socket(rid))
 	if err != nil {
 		return nil, err
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-	return &ctlClient{ctx: ctx, conn: conn, enc: json.NewEncoder(conn), dec: json.NewDecoder(io.LimitReader(conn, ctlMaxReply)), stop: stop}, nil
+	return &ctlClient{room: hex.EncodeToString(rid[:]), ctx: ctx, conn: conn, enc: json.NewEncoder(conn), dec: json.NewDecoder(io.LimitReader(conn, ctlMaxReply)), stop: stop}, nil
 }
 
-func (c *ctlClient) send(q ctlRequest) error { return c.enc.Encode(q) }
+func (c *ctlClient) send(q ctlRequest) error {
+	q.Room = c.room
+	return c.enc.Encode(q)
+}
 
 func (c *ctlClient) reply() (ctlReply, error) {
 	var r ctlReply
@@ -434,4 +440,41 @@ func (c *ctlClient) reply() (ctlReply, error) {
 func (c *ctlClient) close() {
 	c.stop()
 	c.conn.Close()
+}
+
+// listenPrivate listens on a Unix socket at path that only this user can
+// reach: the directory must be this user's and closed to others (it is
+// tightened to 0700 if it is not), the socket is made under a temporary
+// name, set to 0600 and only then renamed into place, and closing the
+// listener does not remove the path (the caller removes it if it is
+// still this socket).
+func listenPrivate(path string) (net.Listener, os.FileInfo, error) {
+	dir := filepath.Dir(path)
+	if err := privateDir(dir); err != nil {
+		return nil, nil, err
+	}
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := filepath.Join(dir, "."+hex.EncodeToString(rnd[:])+".sock")
+	l, err := net.Listen("unix", tmp)
+	if err != nil {
+		return nil, nil, err
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	if err := os.Chmod(tmp, 0o600); err != nil {
+		l.Close()
+		os.Remove(tmp)
+		return nil, nil, err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		l.Close()
+		os.Remove(tmp)
+		return nil, nil, err
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		l.Close()
+		return nil, nil, err
+	}
+	return l, fi, nil
 }

@@ -313,10 +313,10 @@ func (a *app) openSavedState(st *roomStore, sr savedRoom) (*state.Replica, error
 	return rep, nil
 }
 
-// stateThroughRunning asks the member running on path for op ("state",
+// stateThroughRunning asks the member running room rid for op ("state",
 // "export" or "import", with a file). ok is false when nobody listens.
-func stateThroughRunning(ctx context.Context, path, op, file string) (reply ctlReply, ok bool, err error) {
-	cl, err := dialControl(ctx, path)
+func stateThroughRunning(ctx context.Context, st *roomStore, rid room.ID, op, file string) (reply ctlReply, ok bool, err error) {
+	cl, err := dialControl(ctx, st, rid)
 	if err != nil {
 		return ctlReply{}, false, nil
 	}

@@ -39,7 +39,7 @@ func (a *app) roomStateCmd() *cobra.Command {
 			var sj stateJSON
 			var v *state.View
 			var forks []state.Evidence
-			reply, running, err := stateThroughRunning(ctx, st.socket(sr.ID), "state", "")
+			reply, running, err := stateThroughRunning(ctx, st, sr.ID, "state", "")
 			switch {
 			case running && err != nil:
 				return err
@@ -107,7 +107,7 @@ func (a *app) roomExportCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			reply, running, err := stateThroughRunning(ctx, st.socket(sr.ID), "export", file)
+			reply, running, err := stateThroughRunning(ctx, st, sr.ID, "export", file)
 			if !running {
 				rep, oerr := a.openSavedState(st, sr)
 				if oerr != nil {
@@ -150,7 +150,7 @@ func (a *app) roomImportCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%s holds the state of room %x…, which you do not belong to: %w", args[0], rid[:8], err)
 			}
-			reply, running, err := stateThroughRunning(ctx, st.socket(sr.ID), "import", file)
+			reply, running, err := stateThroughRunning(ctx, st, sr.ID, "import", file)
 			if !running {
 				rep, oerr := a.openSavedState(st, sr)
 				if oerr != nil {

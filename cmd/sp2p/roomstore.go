@@ -47,9 +47,34 @@ func (s *roomStore) socket(id room.ID) string {
 	return filepath.Join(s.dir, hex.EncodeToString(id[:8])+".sock")
 }
 
+// privateDir checks that dir is a directory of this user's that nobody
+// else can enter (the rooms directory holds the control sockets): one
+// that group or others may read or enter is closed to them (0700).
+func privateDir(dir string) error {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if err := ownedByMe(fi); err != nil {
+		return fmt.Errorf("%s: %w", dir, err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("%s is open to other users and cannot be closed: %w", dir, err)
+		}
+	}
+	return nil
+}
+
 // save writes the room's current state.
 func (s *roomStore) save(r *room.Room) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
+		return fmt.Errorf("remembering the room: %w", err)
+	}
+	if err := privateDir(s.dir); err != nil {
 		return fmt.Errorf("remembering the room: %w", err)
 	}
 	if err := safefile.WriteAtomic(s.file(r.ID()), r.Save(), 0o600, true); err != nil {

@@ -325,3 +325,19 @@ func TestNonCanonicalElementRejected(t *testing.T) {
 		}
 	}
 }
+
+// TestNoPartialSecretCopies: the buffers that hold PRS (the generator
+// string) and K (the ISK input) are allocated once at their final size,
+// so that an append never leaves an outgrown copy of the secret behind
+// where erasure cannot reach it: the generator string takes two
+// allocations (its zero padding, which is no secret, and itself), the ISK
+// input one.
+func TestNoPartialSecretCopies(t *testing.T) {
+	prs, K, tr := []byte("a password long enough to matter"), make([]byte, ElementSize), make([]byte, 2*MaxMessageSize)
+	if n := testing.AllocsPerRun(50, func() { clear(generatorString([]byte(dsi), prs, []byte("ci"), []byte("sid"), hashBlockSize)) }); n > 2 {
+		t.Errorf("generatorString: %v allocations", n)
+	}
+	if n := testing.AllocsPerRun(50, func() { clear(iskInput([]byte("sid"), K, tr)) }); n > 1 {
+		t.Errorf("iskInput: %v allocations", n)
+	}
+}

@@ -23,14 +23,38 @@ func prependLen(dst, data []byte) []byte {
 	return append(dst, data...)
 }
 
-// lvCat is the draft's lv_cat: the concatenation of prepend_len of each
-// argument.
-func lvCat(args ...[]byte) []byte {
-	var out []byte
-	for _, a := range args {
-		out = prependLen(out, a)
+// lenLEB128 is the length of LEB128(n).
+func lenLEB128(n int) int {
+	l := 1
+	for ; n >= 0x80; n >>= 7 {
+		l++
 	}
-	return out
+	return l
+}
+
+// lvCatSize is the length of lv_cat of args.
+func lvCatSize(args ...[]byte) int {
+	n := 0
+	for _, a := range args {
+		n += lenLEB128(len(a)) + len(a)
+	}
+	return n
+}
+
+// lvCat is the draft's lv_cat: the concatenation of prepend_len of each
+// argument. It allocates its result once, at its exact size, so that no
+// partial copy of a secret argument is left behind in a buffer an append
+// outgrew.
+func lvCat(args ...[]byte) []byte {
+	return lvCatTo(make([]byte, 0, lvCatSize(args...)), args...)
+}
+
+// lvCatTo appends lv_cat of args to dst.
+func lvCatTo(dst []byte, args ...[]byte) []byte {
+	for _, a := range args {
+		dst = prependLen(dst, a)
+	}
+	return dst
 }
 
 // generatorString is the draft's generator_string(DSI, PRS, CI, sid,
@@ -38,7 +62,7 @@ func lvCat(args ...[]byte) []byte {
 // len_zpad = max(0, s_in_bytes - 1 - len(prepend_len(PRS)) -
 // len(prepend_len(DSI))).
 func generatorString(dsi, prs, ci, sid []byte, sInBytes int) []byte {
-	zpad := sInBytes - 1 - len(prependLen(nil, prs)) - len(prependLen(nil, dsi))
+	zpad := sInBytes - 1 - (lenLEB128(len(prs)) + len(prs)) - (lenLEB128(len(dsi)) + len(dsi))
 	zpad = max(zpad, 0)
 	return lvCat(dsi, prs, make([]byte, zpad), ci, sid)
 }
@@ -109,12 +133,14 @@ func scalarMultVfy(y *ristretto255.Scalar, X []byte) (K [ElementSize]byte, err e
 // transcriptIR is the draft's transcript_ir(Ya, ADa, Yb, ADb) =
 // lv_cat(Ya, ADa) || lv_cat(Yb, ADb), which is MSGa || MSGb.
 func transcriptIR(ya, ada, yb, adb []byte) []byte {
-	return append(lvCat(ya, ada), lvCat(yb, adb)...)
+	return lvCat(ya, ada, yb, adb)
 }
 
 // iskInput is lv_cat(G.DSI || b"_ISK", sid, K) || transcript.
 func iskInput(sid, K, transcript []byte) []byte {
-	return append(lvCat([]byte(dsiISK), sid, K), transcript...)
+	d := []byte(dsiISK)
+	b := lvCatTo(make([]byte, 0, lvCatSize(d, sid, K)+len(transcript)), d, sid, K)
+	return append(b, transcript...)
 }
 
 // deriveISK is ISK = H.hash(lv_cat(G.DSI || b"_ISK", sid, K) ||
