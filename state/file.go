@@ -74,11 +74,11 @@ type record struct {
 var errTorn = errors.New("torn record")
 
 // readRecord reads the next record. At a clean end it returns io.EOF;
-// when what is left is an incomplete record or zero bytes, errTorn. With
-// size >= 0 (the file's size), a record that reaches past the end from
-// further back than one record can be is corrupt, not torn: only the last
-// write can be incomplete.
-func readRecord(br *bufio.Reader, offset int64, index int, size int64) (record, int64, error) {
+// when what is left is an incomplete record or zero bytes, errTorn. (A
+// length that reaches past the end of the file is within maxRecord of it,
+// or it is out of range: only the last 8 + maxRecord bytes can be taken
+// for a torn write.)
+func readRecord(br *bufio.Reader, offset int64, index int) (record, int64, error) {
 	var hdr [4]byte
 	n, err := io.ReadFull(br, hdr[:])
 	if err == io.EOF {
@@ -93,9 +93,6 @@ func readRecord(br *bufio.Reader, offset int64, index int, size int64) (record, 
 	}
 	if length == 0 || length > maxRecord {
 		return record{}, 0, fmt.Errorf("%w: record %d at offset %d has length %d (1 to %d)", ErrCorrupt, index, offset, length, maxRecord)
-	}
-	if size >= 0 && offset+8+int64(length) > size && size-offset > 8+maxRecord {
-		return record{}, 0, fmt.Errorf("%w: record %d at offset %d has length %d, past the end of the file", ErrCorrupt, index, offset, length)
 	}
 	body := make([]byte, 0, min(int(length)+4, 1<<20))
 	buf := make([]byte, 32<<10)
@@ -226,17 +223,13 @@ func (r *Replica) load(f *os.File, path string) (int64, error) {
 	if [32]byte(hdr[magicSize:]) != r.cfg.Room {
 		return 0, fmt.Errorf("%w: %s holds another room", ErrCorrupt, path)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("state: %w", err)
-	}
 	off := int64(headerLen)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.loading = true
 	defer func() { r.loading, r.changed = false, nil }()
 	for i := 0; ; i++ {
-		rec, n, err := readRecord(br, off, i, fi.Size())
+		rec, n, err := readRecord(br, off, i)
 		if err == io.EOF {
 			return off, nil
 		}

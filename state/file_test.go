@@ -178,3 +178,55 @@ func TestStateFileSafety(t *testing.T) {
 		t.Fatalf("a world-writable directory: %v", err)
 	}
 }
+
+// TestOwnLogRestoredBySync: a member whose state file lost its own newest
+// ops is Behind its neighbour until sync brings them back, and then goes
+// on with its chain without forking it.
+func TestOwnLogRestoredBySync(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	dir := t.TempDir()
+	r := openIn(t, c, 0, dir)
+	for range 5 {
+		c.tick()
+		if _, err := r.Chat("mine"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect(r, c.reps[1], Budget{}).pump(t, nil, 0)
+	r.Close()
+	path := filepath.Join(dir, FileName(testRoom))
+	full, _ := os.ReadFile(path)
+	ends := recordEnds(t, full)
+	if err := os.WriteFile(path, full[:ends[1]], 0o600); err != nil { // two of five left
+		t.Fatal(err)
+	}
+	r = openIn(t, c, 0, dir)
+	defer r.Close()
+	p, q := r.NewPeer(c.ids[1].ID(), Budget{}), c.reps[1].NewPeer(c.ids[0].ID(), Budget{})
+	if !p.Behind() {
+		t.Fatal("Behind before the neighbour's state vector")
+	}
+	hello := q.Start()
+	out, err := p.Receive(hello[0]) // its own state vector comes back
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Behind() {
+		t.Fatal("not Behind a neighbour that holds more of the member's own log")
+	}
+	l := &link{a: p, b: q, toB: out}
+	l.pump(t, nil, 0)
+	if p.Behind() || r.Ops() != 5 {
+		t.Fatalf("after sync: Behind %v, %d ops", p.Behind(), r.Ops())
+	}
+	c.tick()
+	op, err := r.Chat("next")
+	if err != nil || op.Seq != 6 {
+		t.Fatalf("next own op: %v, seq %d", err, op.Seq)
+	}
+	connect(r, c.reps[1], Budget{}).pump(t, nil, 0)
+	if len(r.Evidence())+len(c.reps[1].Evidence()) != 0 {
+		t.Fatal("the member forked its own log")
+	}
+}

@@ -73,6 +73,7 @@ type Peer struct {
 	helloSent bool
 	helloSeen bool
 	known     map[identity.ID]uint64 // how far the neighbour holds each log
+	claimed   map[identity.ID]uint64 // what its last HELLO said it holds
 	mismatch  map[identity.ID]uint64 // the neighbour's head differs from ours there
 	evSent    map[identity.ID]uint64 // fork point of the evidence sent
 	wantSent  map[identity.ID]uint64
@@ -86,7 +87,7 @@ type Peer struct {
 func (r *Replica) NewPeer(id identity.ID, b Budget) *Peer {
 	return &Peer{
 		r: r, id: id, budget: b.withDefaults(),
-		known: map[identity.ID]uint64{}, mismatch: map[identity.ID]uint64{},
+		known: map[identity.ID]uint64{}, claimed: map[identity.ID]uint64{}, mismatch: map[identity.ID]uint64{},
 		evSent: map[identity.ID]uint64{}, wantSent: map[identity.ID]uint64{},
 		nextBatch: 1, stats: Stats{Refused: map[error]int{}},
 	}
@@ -205,12 +206,36 @@ func (p *Peer) takeHello(vec []Entry) {
 	// The vector says exactly what the neighbour holds: what it lost
 	// (dropped frames, a cut file) is sent again.
 	clear(p.known)
+	clear(p.claimed)
 	for _, e := range vec {
 		p.known[e.Author] = e.Seq
+		p.claimed[e.Author] = e.Seq
 		if l := p.r.logs[e.Author]; l != nil && e.Seq <= uint64(len(l.ops)) && l.ops[e.Seq-1].hash != e.Head {
 			p.mismatch[e.Author] = e.Seq
 		}
 	}
+}
+
+// Behind reports whether the neighbour's last state vector holds more of
+// some author's log than this replica does (this replica's own included):
+// sync is still bringing ops. Before the neighbour's first HELLO it
+// reports true. A member should not write until no neighbour is ahead of
+// it (see SECURITY.md on a member that lost its own newest ops).
+func (p *Peer) Behind() bool {
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.helloSeen {
+		return true
+	}
+	for a, n := range p.claimed {
+		l := p.r.logs[a]
+		if l == nil || uint64(len(l.ops)) < n && l.sendable() == uint64(len(l.ops)) {
+			return true
+		}
+	}
+	return false
 }
 
 // Start returns the first frame: this replica's state vector.

@@ -82,7 +82,7 @@ func (r *Replica) Import(rd io.Reader) (ImportResult, error) {
 	chains := map[identity.ID]*Op{}
 	off, trailer := int64(headerLen), false
 	for i := 0; ; i++ {
-		rec, n, err := readRecord(br, off, i, -1)
+		rec, n, err := readRecord(br, off, i)
 		if err == io.EOF {
 			break
 		}
