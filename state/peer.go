@@ -217,10 +217,11 @@ func (p *Peer) takeHello(vec []Entry) {
 }
 
 // Behind reports whether the neighbour's last state vector holds more of
-// some author's log than this replica does (this replica's own included):
-// sync is still bringing ops. Before the neighbour's first HELLO it
-// reports true. A member should not write until no neighbour is ahead of
-// it (see SECURITY.md on a member that lost its own newest ops).
+// this replica's own log than the replica does: the replica lost its own
+// newest ops (see SECURITY.md) and sync is bringing them back. Before the
+// neighbour's first HELLO it reports true. A member should not write while
+// a neighbour is ahead of it; a neighbour that claims more than it then
+// sends is lying, and the caller should stop waiting for it after a while.
 func (p *Peer) Behind() bool {
 	p.r.mu.Lock()
 	defer p.r.mu.Unlock()
@@ -229,13 +230,12 @@ func (p *Peer) Behind() bool {
 	if !p.helloSeen {
 		return true
 	}
-	for a, n := range p.claimed {
-		l := p.r.logs[a]
-		if l == nil || uint64(len(l.ops)) < n && l.sendable() == uint64(len(l.ops)) {
-			return true
-		}
+	self := p.r.cfg.Self.ID()
+	held := uint64(0)
+	if l := p.r.logs[self]; l != nil {
+		held = uint64(len(l.ops))
 	}
-	return false
+	return p.claimed[self] > held
 }
 
 // Start returns the first frame: this replica's state vector.
