@@ -59,7 +59,6 @@ type authorLog struct {
 	evidence *Evidence
 	exact    bool // the evidence is two ops with one predecessor
 	cutoff   *cutoffMark
-	want     uint64 // the other branch's op this replica asks for (fork refinement), 0: none
 }
 
 func (l *authorLog) head() (uint64, Hash) {
@@ -166,8 +165,8 @@ func (r *Replica) accept(op *Op, now time.Time) (outcome, error) {
 	case head > 0 && op.HLC <= l.ops[head-1].HLC:
 		return 0, fmt.Errorf("%w: its clock does not grow", ErrBrokenChain)
 	case l.forkAt != 0 && op.Seq >= l.forkAt:
-		// The other branch's op at the fork point, asked for to refine
-		// the evidence, which compared with ours above; nothing to keep.
+		// An op of the other branch at the fork point that continues
+		// this replica's chain: it proves nothing new, and does not count.
 		return duplicate, nil
 	}
 	r.appendOp(l, op)
@@ -226,9 +225,8 @@ func (r *Replica) addPending(op *Op) {
 }
 
 // addEvidence records a proven fork, keeps the lowest fork point per
-// author, and asks neighbours for the other branch's op below it until
-// the evidence shows where the chains part. It reports whether the fork
-// point moved down.
+// author, and refines it with this replica's own chain. It reports
+// whether the fork point moved down.
 func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 	at, ok := forkPoint(e.A, e.B)
 	if !ok || (l.forkAt != 0 && at > l.forkAt) {
@@ -238,8 +236,7 @@ func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 		e.A, e.B = e.B, e.A
 	}
 	e.At = at
-	sameSeq := e.A.Seq == e.B.Seq
-	exact := sameSeq && e.A.Prev == e.B.Prev // both on one predecessor: the chains part here
+	exact := e.A.Seq == e.B.Seq && e.A.Prev == e.B.Prev // both on one predecessor: the chains part here
 	lower := l.forkAt == 0 || at < l.forkAt
 	if lower || exact && !l.exact {
 		l.forkAt, l.evidence, l.exact = at, e, exact
@@ -248,12 +245,13 @@ func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 		r.cfg.Logger.Warn("state: an author forked its log", "author", e.A.Author.String(), "at", at)
 	}
 	if exact {
-		l.want = 0
 		return lower
 	}
 	// Refine with what this replica holds: its own op at at-1 against the
-	// predecessors the evidence names; otherwise ask neighbours for the
-	// other branch's op at or below the fork point.
+	// predecessors the evidence names. (Evidence goes to every neighbour
+	// each time it moves down, and each pair carries an op of the other
+	// branch, so the members that hold either branch refine it in turn
+	// down to where the chains part.)
 	if at > 1 && uint64(len(l.ops)) >= at-1 {
 		own := l.ops[at-2]
 		for _, o := range []*Op{e.A, e.B} {
@@ -265,14 +263,6 @@ func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 	}
 	if !lower {
 		return false
-	}
-	switch {
-	case !sameSeq:
-		l.want = at // B names a sibling of A: ask for it
-	case at > 1:
-		l.want = at - 1
-	default:
-		l.want = 0
 	}
 	// The ops from the fork point on stay (they answer the other side's
 	// requests for refinement) but no longer count and are not sent.

@@ -76,10 +76,8 @@ type Peer struct {
 	claimed   map[identity.ID]uint64 // what its last HELLO said it holds
 	mismatch  map[identity.ID]uint64 // the neighbour's head differs from ours there
 	evSent    map[identity.ID]uint64 // fork point of the evidence sent
-	wantSent  map[identity.ID]uint64
-	wants     []pendKey // the neighbour's requests
-	nextBatch uint32    // the number of the next OPS frame
-	acked     uint32    // batches acknowledged
+	nextBatch uint32                 // the number of the next OPS frame
+	acked     uint32                 // batches acknowledged
 	stats     Stats
 }
 
@@ -88,7 +86,7 @@ func (r *Replica) NewPeer(id identity.ID, b Budget) *Peer {
 	return &Peer{
 		r: r, id: id, budget: b.withDefaults(),
 		known: map[identity.ID]uint64{}, claimed: map[identity.ID]uint64{}, mismatch: map[identity.ID]uint64{},
-		evSent: map[identity.ID]uint64{}, wantSent: map[identity.ID]uint64{},
+		evSent:    map[identity.ID]uint64{},
 		nextBatch: 1, stats: Stats{Refused: map[error]int{}},
 	}
 }
@@ -168,12 +166,6 @@ func (p *Peer) Receive(b []byte) ([][]byte, error) {
 			err = p.r.flush()
 		}
 		p.r.unlock()
-	case frameWant:
-		p.mu.Lock()
-		if len(p.wants) < MaxWants {
-			p.wants = append(p.wants, pendKey{f.author, f.seq})
-		}
-		p.mu.Unlock()
 	}
 	if err != nil {
 		p.mu.Lock()
@@ -270,7 +262,7 @@ func (p *Peer) Synced() bool {
 }
 
 // Poll returns the frames due to the neighbour, within the budget: first
-// the state vector, then fork evidence and requests, then the ops the
+// the state vector, then fork evidence, then the ops the
 // neighbour does not hold, in per-author order, while fewer than Window
 // OPS frames wait for their acknowledgement.
 func (p *Peer) Poll() [][]byte {
@@ -299,10 +291,6 @@ func (p *Peer) pollLocked() [][]byte {
 			p.evSent[a] = l.forkAt
 			out = append(out, append([]byte{frameEvidence}, encodeEvidence(l.evidence)...))
 		}
-		if l.want != 0 && p.wantSent[a] != l.want {
-			p.wantSent[a] = l.want
-			out = append(out, encodeWant(a, l.want))
-		}
 	}
 	size := 0
 	for _, f := range out {
@@ -328,15 +316,7 @@ func (p *Peer) pollLocked() [][]byte {
 		p.stats.OpsOut++
 		return true
 	}
-	// Requests first: the other branch's op for fork refinement, and the
-	// ops that show a mismatched head.
-	for len(p.wants) > 0 && !full {
-		w := p.wants[0]
-		if l := p.r.logs[w.author]; l != nil && w.seq <= uint64(len(l.ops)) && !add(l.ops[w.seq-1]) {
-			break
-		}
-		p.wants = p.wants[1:]
-	}
+	// First the ops that show a mismatched head (a possible fork).
 	for _, a := range authors {
 		if s, ok := p.mismatch[a]; ok && !full {
 			if l := p.r.logs[a]; s <= uint64(len(l.ops)) && !add(l.ops[s-1]) {
