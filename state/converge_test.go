@@ -131,8 +131,8 @@ func FuzzConverge(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15})
 	f.Add([]byte{3, 3, 3, 200, 7, 1, 99, 4, 4, 0, 0, 250})
 	f.Fuzz(func(t *testing.T, prog []byte) {
-		if len(prog) > 48 {
-			prog = prog[:48]
+		if len(prog) > 40 {
+			prog = prog[:40]
 		}
 		c := newCluster(t, 3)
 		i := 0
@@ -144,7 +144,7 @@ func FuzzConverge(f *testing.F) {
 			return int(prog[i-1]) % n
 		}
 		var all []*Op
-		for made := 0; i < len(prog) && made < 8; {
+		for made := 0; i < len(prog) && made < 6; {
 			switch pick(4) {
 			case 0:
 				c.tick()
