@@ -230,3 +230,32 @@ func TestOwnLogRestoredBySync(t *testing.T) {
 		t.Fatal("the member forked its own log")
 	}
 }
+
+// TestWriteFailureSendsNothing: when the state file cannot be written, an
+// own op is refused and never offered to a neighbour (a restart would
+// otherwise sign another op with its sequence number), and the replica
+// makes no more ops.
+func TestWriteFailureSendsNothing(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	r := openIn(t, c, 0, t.TempDir())
+	c.tick()
+	if _, err := r.Chat("on disk"); err != nil {
+		t.Fatal(err)
+	}
+	r.file.f.Close() // the disk goes away
+	c.tick()
+	if op, err := r.Chat("lost"); err == nil || op != nil {
+		t.Fatalf("an op that is not on disk was made: %v", err)
+	}
+	if r.Ops() != 1 {
+		t.Fatalf("%d ops held, want the one on disk", r.Ops())
+	}
+	connect(r, c.reps[1], Budget{}).pump(t, nil, 0)
+	if c.reps[1].Ops() != 1 {
+		t.Fatalf("the neighbour got %d ops, want 1", c.reps[1].Ops())
+	}
+	if _, err := r.Set("k", nil); err == nil {
+		t.Fatal("the replica made an op after its file failed")
+	}
+}

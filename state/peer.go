@@ -161,7 +161,10 @@ func (p *Peer) Receive(b []byte) ([][]byte, error) {
 		p.mu.Unlock()
 	case frameEvidence:
 		p.r.mu.Lock()
-		err = p.r.takeEvidence(f.evA, f.evB)
+		err = ErrClosed
+		if !p.r.closed {
+			err = p.r.takeEvidence(f.evA, f.evB)
+		}
 		if err == nil {
 			err = p.r.flush()
 		}

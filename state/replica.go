@@ -138,7 +138,13 @@ func (r *Replica) author(kind Kind, key, value []byte) (*Op, error) {
 	}
 	r.appendOp(l, op)
 	if err := r.flush(); err != nil {
-		return op, err
+		// Not on disk: the op must never be sent, or a restart would sign
+		// another with its sequence number. The file error sticks, so
+		// this replica makes no more ops.
+		l.truncate(uint64(len(l.ops) - 1))
+		r.changed = r.changed[:len(r.changed)-1]
+		r.version++
+		return nil, err
 	}
 	return op, nil
 }
