@@ -135,7 +135,8 @@ func (p *Peer) Receive(b []byte) ([][]byte, error) {
 		}
 		p.takeHello(f.hello)
 	case frameOps:
-		n, res := p.r.take(f.ops)
+		n, res, ferr := p.r.take(f.ops)
+		err = ferr // the replica's own file, not the neighbour's doing
 		p.mu.Lock()
 		p.stats.OpsIn += len(f.ops)
 		p.stats.OpsTaken += n
@@ -171,9 +172,11 @@ func (p *Peer) Receive(b []byte) ([][]byte, error) {
 		p.r.unlock()
 	}
 	if err != nil {
-		p.mu.Lock()
-		p.refuse(err)
-		p.mu.Unlock()
+		if f.typ != frameOps {
+			p.mu.Lock()
+			p.refuse(err)
+			p.mu.Unlock()
+		}
 		return p.account(reply), err
 	}
 	return append(p.account(reply), p.Poll()...), nil

@@ -319,18 +319,22 @@ func (r *Replica) Ops() int {
 // many were new and the refusals, each wrapping one of the package's
 // sentinel errors.
 func (r *Replica) Take(ops []*Op) (int, []error) {
-	n, res := r.take(ops)
+	n, res, ferr := r.take(ops)
 	var errs []error
 	for _, err := range res {
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
+	if ferr != nil {
+		errs = append(errs, ferr)
+	}
 	return n, errs
 }
 
-// take is Take with one result per op (nil: taken, held or a duplicate).
-func (r *Replica) take(ops []*Op) (int, []error) {
+// take is Take with one result per op (nil: taken, held or a duplicate)
+// and the error of writing them to the state file.
+func (r *Replica) take(ops []*Op) (int, []error, error) {
 	r.mu.Lock()
 	defer r.unlock()
 	res := make([]error, len(ops))
@@ -338,11 +342,10 @@ func (r *Replica) take(ops []*Op) (int, []error) {
 		for i := range res {
 			res[i] = ErrClosed
 		}
-		return 0, res
+		return 0, res, nil
 	}
 	n := 0
 	now := r.now()
-	before := r.version
 	for i, op := range ops {
 		out, err := r.accept(op, now)
 		res[i] = err
@@ -350,12 +353,5 @@ func (r *Replica) take(ops []*Op) (int, []error) {
 			n++
 		}
 	}
-	if err := r.flush(); err != nil && r.version != before {
-		for i := range res {
-			if res[i] == nil {
-				res[i] = err
-			}
-		}
-	}
-	return n, res
+	return n, res, r.flush()
 }

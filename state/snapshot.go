@@ -140,8 +140,11 @@ func (r *Replica) Import(rd io.Reader) (ImportResult, error) {
 		_ = r.takeEvidence(e[0], e[1]) // checked above; a non-member's is dropped
 	}
 	r.mu.Unlock()
-	n, errs := r.take(ops)
+	n, errs, ferr := r.take(ops)
 	res.Taken = n
+	if ferr != nil {
+		return res, ferr
+	}
 	for _, err := range errs {
 		if err != nil {
 			if errors.Is(err, ErrNotMember) || errors.Is(err, ErrRemoved) || errors.Is(err, ErrForked) {
