@@ -1,7 +1,11 @@
 package state
 
 import (
+	"fmt"
+	"runtime"
+	"sync"
 	"testing"
+	"time"
 )
 
 // TestSyncTwo: two replicas with their own ops end up with the same view,
@@ -117,5 +121,78 @@ func TestPartitionHeal(t *testing.T) {
 	v := c.reps[3].View()
 	if len(v.History) != 20 || v.Counters["n"] != 10 {
 		t.Fatalf("after healing: %d messages, counter %d", len(v.History), v.Counters["n"])
+	}
+}
+
+// TestConcurrentUse: writers on both replicas, views being read, and the
+// frames carried by two goroutines at once (as a room's session readers
+// and writers do); at the end both show the same view. Run with -race.
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	a, b := c.reps[0], c.reps[1]
+	pa, pb := a.NewPeer(b.cfg.Self.ID(), Budget{Window: 2}), b.NewPeer(a.cfg.Self.ID(), Budget{Window: 2})
+	toA, toB := make(chan []byte, 1<<16), make(chan []byte, 1<<16)
+	for _, f := range pa.Start() {
+		toB <- f
+	}
+	for _, f := range pb.Start() {
+		toA <- f
+	}
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	carry := func(p *Peer, in, out chan []byte) {
+		defer wg.Done()
+		for {
+			select {
+			case f := <-in:
+				fs, err := p.Receive(f)
+				if err != nil {
+					t.Error(err)
+				}
+				for _, o := range fs {
+					out <- o
+				}
+			case <-stop:
+				return
+			default:
+				for _, o := range p.Poll() {
+					out <- o
+				}
+				runtime.Gosched()
+			}
+		}
+	}
+	wg.Add(2)
+	go carry(pa, toA, toB)
+	go carry(pb, toB, toA)
+	var writers sync.WaitGroup
+	for w := range 4 {
+		writers.Add(1)
+		go func() {
+			defer writers.Done()
+			r := c.reps[w%2]
+			for i := range 50 {
+				if _, err := r.Set(fmt.Sprintf("k%d", i%7), []byte{byte(w)}); err != nil {
+					t.Error(err)
+				}
+				r.Chat("concurrent")
+				_ = r.View().Digest()
+			}
+		}()
+	}
+	writers.Wait()
+	deadline := time.Now().Add(2 * time.Minute) // a hang guard, not a speed check
+	for !pa.Synced() || !pb.Synced() || a.Ops() != b.Ops() {
+		if time.Now().After(deadline) {
+			close(stop)
+			t.Fatal("the replicas never caught up")
+		}
+		runtime.Gosched()
+	}
+	close(stop)
+	wg.Wait()
+	if a.Ops() != 400 || a.View().Digest() != b.View().Digest() {
+		t.Fatalf("%d and %d ops; views equal %v", a.Ops(), b.Ops(), a.View().Digest() == b.View().Digest())
 	}
 }
