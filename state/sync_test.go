@@ -186,6 +186,7 @@ func TestConcurrentUse(t *testing.T) {
 	for !pa.Synced() || !pb.Synced() || a.Ops() != b.Ops() {
 		if time.Now().After(deadline) {
 			close(stop)
+			wg.Wait()
 			t.Fatal("the replicas never caught up")
 		}
 		runtime.Gosched()
