@@ -197,3 +197,20 @@ func TestForkDetected(t *testing.T) {
 	}
 	_ = time.Second
 }
+
+// TestSyncedWithRemovedAuthor: a replica that holds ops of a former
+// member without a cutoff offers none of them and still reports Synced.
+func TestSyncedWithRemovedAuthor(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	if _, err := c.reps[2].Chat("soon gone"); err != nil {
+		t.Fatal(err)
+	}
+	connect(c.reps[2], c.reps[0], Budget{}).pump(t, nil, 0)
+	c.mem.remove(c.ids[2].ID())
+	l := connect(c.reps[0], c.reps[1], Budget{})
+	l.pump(t, nil, 0)
+	if s := l.a.Stats(); s.OpsOut != 0 || !l.a.Synced() || len(l.b.Stats().Refused) != 0 {
+		t.Fatalf("sent %d ops of a former member, synced %v, refusals %v", s.OpsOut, l.a.Synced(), l.b.Stats().Refused)
+	}
+}

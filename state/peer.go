@@ -260,7 +260,7 @@ func (p *Peer) Synced() bool {
 		return false
 	}
 	for a, l := range p.r.logs {
-		if l.sendable() > p.known[a] {
+		if p.r.offered(a, l) > p.known[a] {
 			return false
 		}
 	}
@@ -334,10 +334,7 @@ func (p *Peer) pollLocked() [][]byte {
 	if p.helloSeen {
 		for _, a := range authors {
 			l := p.r.logs[a]
-			if l.cutoff == nil && !p.r.cfg.Members.IsMember(a) {
-				continue // it would refuse them; its own removal may still be on its way
-			}
-			for n := l.sendable(); !full && p.known[a] < n; {
+			for n := p.r.offered(a, l); !full && p.known[a] < n; {
 				if !add(l.ops[p.known[a]]) {
 					break
 				}
@@ -352,4 +349,14 @@ func (p *Peer) pollLocked() [][]byte {
 		out = append(out, cur.bytes())
 	}
 	return out
+}
+
+// offered returns how many of a's ops sync offers: those that count, and
+// none of a former member without a cutoff (the neighbour would refuse
+// them; the cutoff may still be on its way).
+func (r *Replica) offered(a identity.ID, l *authorLog) uint64 {
+	if l.cutoff == nil && !r.cfg.Members.IsMember(a) {
+		return 0
+	}
+	return l.sendable()
 }
