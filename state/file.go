@@ -211,7 +211,7 @@ func Open(dir string, cfg Config) (*Replica, error) {
 
 // load reads the records of f into r and returns the length of the good
 // prefix.
-func (r *Replica) load(f *os.File, path string) (int64, error) {
+func (r *Replica) load(f io.Reader, path string) (int64, error) {
 	br := bufio.NewReaderSize(f, 64<<10)
 	var hdr [headerLen]byte
 	if _, err := io.ReadFull(br, hdr[:]); err != nil {
