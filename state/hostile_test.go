@@ -214,3 +214,38 @@ func TestSyncedWithRemovedAuthor(t *testing.T) {
 		t.Fatalf("sent %d ops of a former member, synced %v, refusals %v", s.OpsOut, l.a.Synced(), l.b.Stats().Refused)
 	}
 }
+
+// TestLargeBatchForgeries: in a batch large enough for its signatures to
+// be checked on several cores, every forged op is still refused and every
+// good one taken.
+func TestLargeBatchForgeries(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	var ops []*Op
+	for range 200 {
+		c.tick()
+		op, err := c.reps[0].Chat("x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op)
+	}
+	batch := make([]*Op, 0, len(ops))
+	for i, op := range ops {
+		if i%10 == 9 {
+			f := *op
+			f.Sig[5] ^= 1
+			batch = append(batch, &f)
+		}
+		batch = append(batch, op)
+	}
+	n, errs := c.reps[1].Take(batch)
+	if c.reps[1].Ops() != 200 || len(errs) != 20 {
+		t.Fatalf("taken %d, held %d, %d refusals; want 200 held and 20 forgeries refused", n, c.reps[1].Ops(), len(errs))
+	}
+	for _, err := range errs {
+		if !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("refusal %v, want ErrBadSignature", err)
+		}
+	}
+}

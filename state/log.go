@@ -112,38 +112,62 @@ const (
 // with r.mu held. Checks go from cheap to costly: room, membership, clock,
 // duplicates, fork and cutoff bounds, then the signature, then the chain.
 func (r *Replica) accept(op *Op, now time.Time) (outcome, error) {
+	return r.acceptVerified(op, now, nil)
+}
+
+// cheap runs the checks before the signature, without changing anything;
+// done reports that they decided the op's fate.
+func (r *Replica) cheap(op *Op, now time.Time) (out outcome, err error, done bool) {
 	if op.Room != r.cfg.Room {
-		return 0, ErrWrongRoom
+		return 0, ErrWrongRoom, true
 	}
 	l := r.logs[op.Author]
 	if !r.loading && !r.cfg.Members.IsMember(op.Author) {
 		if l == nil || l.cutoff == nil {
 			if l != nil {
-				return 0, fmt.Errorf("%w: %s is no longer a member", ErrRemoved, op.Author)
+				return 0, fmt.Errorf("%w: %s is no longer a member", ErrRemoved, op.Author), true
 			}
-			return 0, fmt.Errorf("%w: %s", ErrNotMember, op.Author)
+			return 0, fmt.Errorf("%w: %s", ErrNotMember, op.Author), true
 		}
 	}
 	if limitMs := now.Add(r.cfg.MaxSkew).UnixMilli(); !r.loading && op.Millis() > limitMs {
-		return 0, fmt.Errorf("%w: %d ms ahead of the limit", ErrFuture, op.Millis()-limitMs)
+		return 0, fmt.Errorf("%w: %d ms ahead of the limit", ErrFuture, op.Millis()-limitMs), true
 	}
 	if l != nil && op.Seq <= uint64(len(l.ops)) && l.ops[op.Seq-1].hash == op.hash {
-		return duplicate, nil
+		return duplicate, nil, true
 	}
 	if l != nil && l.forkAt != 0 && op.Seq > l.forkAt {
-		return 0, fmt.Errorf("%w: at sequence number %d, this op is %d", ErrForked, l.forkAt, op.Seq)
+		return 0, fmt.Errorf("%w: at sequence number %d, this op is %d", ErrForked, l.forkAt, op.Seq), true
 	}
 	if l != nil && l.cutoff != nil && (op.Seq > l.cutoff.seq || op.Seq == l.cutoff.seq && op.hash != l.cutoff.hash) {
-		return 0, fmt.Errorf("%w: cut off at sequence number %d, this op is %d", ErrRemoved, l.cutoff.seq, op.Seq)
+		return 0, fmt.Errorf("%w: cut off at sequence number %d, this op is %d", ErrRemoved, l.cutoff.seq, op.Seq), true
 	}
 	if l == nil && len(r.logs) >= MaxAuthors {
-		return 0, ErrTooManyAuthors
+		return 0, ErrTooManyAuthors, true
+	}
+	return 0, nil, false
+}
+
+// acceptVerified is accept with, when sig says it was made, the
+// signature's verdict computed beforehand; otherwise the signature is
+// checked here (an op that failed the cheap checks then and passes them
+// now, say after a membership change, was never checked).
+func (r *Replica) acceptVerified(op *Op, now time.Time, sig *verdict) (outcome, error) {
+	if out, err, done := r.cheap(op, now); done {
+		return out, err
 	}
 	if !r.loading {
-		if err := op.Verify(); err != nil {
+		var err error
+		if sig != nil && sig.done {
+			err = sig.err
+		} else {
+			err = op.Verify()
+		}
+		if err != nil {
 			return 0, err
 		}
 	}
+	l := r.logs[op.Author]
 	if op.Kind == KindCutoff && op.Author != r.cfg.Members.Creator() {
 		return 0, ErrNotCreator
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -346,12 +347,57 @@ func (r *Replica) take(ops []*Op) (int, []error, error) {
 	}
 	n := 0
 	now := r.now()
+	sigs := r.verifyBatch(ops, now)
 	for i, op := range ops {
-		out, err := r.accept(op, now)
+		var sig *verdict
+		if sigs != nil {
+			sig = &sigs[i]
+		}
+		out, err := r.acceptVerified(op, now, sig)
 		res[i] = err
 		if err == nil && out == accepted {
 			n++
 		}
 	}
 	return n, res, r.flush()
+}
+
+// parallelVerify is the smallest batch whose signatures are checked on
+// several cores at once.
+const parallelVerify = 32
+
+// verdict is a signature check made beforehand.
+type verdict struct {
+	done bool // checked (an op that failed the cheap checks was not)
+	err  error
+}
+
+// verifyBatch checks, on up to GOMAXPROCS goroutines, the signatures of
+// the ops of a large batch that pass the cheap checks, and returns the
+// verdicts (nil for a small batch: each op is checked as it comes). It
+// runs with r.mu held and changes nothing.
+func (r *Replica) verifyBatch(ops []*Op, now time.Time) []verdict {
+	workers := min(runtime.GOMAXPROCS(0), len(ops)/(parallelVerify/2))
+	if len(ops) < parallelVerify || workers < 2 || r.loading {
+		return nil
+	}
+	sigs := make([]verdict, len(ops))
+	var todo []int
+	for i, op := range ops {
+		if _, _, done := r.cheap(op, now); !done {
+			todo = append(todo, i)
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := w; j < len(todo); j += workers {
+				sigs[todo[j]] = verdict{done: true, err: ops[todo[j]].Verify()}
+			}
+		}()
+	}
+	wg.Wait()
+	return sigs
 }
