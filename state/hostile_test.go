@@ -57,6 +57,8 @@ func TestHostileAuthors(t *testing.T) {
 	m1 := mustOp(t, m, 1, nil, now, KindSet, "k", "v")
 	sameClock := mustOp(t, m, 2, m1, now, KindSet, "k", "w")
 	cutByMember := mustOp(t, m, 2, m1, now+1, KindCutoff, string(c.ids[2].ID().PublicKey()), string(make([]byte, 40)))
+	creatorID := c.ids[0].ID()
+	cutCreator := mustOp(t, c.ids[0], 1, nil, now, KindCutoff, string(creatorID[:]), string(make([]byte, 40)))
 	cases := []struct {
 		name string
 		ops  []*Op
@@ -68,6 +70,7 @@ func TestHostileAuthors(t *testing.T) {
 		{"beyond the skew", []*Op{mustOp(t, m, 1, nil, now+skew+1<<16, KindSet, "k", "v")}, ErrFuture},
 		{"clock does not grow", []*Op{m1, sameClock}, ErrBrokenChain},
 		{"cutoff by a member", []*Op{m1, cutByMember}, ErrNotCreator},
+		{"cutoff of the creator", []*Op{cutCreator}, ErrNotCreator},
 	}
 	for _, tc := range cases {
 		before := r.View().Digest()

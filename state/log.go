@@ -168,8 +168,13 @@ func (r *Replica) acceptVerified(op *Op, now time.Time, sig *verdict) (outcome, 
 		}
 	}
 	l := r.logs[op.Author]
-	if op.Kind == KindCutoff && op.Author != r.cfg.Members.Creator() {
-		return 0, ErrNotCreator
+	if op.Kind == KindCutoff {
+		if op.Author != r.cfg.Members.Creator() {
+			return 0, ErrNotCreator
+		}
+		if a, _, _ := op.cutoff(); a == op.Author {
+			return 0, fmt.Errorf("%w: the creator cannot be cut off", ErrNotCreator)
+		}
 	}
 	if l == nil {
 		l = &authorLog{}

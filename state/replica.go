@@ -205,7 +205,7 @@ func (r *Replica) Chat(text string) (*Op, error) { return r.author(KindChat, nil
 // later ones, whatever time they claim. Only the room's creator may cut
 // off, and it should, for every identity it removes (see [Replica.CutoffRemoved]).
 func (r *Replica) Cutoff(author identity.ID) (*Op, error) {
-	if r.cfg.Self.ID() != r.cfg.Members.Creator() {
+	if self := r.cfg.Self.ID(); self != r.cfg.Members.Creator() || author == self {
 		return nil, ErrNotCreator
 	}
 	r.mu.Lock()
