@@ -154,6 +154,9 @@ func (r *Replica) cheap(op *Op, now time.Time) (out outcome, err error, done boo
 // now, say after a membership change, was never checked).
 func (r *Replica) acceptVerified(op *Op, now time.Time, sig *verdict) (outcome, error) {
 	if out, err, done := r.cheap(op, now); done {
+		if out == duplicate && !op.Pruned {
+			r.unprune(op)
+		}
 		return out, err
 	}
 	if !r.loading {
@@ -331,4 +334,16 @@ func (r *Replica) takeEvidence(a, b *Op) error {
 	}
 	r.addEvidence(l, &Evidence{A: a, B: b})
 	return nil
+}
+
+// unprune puts back the text of a held chat op that was pruned, from a
+// copy that has it (the same signed bytes; the text matches their value
+// hash, which decoding checked).
+func (r *Replica) unprune(op *Op) {
+	l := r.logs[op.Author]
+	if held := l.ops[op.Seq-1]; held.Pruned && held.hash == op.hash {
+		l.ops[op.Seq-1] = op
+		r.persist(recOp, op.Encode())
+		r.version++
+	}
 }
