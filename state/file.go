@@ -52,6 +52,10 @@ var (
 	ErrUnsafeFile = errors.New("state: unsafe state file")
 	// ErrBadSnapshot: a snapshot that does not verify.
 	ErrBadSnapshot = errors.New("state: invalid snapshot")
+	// ErrLocked: another process has the room's state file open.
+	ErrLocked = errors.New("state: the state file is in use by another process")
+	// ErrReadOnly: a replica opened with OpenReadOnly does not write.
+	ErrReadOnly = errors.New("state: opened read-only")
 )
 
 func appendRecord(b []byte, typ byte, payload []byte) []byte {
@@ -181,8 +185,12 @@ func Open(dir string, cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, FileName(cfg.Room))
-	f, err := openPrivate(path)
+	f, err := openPrivate(path, os.O_RDWR, true)
 	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
 		return nil, err
 	}
 	good, err := r.load(f, path)
@@ -206,6 +214,31 @@ func Open(dir string, cfg Config) (*Replica, error) {
 			return nil, err
 		}
 	}
+	return r, nil
+}
+
+// OpenReadOnly reads the room's state file in dir into a replica that
+// keeps it in memory and makes no ops (ErrReadOnly): for showing the
+// state while another process has the room open. An incomplete last
+// record (one being written) is left out, not cut.
+func OpenReadOnly(dir string, cfg Config) (*Replica, error) {
+	r, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDir(dir); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, FileName(cfg.Room))
+	f, err := openPrivate(path, os.O_RDONLY, false)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := r.load(f, path); err != nil {
+		return nil, err
+	}
+	r.readOnly = true
 	return r, nil
 }
 
@@ -325,16 +358,19 @@ func checkDir(dir string) error {
 	return checkOwner(dir, fi)
 }
 
-// openPrivate opens path for reading and appending, creating it with mode
-// 0600, and refuses a symbolic link, anything but a regular file, a file
-// that group or others may read or write, and one another user owns.
-func openPrivate(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		return f, nil
-	}
-	if !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("state: %w", err)
+// openPrivate opens path (flag: os.O_RDWR or os.O_RDONLY), creating it
+// with mode 0600 if create is set, and refuses a symbolic link, anything
+// but a regular file, a file that group or others may read or write, and
+// one another user owns.
+func openPrivate(path string, flag int, create bool) (*os.File, error) {
+	if create {
+		f, err := os.OpenFile(path, flag|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("state: %w", err)
+		}
 	}
 	li, err := os.Lstat(path)
 	if err != nil {
@@ -343,7 +379,7 @@ func openPrivate(path string) (*os.File, error) {
 	if err := checkPrivate(path, li); err != nil {
 		return nil, err
 	}
-	f, err = os.OpenFile(path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}

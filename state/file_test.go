@@ -259,3 +259,44 @@ func TestWriteFailureSendsNothing(t *testing.T) {
 		t.Fatal("the replica made an op after its file failed")
 	}
 }
+
+// TestFileLockAndReadOnly: a second process (here, a second Open) cannot
+// open a room's state file that is open; OpenReadOnly reads it meanwhile,
+// shows the same state and makes no ops.
+func TestFileLockAndReadOnly(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	dir := t.TempDir()
+	r := openIn(t, c, 0, dir)
+	defer r.Close()
+	c.tick()
+	if _, err := r.Set("k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Room: testRoom, Self: c.ids[0], Members: c.mem, Now: c.clock.Now, Logger: quiet}
+	if _, err := Open(dir, cfg); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a second Open of an open state file: %v, want ErrLocked", err)
+	}
+	ro, err := OpenReadOnly(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := ro.View().Get("k"); string(v) != "v" {
+		t.Fatalf("read-only view: %q", v)
+	}
+	if _, err := ro.Set("k", []byte("w")); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("a read-only replica made an op: %v", err)
+	}
+	if _, err := r.Compact(); err != nil { // the file is replaced and locked again
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, cfg); !errors.Is(err, ErrLocked) {
+		t.Fatalf("after compaction, a second Open: %v, want ErrLocked", err)
+	}
+	r.Close()
+	r2, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	r2.Close()
+}

@@ -61,6 +61,7 @@ type Replica struct {
 	fileErr      error
 	closed       bool
 	loading      bool // reading the replica's own file: no checks that were made on receipt
+	readOnly     bool
 	viewCache    *View
 	viewAt       uint64
 	viewTime     int64
@@ -116,6 +117,9 @@ func (r *Replica) author(kind Kind, key, value []byte) (*Op, error) {
 	defer r.unlock()
 	if r.closed {
 		return nil, ErrClosed
+	}
+	if r.readOnly {
+		return nil, ErrReadOnly
 	}
 	self := r.cfg.Self.ID()
 	if !r.cfg.Members.IsMember(self) {

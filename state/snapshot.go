@@ -226,13 +226,18 @@ func (r *Replica) Compact() (int, error) {
 	if err := safefile.WriteAtomic(r.file.path, b, 0o600, true); err != nil {
 		return pruned, fmt.Errorf("state: compacting %s: %w", r.file.path, err)
 	}
-	f, err := openPrivate(r.file.path)
+	f, err := openPrivate(r.file.path, os.O_RDWR, false)
 	if err == nil {
 		_, err = f.Seek(0, io.SeekEnd)
 	}
 	if err != nil {
 		r.fileErr = fmt.Errorf("state: reopening %s: %w", r.file.path, err)
 		return pruned, r.fileErr
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		r.fileErr = err
+		return pruned, err
 	}
 	r.file.f.Close()
 	r.file.f = f
