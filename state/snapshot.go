@@ -321,3 +321,14 @@ func (r *Replica) ImportFile(path string) (ImportResult, error) {
 	}
 	return r.Import(f)
 }
+
+// SnapshotRoom returns the room ID a snapshot names in its header, so
+// that a caller can open that room's replica before importing it. It
+// reads the header only; Import checks everything.
+func SnapshotRoom(rd io.Reader) ([32]byte, error) {
+	var hdr [headerLen]byte
+	if _, err := io.ReadFull(rd, hdr[:]); err != nil || string(hdr[:magicSize]) != snapMagic {
+		return [32]byte{}, fmt.Errorf("%w: not an sp2p state snapshot", ErrBadSnapshot)
+	}
+	return [32]byte(hdr[magicSize:]), nil
+}

@@ -33,6 +33,18 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	if err := c.reps[0].SaveSnapshot(path); err == nil {
 		t.Fatal("a snapshot replaced an existing file")
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, err := SnapshotRoom(f)
+	f.Close()
+	if err != nil || room != testRoom {
+		t.Fatalf("SnapshotRoom: %x, %v", room, err)
+	}
+	if _, err := SnapshotRoom(strings.NewReader("sp2p state log 1")); !errors.Is(err, ErrBadSnapshot) {
+		t.Fatalf("SnapshotRoom of a non-snapshot: %v", err)
+	}
 	fresh, err := New(Config{Room: testRoom, Self: c.ids[1], Members: c.mem, Now: c.clock.Now, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
