@@ -39,7 +39,8 @@ var (
 
 // Membership is what the state needs to know of the room's membership.
 // The room implements it over its membership records; it must be safe for
-// concurrent use and answer from memory (it is asked on every op).
+// concurrent use, answer from memory (it is asked on every op, with the
+// replica's lock held) and never call back into the replica.
 type Membership interface {
 	// IsMember reports whether id is a member of the room now.
 	IsMember(id identity.ID) bool

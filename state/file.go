@@ -52,6 +52,10 @@ var (
 	ErrUnsafeFile = errors.New("state: unsafe state file")
 	// ErrBadSnapshot: a snapshot that does not verify.
 	ErrBadSnapshot = errors.New("state: invalid snapshot")
+	// ErrLocked: another process has the room's state file open.
+	ErrLocked = errors.New("state: the state file is in use by another process")
+	// ErrReadOnly: a replica opened with OpenReadOnly does not write.
+	ErrReadOnly = errors.New("state: opened read-only")
 )
 
 func appendRecord(b []byte, typ byte, payload []byte) []byte {
@@ -74,11 +78,11 @@ type record struct {
 var errTorn = errors.New("torn record")
 
 // readRecord reads the next record. At a clean end it returns io.EOF;
-// when what is left is an incomplete record or zero bytes, errTorn. With
-// size >= 0 (the file's size), a record that reaches past the end from
-// further back than one record can be is corrupt, not torn: only the last
-// write can be incomplete.
-func readRecord(br *bufio.Reader, offset int64, index int, size int64) (record, int64, error) {
+// when what is left is an incomplete record or zero bytes, errTorn. (A
+// length that reaches past the end of the file is within maxRecord of it,
+// or it is out of range: only the last 8 + maxRecord bytes can be taken
+// for a torn write.)
+func readRecord(br *bufio.Reader, offset int64, index int) (record, int64, error) {
 	var hdr [4]byte
 	n, err := io.ReadFull(br, hdr[:])
 	if err == io.EOF {
@@ -93,9 +97,6 @@ func readRecord(br *bufio.Reader, offset int64, index int, size int64) (record, 
 	}
 	if length == 0 || length > maxRecord {
 		return record{}, 0, fmt.Errorf("%w: record %d at offset %d has length %d (1 to %d)", ErrCorrupt, index, offset, length, maxRecord)
-	}
-	if size >= 0 && offset+8+int64(length) > size && size-offset > 8+maxRecord {
-		return record{}, 0, fmt.Errorf("%w: record %d at offset %d has length %d, past the end of the file", ErrCorrupt, index, offset, length)
 	}
 	body := make([]byte, 0, min(int(length)+4, 1<<20))
 	buf := make([]byte, 32<<10)
@@ -184,8 +185,12 @@ func Open(dir string, cfg Config) (*Replica, error) {
 		return nil, err
 	}
 	path := filepath.Join(dir, FileName(cfg.Room))
-	f, err := openPrivate(path)
+	f, err := openPrivate(path, os.O_RDWR, true)
 	if err != nil {
+		return nil, err
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
 		return nil, err
 	}
 	good, err := r.load(f, path)
@@ -212,9 +217,34 @@ func Open(dir string, cfg Config) (*Replica, error) {
 	return r, nil
 }
 
+// OpenReadOnly reads the room's state file in dir into a replica that
+// keeps it in memory and makes no ops (ErrReadOnly): for showing the
+// state while another process has the room open. An incomplete last
+// record (one being written) is left out, not cut.
+func OpenReadOnly(dir string, cfg Config) (*Replica, error) {
+	r, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkDir(dir); err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, FileName(cfg.Room))
+	f, err := openPrivate(path, os.O_RDONLY, false)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if _, err := r.load(f, path); err != nil {
+		return nil, err
+	}
+	r.readOnly = true
+	return r, nil
+}
+
 // load reads the records of f into r and returns the length of the good
 // prefix.
-func (r *Replica) load(f *os.File, path string) (int64, error) {
+func (r *Replica) load(f io.Reader, path string) (int64, error) {
 	br := bufio.NewReaderSize(f, 64<<10)
 	var hdr [headerLen]byte
 	if _, err := io.ReadFull(br, hdr[:]); err != nil {
@@ -226,17 +256,13 @@ func (r *Replica) load(f *os.File, path string) (int64, error) {
 	if [32]byte(hdr[magicSize:]) != r.cfg.Room {
 		return 0, fmt.Errorf("%w: %s holds another room", ErrCorrupt, path)
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, fmt.Errorf("state: %w", err)
-	}
 	off := int64(headerLen)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.loading = true
 	defer func() { r.loading, r.changed = false, nil }()
 	for i := 0; ; i++ {
-		rec, n, err := readRecord(br, off, i, fi.Size())
+		rec, n, err := readRecord(br, off, i)
 		if err == io.EOF {
 			return off, nil
 		}
@@ -332,16 +358,19 @@ func checkDir(dir string) error {
 	return checkOwner(dir, fi)
 }
 
-// openPrivate opens path for reading and appending, creating it with mode
-// 0600, and refuses a symbolic link, anything but a regular file, a file
-// that group or others may read or write, and one another user owns.
-func openPrivate(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err == nil {
-		return f, nil
-	}
-	if !errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("state: %w", err)
+// openPrivate opens path (flag: os.O_RDWR or os.O_RDONLY), creating it
+// with mode 0600 if create is set, and refuses a symbolic link, anything
+// but a regular file, a file that group or others may read or write, and
+// one another user owns.
+func openPrivate(path string, flag int, create bool) (*os.File, error) {
+	if create {
+		f, err := os.OpenFile(path, flag|os.O_CREATE|os.O_EXCL, 0o600)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("state: %w", err)
+		}
 	}
 	li, err := os.Lstat(path)
 	if err != nil {
@@ -350,7 +379,7 @@ func openPrivate(path string) (*os.File, error) {
 	if err := checkPrivate(path, li); err != nil {
 		return nil, err
 	}
-	f, err = os.OpenFile(path, os.O_RDWR, 0)
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, fmt.Errorf("state: %w", err)
 	}

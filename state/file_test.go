@@ -178,3 +178,125 @@ func TestStateFileSafety(t *testing.T) {
 		t.Fatalf("a world-writable directory: %v", err)
 	}
 }
+
+// TestOwnLogRestoredBySync: a member whose state file lost its own newest
+// ops is Behind its neighbour until sync brings them back, and then goes
+// on with its chain without forking it.
+func TestOwnLogRestoredBySync(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	dir := t.TempDir()
+	r := openIn(t, c, 0, dir)
+	for range 5 {
+		c.tick()
+		if _, err := r.Chat("mine"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect(r, c.reps[1], Budget{}).pump(t, nil, 0)
+	r.Close()
+	path := filepath.Join(dir, FileName(testRoom))
+	full, _ := os.ReadFile(path)
+	ends := recordEnds(t, full)
+	if err := os.WriteFile(path, full[:ends[1]], 0o600); err != nil { // two of five left
+		t.Fatal(err)
+	}
+	r = openIn(t, c, 0, dir)
+	defer r.Close()
+	p, q := r.NewPeer(c.ids[1].ID(), Budget{}), c.reps[1].NewPeer(c.ids[0].ID(), Budget{})
+	if !p.Behind() {
+		t.Fatal("Behind before the neighbour's state vector")
+	}
+	hello := q.Start()
+	out, err := p.Receive(hello[0]) // its own state vector comes back
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !p.Behind() {
+		t.Fatal("not Behind a neighbour that holds more of the member's own log")
+	}
+	l := &link{a: p, b: q, toB: out}
+	l.pump(t, nil, 0)
+	if p.Behind() || r.Ops() != 5 {
+		t.Fatalf("after sync: Behind %v, %d ops", p.Behind(), r.Ops())
+	}
+	c.tick()
+	op, err := r.Chat("next")
+	if err != nil || op.Seq != 6 {
+		t.Fatalf("next own op: %v, seq %d", err, op.Seq)
+	}
+	connect(r, c.reps[1], Budget{}).pump(t, nil, 0)
+	if len(r.Evidence())+len(c.reps[1].Evidence()) != 0 {
+		t.Fatal("the member forked its own log")
+	}
+}
+
+// TestWriteFailureSendsNothing: when the state file cannot be written, an
+// own op is refused and never offered to a neighbour (a restart would
+// otherwise sign another op with its sequence number), and the replica
+// makes no more ops.
+func TestWriteFailureSendsNothing(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	r := openIn(t, c, 0, t.TempDir())
+	c.tick()
+	if _, err := r.Chat("on disk"); err != nil {
+		t.Fatal(err)
+	}
+	r.file.f.Close() // the disk goes away
+	c.tick()
+	if op, err := r.Chat("lost"); err == nil || op != nil {
+		t.Fatalf("an op that is not on disk was made: %v", err)
+	}
+	if r.Ops() != 1 {
+		t.Fatalf("%d ops held, want the one on disk", r.Ops())
+	}
+	connect(r, c.reps[1], Budget{}).pump(t, nil, 0)
+	if c.reps[1].Ops() != 1 {
+		t.Fatalf("the neighbour got %d ops, want 1", c.reps[1].Ops())
+	}
+	if _, err := r.Set("k", nil); err == nil {
+		t.Fatal("the replica made an op after its file failed")
+	}
+}
+
+// TestFileLockAndReadOnly: a second process (here, a second Open) cannot
+// open a room's state file that is open; OpenReadOnly reads it meanwhile,
+// shows the same state and makes no ops.
+func TestFileLockAndReadOnly(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 1)
+	dir := t.TempDir()
+	r := openIn(t, c, 0, dir)
+	defer r.Close()
+	c.tick()
+	if _, err := r.Set("k", []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Room: testRoom, Self: c.ids[0], Members: c.mem, Now: c.clock.Now, Logger: quiet}
+	if _, err := Open(dir, cfg); !errors.Is(err, ErrLocked) {
+		t.Fatalf("a second Open of an open state file: %v, want ErrLocked", err)
+	}
+	ro, err := OpenReadOnly(dir, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := ro.View().Get("k"); string(v) != "v" {
+		t.Fatalf("read-only view: %q", v)
+	}
+	if _, err := ro.Set("k", []byte("w")); !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("a read-only replica made an op: %v", err)
+	}
+	if _, err := r.Compact(); err != nil { // the file is replaced and locked again
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, cfg); !errors.Is(err, ErrLocked) {
+		t.Fatalf("after compaction, a second Open: %v, want ErrLocked", err)
+	}
+	r.Close()
+	r2, err := Open(dir, cfg)
+	if err != nil {
+		t.Fatalf("after Close: %v", err)
+	}
+	r2.Close()
+}

@@ -57,6 +57,8 @@ func TestHostileAuthors(t *testing.T) {
 	m1 := mustOp(t, m, 1, nil, now, KindSet, "k", "v")
 	sameClock := mustOp(t, m, 2, m1, now, KindSet, "k", "w")
 	cutByMember := mustOp(t, m, 2, m1, now+1, KindCutoff, string(c.ids[2].ID().PublicKey()), string(make([]byte, 40)))
+	creatorID := c.ids[0].ID()
+	cutCreator := mustOp(t, c.ids[0], 1, nil, now, KindCutoff, string(creatorID[:]), string(make([]byte, 40)))
 	cases := []struct {
 		name string
 		ops  []*Op
@@ -68,6 +70,7 @@ func TestHostileAuthors(t *testing.T) {
 		{"beyond the skew", []*Op{mustOp(t, m, 1, nil, now+skew+1<<16, KindSet, "k", "v")}, ErrFuture},
 		{"clock does not grow", []*Op{m1, sameClock}, ErrBrokenChain},
 		{"cutoff by a member", []*Op{m1, cutByMember}, ErrNotCreator},
+		{"cutoff of the creator", []*Op{cutCreator}, ErrNotCreator},
 	}
 	for _, tc := range cases {
 		before := r.View().Digest()
@@ -196,4 +199,56 @@ func TestForkDetected(t *testing.T) {
 		t.Fatalf("evidence of one chain: %v", err)
 	}
 	_ = time.Second
+}
+
+// TestSyncedWithRemovedAuthor: a replica that holds ops of a former
+// member without a cutoff offers none of them and still reports Synced.
+func TestSyncedWithRemovedAuthor(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	if _, err := c.reps[2].Chat("soon gone"); err != nil {
+		t.Fatal(err)
+	}
+	connect(c.reps[2], c.reps[0], Budget{}).pump(t, nil, 0)
+	c.mem.remove(c.ids[2].ID())
+	l := connect(c.reps[0], c.reps[1], Budget{})
+	l.pump(t, nil, 0)
+	if s := l.a.Stats(); s.OpsOut != 0 || !l.a.Synced() || len(l.b.Stats().Refused) != 0 {
+		t.Fatalf("sent %d ops of a former member, synced %v, refusals %v", s.OpsOut, l.a.Synced(), l.b.Stats().Refused)
+	}
+}
+
+// TestLargeBatchForgeries: in a batch large enough for its signatures to
+// be checked on several cores, every forged op is still refused and every
+// good one taken.
+func TestLargeBatchForgeries(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	var ops []*Op
+	for range 200 {
+		c.tick()
+		op, err := c.reps[0].Chat("x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op)
+	}
+	batch := make([]*Op, 0, len(ops))
+	for i, op := range ops {
+		if i%10 == 9 {
+			f := *op
+			f.Sig[5] ^= 1
+			batch = append(batch, &f)
+		}
+		batch = append(batch, op)
+	}
+	n, errs := c.reps[1].Take(batch)
+	if c.reps[1].Ops() != 200 || len(errs) != 20 {
+		t.Fatalf("taken %d, held %d, %d refusals; want 200 held and 20 forgeries refused", n, c.reps[1].Ops(), len(errs))
+	}
+	for _, err := range errs {
+		if !errors.Is(err, ErrBadSignature) {
+			t.Fatalf("refusal %v, want ErrBadSignature", err)
+		}
+	}
 }

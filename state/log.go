@@ -59,7 +59,6 @@ type authorLog struct {
 	evidence *Evidence
 	exact    bool // the evidence is two ops with one predecessor
 	cutoff   *cutoffMark
-	want     uint64 // the other branch's op this replica asks for (fork refinement), 0: none
 }
 
 func (l *authorLog) head() (uint64, Hash) {
@@ -113,40 +112,72 @@ const (
 // with r.mu held. Checks go from cheap to costly: room, membership, clock,
 // duplicates, fork and cutoff bounds, then the signature, then the chain.
 func (r *Replica) accept(op *Op, now time.Time) (outcome, error) {
+	return r.acceptVerified(op, now, nil)
+}
+
+// cheap runs the checks before the signature, without changing anything;
+// done reports that they decided the op's fate.
+func (r *Replica) cheap(op *Op, now time.Time) (out outcome, err error, done bool) {
 	if op.Room != r.cfg.Room {
-		return 0, ErrWrongRoom
+		return 0, ErrWrongRoom, true
 	}
 	l := r.logs[op.Author]
 	if !r.loading && !r.cfg.Members.IsMember(op.Author) {
 		if l == nil || l.cutoff == nil {
 			if l != nil {
-				return 0, fmt.Errorf("%w: %s is no longer a member", ErrRemoved, op.Author)
+				return 0, fmt.Errorf("%w: %s is no longer a member", ErrRemoved, op.Author), true
 			}
-			return 0, fmt.Errorf("%w: %s", ErrNotMember, op.Author)
+			return 0, fmt.Errorf("%w: %s", ErrNotMember, op.Author), true
 		}
 	}
 	if limitMs := now.Add(r.cfg.MaxSkew).UnixMilli(); !r.loading && op.Millis() > limitMs {
-		return 0, fmt.Errorf("%w: %d ms ahead of the limit", ErrFuture, op.Millis()-limitMs)
+		return 0, fmt.Errorf("%w: %d ms ahead of the limit", ErrFuture, op.Millis()-limitMs), true
 	}
 	if l != nil && op.Seq <= uint64(len(l.ops)) && l.ops[op.Seq-1].hash == op.hash {
-		return duplicate, nil
+		return duplicate, nil, true
 	}
 	if l != nil && l.forkAt != 0 && op.Seq > l.forkAt {
-		return 0, fmt.Errorf("%w: at sequence number %d, this op is %d", ErrForked, l.forkAt, op.Seq)
+		return 0, fmt.Errorf("%w: at sequence number %d, this op is %d", ErrForked, l.forkAt, op.Seq), true
 	}
 	if l != nil && l.cutoff != nil && (op.Seq > l.cutoff.seq || op.Seq == l.cutoff.seq && op.hash != l.cutoff.hash) {
-		return 0, fmt.Errorf("%w: cut off at sequence number %d, this op is %d", ErrRemoved, l.cutoff.seq, op.Seq)
+		return 0, fmt.Errorf("%w: cut off at sequence number %d, this op is %d", ErrRemoved, l.cutoff.seq, op.Seq), true
 	}
 	if l == nil && len(r.logs) >= MaxAuthors {
-		return 0, ErrTooManyAuthors
+		return 0, ErrTooManyAuthors, true
+	}
+	return 0, nil, false
+}
+
+// acceptVerified is accept with, when sig says it was made, the
+// signature's verdict computed beforehand; otherwise the signature is
+// checked here (an op that failed the cheap checks then and passes them
+// now, say after a membership change, was never checked).
+func (r *Replica) acceptVerified(op *Op, now time.Time, sig *verdict) (outcome, error) {
+	if out, err, done := r.cheap(op, now); done {
+		if out == duplicate && !op.Pruned {
+			r.unprune(op)
+		}
+		return out, err
 	}
 	if !r.loading {
-		if err := op.Verify(); err != nil {
+		var err error
+		if sig != nil && sig.done {
+			err = sig.err
+		} else {
+			err = op.Verify()
+		}
+		if err != nil {
 			return 0, err
 		}
 	}
-	if op.Kind == KindCutoff && op.Author != r.cfg.Members.Creator() {
-		return 0, ErrNotCreator
+	l := r.logs[op.Author]
+	if op.Kind == KindCutoff {
+		if op.Author != r.cfg.Members.Creator() {
+			return 0, ErrNotCreator
+		}
+		if a, _, _ := op.cutoff(); a == op.Author {
+			return 0, fmt.Errorf("%w: the creator cannot be cut off", ErrNotCreator)
+		}
 	}
 	if l == nil {
 		l = &authorLog{}
@@ -166,8 +197,8 @@ func (r *Replica) accept(op *Op, now time.Time) (outcome, error) {
 	case head > 0 && op.HLC <= l.ops[head-1].HLC:
 		return 0, fmt.Errorf("%w: its clock does not grow", ErrBrokenChain)
 	case l.forkAt != 0 && op.Seq >= l.forkAt:
-		// The other branch's op at the fork point, asked for to refine
-		// the evidence, which compared with ours above; nothing to keep.
+		// An op of the other branch at the fork point that continues
+		// this replica's chain: it proves nothing new, and does not count.
 		return duplicate, nil
 	}
 	r.appendOp(l, op)
@@ -226,9 +257,8 @@ func (r *Replica) addPending(op *Op) {
 }
 
 // addEvidence records a proven fork, keeps the lowest fork point per
-// author, and asks neighbours for the other branch's op below it until
-// the evidence shows where the chains part. It reports whether the fork
-// point moved down.
+// author, and refines it with this replica's own chain. It reports
+// whether the fork point moved down.
 func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 	at, ok := forkPoint(e.A, e.B)
 	if !ok || (l.forkAt != 0 && at > l.forkAt) {
@@ -238,8 +268,7 @@ func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 		e.A, e.B = e.B, e.A
 	}
 	e.At = at
-	sameSeq := e.A.Seq == e.B.Seq
-	exact := sameSeq && e.A.Prev == e.B.Prev // both on one predecessor: the chains part here
+	exact := e.A.Seq == e.B.Seq && e.A.Prev == e.B.Prev // both on one predecessor: the chains part here
 	lower := l.forkAt == 0 || at < l.forkAt
 	if lower || exact && !l.exact {
 		l.forkAt, l.evidence, l.exact = at, e, exact
@@ -248,12 +277,13 @@ func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 		r.cfg.Logger.Warn("state: an author forked its log", "author", e.A.Author.String(), "at", at)
 	}
 	if exact {
-		l.want = 0
 		return lower
 	}
 	// Refine with what this replica holds: its own op at at-1 against the
-	// predecessors the evidence names; otherwise ask neighbours for the
-	// other branch's op at or below the fork point.
+	// predecessors the evidence names. (Evidence goes to every neighbour
+	// each time it moves down, and each pair carries an op of the other
+	// branch, so the members that hold either branch refine it in turn
+	// down to where the chains part.)
 	if at > 1 && uint64(len(l.ops)) >= at-1 {
 		own := l.ops[at-2]
 		for _, o := range []*Op{e.A, e.B} {
@@ -265,14 +295,6 @@ func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 	}
 	if !lower {
 		return false
-	}
-	switch {
-	case !sameSeq:
-		l.want = at // B names a sibling of A: ask for it
-	case at > 1:
-		l.want = at - 1
-	default:
-		l.want = 0
 	}
 	// The ops from the fork point on stay (they answer the other side's
 	// requests for refinement) but no longer count and are not sent.
@@ -312,4 +334,16 @@ func (r *Replica) takeEvidence(a, b *Op) error {
 	}
 	r.addEvidence(l, &Evidence{A: a, B: b})
 	return nil
+}
+
+// unprune puts back the text of a held chat op that was pruned, from a
+// copy that has it (the same signed bytes; the text matches their value
+// hash, which decoding checked).
+func (r *Replica) unprune(op *Op) {
+	l := r.logs[op.Author]
+	if held := l.ops[op.Seq-1]; held.Pruned && held.hash == op.hash {
+		l.ops[op.Seq-1] = op
+		r.persist(recOp, op.Encode())
+		r.version++
+	}
 }

@@ -151,3 +151,40 @@ func TestMergeCounterAppChat(t *testing.T) {
 		t.Fatalf("retention of 3 ms shows %d messages, want 8", len(h))
 	}
 }
+
+// TestOutOfOrderAndOnOp: ops delivered in reverse order wait for their
+// predecessors and are all taken; OnOp sees every op taken, in chain
+// order, and may call back into the replica.
+func TestOutOfOrderAndOnOp(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 2)
+	var ops []*Op
+	for range 30 {
+		c.tick()
+		op, err := c.reps[0].Chat("x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ops = append(ops, op)
+	}
+	var seen []uint64
+	var r *Replica
+	r, _ = New(Config{Room: testRoom, Self: c.ids[1], Members: c.mem, Now: c.clock.Now, Logger: quiet,
+		OnOp: func(op *Op) {
+			seen = append(seen, op.Seq)
+			_ = r.View() // no deadlock: called without the lock
+		}})
+	for i := len(ops) - 1; i >= 0; i-- {
+		if _, errs := r.Take([]*Op{ops[i]}); errs != nil {
+			t.Fatal(errs)
+		}
+	}
+	if r.Ops() != 30 || len(seen) != 30 {
+		t.Fatalf("%d ops held, %d seen by OnOp", r.Ops(), len(seen))
+	}
+	for i, s := range seen {
+		if s != uint64(i+1) {
+			t.Fatalf("OnOp saw seq %d at %d", s, i)
+		}
+	}
+}

@@ -91,7 +91,7 @@ func (k Kind) String() string {
 var ErrMalformed = errors.New("state: malformed")
 
 // Hash names an operation: SHA-256 of its signed bytes.
-type Hash [hashSize]byte
+type Hash [sha256.Size]byte
 
 // String returns the hash in hex, shortened to 16 characters.
 func (h Hash) String() string { return fmt.Sprintf("%x", h[:8]) }

@@ -73,12 +73,11 @@ type Peer struct {
 	helloSent bool
 	helloSeen bool
 	known     map[identity.ID]uint64 // how far the neighbour holds each log
+	claimed   map[identity.ID]uint64 // what its last HELLO said it holds
 	mismatch  map[identity.ID]uint64 // the neighbour's head differs from ours there
 	evSent    map[identity.ID]uint64 // fork point of the evidence sent
-	wantSent  map[identity.ID]uint64
-	wants     []pendKey // the neighbour's requests
-	nextBatch uint32    // the number of the next OPS frame
-	acked     uint32    // batches acknowledged
+	nextBatch uint32                 // the number of the next OPS frame
+	acked     uint32                 // batches acknowledged
 	stats     Stats
 }
 
@@ -86,8 +85,8 @@ type Peer struct {
 func (r *Replica) NewPeer(id identity.ID, b Budget) *Peer {
 	return &Peer{
 		r: r, id: id, budget: b.withDefaults(),
-		known: map[identity.ID]uint64{}, mismatch: map[identity.ID]uint64{},
-		evSent: map[identity.ID]uint64{}, wantSent: map[identity.ID]uint64{},
+		known: map[identity.ID]uint64{}, claimed: map[identity.ID]uint64{}, mismatch: map[identity.ID]uint64{},
+		evSent:    map[identity.ID]uint64{},
 		nextBatch: 1, stats: Stats{Refused: map[error]int{}},
 	}
 }
@@ -136,7 +135,8 @@ func (p *Peer) Receive(b []byte) ([][]byte, error) {
 		}
 		p.takeHello(f.hello)
 	case frameOps:
-		n, res := p.r.take(f.ops)
+		n, res, ferr := p.r.take(f.ops)
+		err = ferr // the replica's own file, not the neighbour's doing
 		p.mu.Lock()
 		p.stats.OpsIn += len(f.ops)
 		p.stats.OpsTaken += n
@@ -162,22 +162,21 @@ func (p *Peer) Receive(b []byte) ([][]byte, error) {
 		p.mu.Unlock()
 	case frameEvidence:
 		p.r.mu.Lock()
-		err = p.r.takeEvidence(f.evA, f.evB)
+		err = ErrClosed
+		if !p.r.closed {
+			err = p.r.takeEvidence(f.evA, f.evB)
+		}
 		if err == nil {
 			err = p.r.flush()
 		}
 		p.r.unlock()
-	case frameWant:
-		p.mu.Lock()
-		if len(p.wants) < MaxWants {
-			p.wants = append(p.wants, pendKey{f.author, f.seq})
-		}
-		p.mu.Unlock()
 	}
 	if err != nil {
-		p.mu.Lock()
-		p.refuse(err)
-		p.mu.Unlock()
+		if f.typ != frameOps {
+			p.mu.Lock()
+			p.refuse(err)
+			p.mu.Unlock()
+		}
 		return p.account(reply), err
 	}
 	return append(p.account(reply), p.Poll()...), nil
@@ -205,12 +204,36 @@ func (p *Peer) takeHello(vec []Entry) {
 	// The vector says exactly what the neighbour holds: what it lost
 	// (dropped frames, a cut file) is sent again.
 	clear(p.known)
+	clear(p.claimed)
 	for _, e := range vec {
 		p.known[e.Author] = e.Seq
+		p.claimed[e.Author] = e.Seq
 		if l := p.r.logs[e.Author]; l != nil && e.Seq <= uint64(len(l.ops)) && l.ops[e.Seq-1].hash != e.Head {
 			p.mismatch[e.Author] = e.Seq
 		}
 	}
+}
+
+// Behind reports whether the neighbour's last state vector holds more of
+// this replica's own log than the replica does: the replica lost its own
+// newest ops (see SECURITY.md) and sync is bringing them back. Before the
+// neighbour's first HELLO it reports true. A member should not write while
+// a neighbour is ahead of it; a neighbour that claims more than it then
+// sends is lying, and the caller should stop waiting for it after a while.
+func (p *Peer) Behind() bool {
+	p.r.mu.Lock()
+	defer p.r.mu.Unlock()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.helloSeen {
+		return true
+	}
+	self := p.r.cfg.Self.ID()
+	held := uint64(0)
+	if l := p.r.logs[self]; l != nil {
+		held = uint64(len(l.ops))
+	}
+	return p.claimed[self] > held
 }
 
 // Start returns the first frame: this replica's state vector.
@@ -237,7 +260,7 @@ func (p *Peer) Synced() bool {
 		return false
 	}
 	for a, l := range p.r.logs {
-		if l.sendable() > p.known[a] {
+		if p.r.offered(a, l) > p.known[a] {
 			return false
 		}
 	}
@@ -245,7 +268,7 @@ func (p *Peer) Synced() bool {
 }
 
 // Poll returns the frames due to the neighbour, within the budget: first
-// the state vector, then fork evidence and requests, then the ops the
+// the state vector, then fork evidence, then the ops the
 // neighbour does not hold, in per-author order, while fewer than Window
 // OPS frames wait for their acknowledgement.
 func (p *Peer) Poll() [][]byte {
@@ -274,10 +297,6 @@ func (p *Peer) pollLocked() [][]byte {
 			p.evSent[a] = l.forkAt
 			out = append(out, append([]byte{frameEvidence}, encodeEvidence(l.evidence)...))
 		}
-		if l.want != 0 && p.wantSent[a] != l.want {
-			p.wantSent[a] = l.want
-			out = append(out, encodeWant(a, l.want))
-		}
 	}
 	size := 0
 	for _, f := range out {
@@ -303,15 +322,7 @@ func (p *Peer) pollLocked() [][]byte {
 		p.stats.OpsOut++
 		return true
 	}
-	// Requests first: the other branch's op for fork refinement, and the
-	// ops that show a mismatched head.
-	for len(p.wants) > 0 && !full {
-		w := p.wants[0]
-		if l := p.r.logs[w.author]; l != nil && w.seq <= uint64(len(l.ops)) && !add(l.ops[w.seq-1]) {
-			break
-		}
-		p.wants = p.wants[1:]
-	}
+	// First the ops that show a mismatched head (a possible fork).
 	for _, a := range authors {
 		if s, ok := p.mismatch[a]; ok && !full {
 			if l := p.r.logs[a]; s <= uint64(len(l.ops)) && !add(l.ops[s-1]) {
@@ -323,10 +334,7 @@ func (p *Peer) pollLocked() [][]byte {
 	if p.helloSeen {
 		for _, a := range authors {
 			l := p.r.logs[a]
-			if l.cutoff == nil && !p.r.cfg.Members.IsMember(a) {
-				continue // it would refuse them; its own removal may still be on its way
-			}
-			for n := l.sendable(); !full && p.known[a] < n; {
+			for n := p.r.offered(a, l); !full && p.known[a] < n; {
 				if !add(l.ops[p.known[a]]) {
 					break
 				}
@@ -341,4 +349,14 @@ func (p *Peer) pollLocked() [][]byte {
 		out = append(out, cur.bytes())
 	}
 	return out
+}
+
+// offered returns how many of a's ops sync offers: those that count, and
+// none of a former member without a cutoff (the neighbour would refuse
+// them; the cutoff may still be on its way).
+func (r *Replica) offered(a identity.ID, l *authorLog) uint64 {
+	if l.cutoff == nil && !r.cfg.Members.IsMember(a) {
+		return 0
+	}
+	return l.sendable()
 }

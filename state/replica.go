@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sort"
 	"sync"
 	"time"
@@ -60,6 +61,7 @@ type Replica struct {
 	fileErr      error
 	closed       bool
 	loading      bool // reading the replica's own file: no checks that were made on receipt
+	readOnly     bool
 	viewCache    *View
 	viewAt       uint64
 	viewTime     int64
@@ -116,6 +118,9 @@ func (r *Replica) author(kind Kind, key, value []byte) (*Op, error) {
 	if r.closed {
 		return nil, ErrClosed
 	}
+	if r.readOnly {
+		return nil, ErrReadOnly
+	}
 	self := r.cfg.Self.ID()
 	if !r.cfg.Members.IsMember(self) {
 		return nil, fmt.Errorf("%w: %s", ErrNotMember, self)
@@ -138,7 +143,13 @@ func (r *Replica) author(kind Kind, key, value []byte) (*Op, error) {
 	}
 	r.appendOp(l, op)
 	if err := r.flush(); err != nil {
-		return op, err
+		// Not on disk: the op must never be sent, or a restart would sign
+		// another with its sequence number. The file error sticks, so
+		// this replica makes no more ops.
+		l.truncate(uint64(len(l.ops) - 1))
+		r.changed = r.changed[:len(r.changed)-1]
+		r.version++
+		return nil, err
 	}
 	return op, nil
 }
@@ -198,7 +209,7 @@ func (r *Replica) Chat(text string) (*Op, error) { return r.author(KindChat, nil
 // later ones, whatever time they claim. Only the room's creator may cut
 // off, and it should, for every identity it removes (see [Replica.CutoffRemoved]).
 func (r *Replica) Cutoff(author identity.ID) (*Op, error) {
-	if r.cfg.Self.ID() != r.cfg.Members.Creator() {
+	if self := r.cfg.Self.ID(); self != r.cfg.Members.Creator() || author == self {
 		return nil, ErrNotCreator
 	}
 	r.mu.Lock()
@@ -313,18 +324,22 @@ func (r *Replica) Ops() int {
 // many were new and the refusals, each wrapping one of the package's
 // sentinel errors.
 func (r *Replica) Take(ops []*Op) (int, []error) {
-	n, res := r.take(ops)
+	n, res, ferr := r.take(ops)
 	var errs []error
 	for _, err := range res {
 		if err != nil {
 			errs = append(errs, err)
 		}
 	}
+	if ferr != nil {
+		errs = append(errs, ferr)
+	}
 	return n, errs
 }
 
-// take is Take with one result per op (nil: taken, held or a duplicate).
-func (r *Replica) take(ops []*Op) (int, []error) {
+// take is Take with one result per op (nil: taken, held or a duplicate)
+// and the error of writing them to the state file.
+func (r *Replica) take(ops []*Op) (int, []error, error) {
 	r.mu.Lock()
 	defer r.unlock()
 	res := make([]error, len(ops))
@@ -332,24 +347,61 @@ func (r *Replica) take(ops []*Op) (int, []error) {
 		for i := range res {
 			res[i] = ErrClosed
 		}
-		return 0, res
+		return 0, res, nil
 	}
 	n := 0
 	now := r.now()
-	before := r.version
+	sigs := r.verifyBatch(ops, now)
 	for i, op := range ops {
-		out, err := r.accept(op, now)
+		var sig *verdict
+		if sigs != nil {
+			sig = &sigs[i]
+		}
+		out, err := r.acceptVerified(op, now, sig)
 		res[i] = err
 		if err == nil && out == accepted {
 			n++
 		}
 	}
-	if err := r.flush(); err != nil && r.version != before {
-		for i := range res {
-			if res[i] == nil {
-				res[i] = err
-			}
+	return n, res, r.flush()
+}
+
+// parallelVerify is the smallest batch whose signatures are checked on
+// several cores at once.
+const parallelVerify = 32
+
+// verdict is a signature check made beforehand.
+type verdict struct {
+	done bool // checked (an op that failed the cheap checks was not)
+	err  error
+}
+
+// verifyBatch checks, on up to GOMAXPROCS goroutines, the signatures of
+// the ops of a large batch that pass the cheap checks, and returns the
+// verdicts (nil for a small batch: each op is checked as it comes). It
+// runs with r.mu held and changes nothing.
+func (r *Replica) verifyBatch(ops []*Op, now time.Time) []verdict {
+	workers := min(runtime.GOMAXPROCS(0), len(ops)/(parallelVerify/2))
+	if len(ops) < parallelVerify || workers < 2 || r.loading {
+		return nil
+	}
+	sigs := make([]verdict, len(ops))
+	var todo []int
+	for i, op := range ops {
+		if _, _, done := r.cheap(op, now); !done {
+			todo = append(todo, i)
 		}
 	}
-	return n, res
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := w; j < len(todo); j += workers {
+				sigs[todo[j]] = verdict{done: true, err: ops[todo[j]].Verify()}
+			}
+		}()
+	}
+	wg.Wait()
+	return sigs
 }

@@ -82,7 +82,7 @@ func (r *Replica) Import(rd io.Reader) (ImportResult, error) {
 	chains := map[identity.ID]*Op{}
 	off, trailer := int64(headerLen), false
 	for i := 0; ; i++ {
-		rec, n, err := readRecord(br, off, i, -1)
+		rec, n, err := readRecord(br, off, i)
 		if err == io.EOF {
 			break
 		}
@@ -140,8 +140,11 @@ func (r *Replica) Import(rd io.Reader) (ImportResult, error) {
 		_ = r.takeEvidence(e[0], e[1]) // checked above; a non-member's is dropped
 	}
 	r.mu.Unlock()
-	n, errs := r.take(ops)
+	n, errs, ferr := r.take(ops)
 	res.Taken = n
+	if ferr != nil {
+		return res, ferr
+	}
 	for _, err := range errs {
 		if err != nil {
 			if errors.Is(err, ErrNotMember) || errors.Is(err, ErrRemoved) || errors.Is(err, ErrForked) {
@@ -223,13 +226,18 @@ func (r *Replica) Compact() (int, error) {
 	if err := safefile.WriteAtomic(r.file.path, b, 0o600, true); err != nil {
 		return pruned, fmt.Errorf("state: compacting %s: %w", r.file.path, err)
 	}
-	f, err := openPrivate(r.file.path)
+	f, err := openPrivate(r.file.path, os.O_RDWR, false)
 	if err == nil {
 		_, err = f.Seek(0, io.SeekEnd)
 	}
 	if err != nil {
 		r.fileErr = fmt.Errorf("state: reopening %s: %w", r.file.path, err)
 		return pruned, r.fileErr
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		r.fileErr = err
+		return pruned, err
 	}
 	r.file.f.Close()
 	r.file.f = f
@@ -312,4 +320,15 @@ func (r *Replica) ImportFile(path string) (ImportResult, error) {
 		return ImportResult{}, fmt.Errorf("%w: %s is %d bytes, at most %d", ErrBadSnapshot, path, fi.Size(), MaxSnapshot)
 	}
 	return r.Import(f)
+}
+
+// SnapshotRoom returns the room ID a snapshot names in its header, so
+// that a caller can open that room's replica before importing it. It
+// reads the header only; Import checks everything.
+func SnapshotRoom(rd io.Reader) ([32]byte, error) {
+	var hdr [headerLen]byte
+	if _, err := io.ReadFull(rd, hdr[:]); err != nil || string(hdr[:magicSize]) != snapMagic {
+		return [32]byte{}, fmt.Errorf("%w: not an sp2p state snapshot", ErrBadSnapshot)
+	}
+	return [32]byte(hdr[magicSize:]), nil
 }

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-
-	"github.com/sp2p/sp2p/identity"
 )
 
 // The sync frames (SECURITY.md, "Replicated room state"). A frame is a
@@ -18,28 +16,23 @@ const (
 	MaxFrame = 192 << 10
 	// MaxBatchOps bounds the ops of one OPS frame.
 	MaxBatchOps = 1024
-	// MaxWants bounds the WANT requests a peer holds for its neighbour.
-	MaxWants = 64
 
 	frameHello    = 1
 	frameOps      = 2
 	frameAck      = 3
 	frameEvidence = 4
-	frameWant     = 5
 
 	entrySize = 32 + 8 + hashSize
 )
 
 type frame struct {
-	typ    byte
-	room   [32]byte
-	hello  []Entry
-	batch  uint32
-	ops    []*Op
-	evA    *Op
-	evB    *Op
-	author identity.ID
-	seq    uint64
+	typ   byte
+	room  [32]byte
+	hello []Entry
+	batch uint32
+	ops   []*Op
+	evA   *Op
+	evB   *Op
 }
 
 func encodeHello(room [32]byte, vec []Entry) []byte {
@@ -57,11 +50,6 @@ func encodeHello(room [32]byte, vec []Entry) []byte {
 
 func encodeAck(batch uint32) []byte {
 	return binary.BigEndian.AppendUint32([]byte{frameAck}, batch)
-}
-
-func encodeWant(author identity.ID, seq uint64) []byte {
-	b := append([]byte{frameWant}, author[:]...)
-	return binary.BigEndian.AppendUint64(b, seq)
 }
 
 // opsFrame builds an OPS frame.
@@ -172,15 +160,6 @@ func decodeFrame(b []byte) (*frame, error) {
 			return nil, err
 		}
 		f.evA, f.evB = a, bb
-	case frameWant:
-		if len(p) != 40 {
-			return nil, malformed("WANT of %d bytes, want 41", len(b))
-		}
-		copy(f.author[:], p)
-		f.seq = binary.BigEndian.Uint64(p[32:])
-		if f.seq == 0 {
-			return nil, malformed("WANT of sequence number 0")
-		}
 	default:
 		return nil, malformed("unknown sync frame type %d", f.typ)
 	}

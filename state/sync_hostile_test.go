@@ -23,8 +23,6 @@ func frameBytes(f *frame) []byte {
 		return encodeAck(f.batch)
 	case frameEvidence:
 		return append([]byte{frameEvidence}, encodeEvidence(&Evidence{A: f.evA, B: f.evB})...)
-	case frameWant:
-		return encodeWant(f.author, f.seq)
 	}
 	return nil
 }
@@ -38,7 +36,6 @@ func syncSeeds(t testing.TB) [][]byte {
 		opsFrameOf(a, b),
 		encodeAck(1),
 		append([]byte{frameEvidence}, encodeEvidence(&Evidence{A: a, B: b})...),
-		encodeWant(id.ID(), 3),
 	}
 }
 
@@ -140,8 +137,8 @@ func TestSyncBudgets(t *testing.T) {
 }
 
 // TestHostileSync: a state vector that claims everything gets nothing
-// sent (and costs nothing), frames out of order or out of their limits
-// are refused and counted, and WANT requests are bounded.
+// sent (and costs nothing), and frames out of order or out of their
+// limits are refused and counted.
 func TestHostileSync(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, 2)
@@ -167,7 +164,6 @@ func TestHostileSync(t *testing.T) {
 		"op length over the limit":   binary.BigEndian.AppendUint32(append(binary.BigEndian.AppendUint32([]byte{frameOps}, 1), 0, 1), MaxOp+1),
 		"unknown type":               {99},
 		"empty":                      {},
-		"want of seq 0":              encodeWant(identity.ID{1}, 0),
 		"oversized":                  make([]byte, MaxFrame+1),
 	}
 	n := 0
@@ -184,14 +180,5 @@ func TestHostileSync(t *testing.T) {
 	}
 	if total != n || s.Refused[ErrMalformed] < n-2 || s.Refused[ErrWrongRoom] != 1 {
 		t.Fatalf("refusals %v for %d bad frames", s.Refused, n)
-	}
-	for range 3 * MaxWants {
-		p.Receive(encodeWant(c.ids[0].ID(), 1))
-	}
-	p.mu.Lock()
-	w := len(p.wants)
-	p.mu.Unlock()
-	if w > MaxWants {
-		t.Fatalf("%d WANTs held, at most %d", w, MaxWants)
 	}
 }
