@@ -17,9 +17,12 @@
 package roomstate
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -53,21 +56,27 @@ type Options struct {
 	Resync time.Duration
 	// Poll is how often the neighbours are compared with the room's
 	// (default 200 ms).
-	Poll   time.Duration
-	Logger *slog.Logger
+	Poll time.Duration
+	// Housekeeping is how often this member acknowledges what it holds
+	// (an op: compaction waits for every member's) and compacts its file
+	// (default 10 minutes; negative: never).
+	Housekeeping time.Duration
+	Logger       *slog.Logger
 }
 
 // Sync is the state sync of one member of one room.
 type Sync struct {
 	opts Options
 
-	mu     sync.Mutex
-	room   *room.Room
-	rep    *state.Replica
-	early  []frame
-	earlyB int
-	peers  map[identity.ID]*peer
-	closed bool
+	mu      sync.Mutex
+	room    *room.Room
+	rep     *state.Replica
+	early   []frame
+	earlyB  int
+	peers   map[identity.ID]*peer
+	closed  bool
+	members [32]byte // a digest of the room's members at the last round
+	acked   int      // ops held at the last acknowledgement
 
 	wake chan struct{}
 	stop context.CancelFunc
@@ -98,6 +107,9 @@ func NewWithOptions(o Options) *Sync {
 	}
 	if o.Poll <= 0 {
 		o.Poll = 200 * time.Millisecond
+	}
+	if o.Housekeeping == 0 {
+		o.Housekeeping = 10 * time.Minute
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -233,12 +245,14 @@ var errRefused = errors.New("roomstate: the neighbour sent state it cannot have 
 
 // provablyBad counts what the neighbour sent that it cannot have taken in
 // itself, so that it is its own fault: malformed frames or operations, bad
-// signatures, operations of another room. Other refusals (an author not a
+// signatures, operations of another room, cutoffs not by the creator,
+// fork evidence that proves no fork. Other refusals (an author not a
 // member yet or any more, a time ahead of this member's clock, a fork) can
 // come from an honest neighbour whose view differs for a moment: they are
 // counted in the peer's Stats only.
 func provablyBad(st state.Stats) int {
-	return st.Refused[state.ErrMalformed] + st.Refused[state.ErrBadSignature] + st.Refused[state.ErrWrongRoom]
+	return st.Refused[state.ErrMalformed] + st.Refused[state.ErrBadSignature] + st.Refused[state.ErrWrongRoom] +
+		st.Refused[state.ErrNotCreator] + st.Refused[state.ErrBadEvidence]
 }
 
 func (s *Sync) queueLocked(id identity.ID, p *peer, frames [][]byte) {
@@ -262,6 +276,12 @@ func (s *Sync) loop(ctx context.Context) {
 	defer close(s.done)
 	t := time.NewTicker(s.opts.Poll)
 	defer t.Stop()
+	var house <-chan time.Time
+	if s.opts.Housekeeping > 0 {
+		h := time.NewTicker(s.opts.Housekeeping)
+		defer h.Stop()
+		house = h.C
+	}
 	for {
 		s.round(ctx)
 		select {
@@ -269,8 +289,58 @@ func (s *Sync) loop(ctx context.Context) {
 			return
 		case <-s.wake:
 		case <-t.C:
+		case <-house:
+			s.housekeeping()
 		}
 	}
+}
+
+// housekeeping acknowledges what this member holds, if that grew, and
+// compacts what every member has acknowledged.
+func (s *Sync) housekeeping() {
+	s.mu.Lock()
+	rep, last := s.rep, s.acked
+	s.mu.Unlock()
+	if n := rep.Ops(); n > last+1 && s.CaughtUp() {
+		if _, err := rep.Acknowledge(); err != nil {
+			s.opts.Logger.Debug("state sync: acknowledging", "err", err)
+		}
+		s.mu.Lock()
+		s.acked = rep.Ops()
+		s.mu.Unlock()
+	}
+	if _, err := rep.Compact(); err != nil {
+		s.opts.Logger.Debug("state sync: compacting", "err", err)
+	}
+}
+
+// CaughtUp reports whether no neighbour holds more of this member's own
+// log than this member does (state.Peer.Behind): a member whose file lost
+// its newest ops gets them back from its neighbours, and must not write
+// before, or it would fork its own log.
+func (s *Sync) CaughtUp() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, p := range s.peers {
+		if p.p.Behind() {
+			return false
+		}
+	}
+	return true
+}
+
+// WaitCaughtUp waits until CaughtUp, or until ctx ends (a neighbour that
+// claims more than it sends would hold the wait forever: give ctx a
+// deadline). Call it before writing.
+func (s *Sync) WaitCaughtUp(ctx context.Context) error {
+	for !s.CaughtUp() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
 }
 
 // round matches the engines to the room's neighbours, polls them, and
@@ -280,6 +350,14 @@ func (s *Sync) round(ctx context.Context) {
 	for _, n := range s.room.Neighbours() {
 		neighbours[n.ID] = true
 	}
+	members := s.room.Members()
+	slices.SortFunc(members, func(a, b identity.ID) int { return bytes.Compare(a[:], b[:]) })
+	h := sha256.New()
+	for _, m := range members {
+		h.Write(m[:])
+	}
+	var digest [32]byte
+	h.Sum(digest[:0])
 	now := time.Now()
 	type batch struct {
 		id     identity.ID
@@ -292,9 +370,13 @@ func (s *Sync) round(ctx context.Context) {
 			delete(s.peers, id) // its session ended: a new one syncs anew
 		}
 	}
+	// New members: ops of theirs refused before their admission arrived
+	// are asked for again at once.
+	changed := s.members != [32]byte{} && digest != s.members // not at the first round
+	s.members = digest
 	for id := range neighbours {
 		p := s.peerLocked(id)
-		if now.After(p.resync) {
+		if changed || now.After(p.resync) {
 			p.resync = now.Add(s.opts.Resync)
 			s.queueLocked(id, p, p.p.Resync())
 		} else {

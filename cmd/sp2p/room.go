@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -238,9 +239,10 @@ type roomChat struct {
 
 	// The room's replicated state (nil when it is off) and when this run
 	// entered the room (older chat is history).
-	rep     *state.Replica
-	sy      *roomstate.Sync
-	entered time.Time
+	rep      *state.Replica
+	sy       *roomstate.Sync
+	entered  time.Time
+	waitedUp atomic.Bool // the first write waited for the neighbours' state
 
 	saveMu sync.Mutex
 	saved  []byte // what the file holds

@@ -80,12 +80,26 @@ func (c *roomChat) say(ctx context.Context, line string) error {
 	if len(line) > room.MaxPayload-1024 {
 		return fmt.Errorf("%w: a line has at most %d bytes", room.ErrTooLarge, room.MaxPayload-1024)
 	}
+	c.caughtUp(ctx)
 	op, err := c.rep.Chat(line)
 	if err != nil {
 		return err
 	}
 	_, err = c.r.Publish(ctx, op.Encode())
 	return err
+}
+
+// caughtUp waits (a few seconds at most) until no neighbour holds more of
+// this member's own log than its file does: writing before would fork it.
+func (c *roomChat) caughtUp(ctx context.Context) {
+	if c.sy.CaughtUp() || c.waitedUp.Swap(true) {
+		return // (a neighbour whose state is off never says: wait once)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if c.sy.WaitCaughtUp(ctx) != nil {
+		c.a.warnf("a neighbour says it holds more of your own history than this machine does, and has not sent it in 5 s; writing anyway")
+	}
 }
 
 // takeMessage takes a room message in: a chat op is taken into the
@@ -178,6 +192,7 @@ func (c *roomChat) stateCommand(fields []string, line string) (ok bool) {
 			c.a.warnf("usage: /set KEY VALUE (the value is the rest of the line)")
 			return true
 		}
+		c.caughtUp(context.Background())
 		if _, err := c.rep.Set(key, []byte(value)); err != nil {
 			c.a.warnf("%v", err)
 		}
