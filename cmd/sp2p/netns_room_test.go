@@ -12,14 +12,14 @@ import (
 // stdin open.
 type roomProc struct {
 	*cli
-	id string
+	id, home string
 }
 
 func (l *netnsLab) room(n string, args ...string) *roomProc {
 	l.t.Helper()
 	home := newHome(l.t)
 	id := strings.SplitN(runBinary(l.t, home, "", "id").stdout, "\n", 2)[0]
-	return &roomProc{cli: startCLI(l.t, home, l.prefix+"-"+n, append([]string{"room"}, args...)...), id: id}
+	return &roomProc{cli: startCLI(l.t, home, l.prefix+"-"+n, append([]string{"room"}, args...)...), id: id, home: home}
 }
 
 // token returns the newest token of kind ("A" offer, "B" answer) that the

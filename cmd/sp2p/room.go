@@ -70,6 +70,8 @@ synced with every neighbour.
 
 In the room, type a line to send it. Commands:
   /invite [NAME|ID]   print an invitation; paste the newcomer's answer token
+  /join TOKEN         take another member's invitation while in the room (to
+                      reconnect after a network split); print the answer
   /members            list the members and the neighbours' health
   /remove NAME|ID     remove a member (the creator only)
   /set KEY VALUE      set KEY in the shared map (VALUE: the rest of the line)
@@ -471,6 +473,12 @@ func (c *roomChat) command(ctx context.Context, line string) (quit bool, err err
 		return true, nil
 	case "/members":
 		c.members()
+	case "/join":
+		if len(fields) != 2 {
+			c.a.warnf("usage: /join TOKEN (an invitation another member of this room made)")
+			return false, nil
+		}
+		c.reconnect(ctx, fields[1])
 	case "/invite":
 		who := ""
 		if len(fields) > 1 {
@@ -499,7 +507,7 @@ func (c *roomChat) command(ctx context.Context, line string) (quit bool, err err
 			}
 		}
 	default:
-		c.a.warnf("unknown command %s (/members, /invite, /remove, /set, /get, /state, /export, /import, /quit; start a message with // to send a leading /)", sanitize(fields[0]))
+		c.a.warnf("unknown command %s (/members, /invite, /join, /remove, /set, /get, /state, /export, /import, /quit; start a message with // to send a leading /)", sanitize(fields[0]))
 	}
 	return false, nil
 }
@@ -527,6 +535,43 @@ func (c *roomChat) invite(ctx context.Context, who string) {
 		c.printf("%s\n", inv.Token())
 	}
 	c.a.infof("invitation valid until %s: send it to the newcomer, then paste their answer token here", inv.Offer().Expires().Local().Format("15:04:05"))
+}
+
+// reconnect takes an invitation from another member of this room (after
+// a partition, say, when no session crosses it any more): it prints the
+// answer and, once the inviter connects, has a new neighbour.
+func (c *roomChat) reconnect(ctx context.Context, text string) {
+	offer, err := invite.ParseOffer(text)
+	if err != nil {
+		c.a.warnf("%v", explainToken("invitation", text, err))
+		return
+	}
+	if !c.r.IsMember(offer.Inviter) {
+		c.a.warnf("that invitation is from someone who is not a member of this room (join another room with sp2p room join)")
+		return
+	}
+	c.a.describePeer("invited by", "inviter", offer.Inviter, c.peers)
+	rc, err := c.r.Reconnect(ctx, offer)
+	if err != nil {
+		c.a.warnf("%v", err)
+		return
+	}
+	if c.f.conn.asJSON {
+		c.emit(roomEvent{Type: "answer", Token: rc.Token()})
+	} else {
+		c.printf("%s\n", rc.Token())
+	}
+	c.a.infof("send this answer token to the inviter (until %s)", offer.Expires().Local().Format("15:04:05"))
+	go func() {
+		wctx, cancel := context.WithDeadline(ctx, offer.Expires().Add(time.Minute))
+		defer cancel()
+		if err := rc.Wait(wctx); err != nil {
+			rc.Close()
+			c.a.warnf("could not reconnect: %v", err)
+			return
+		}
+		c.a.infof("reconnected; safety code with the inviter: %s", rc.SafetyCode())
+	}()
 }
 
 // admit reads a pasted answer for the pending invitation and admits its
