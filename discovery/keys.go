@@ -168,10 +168,15 @@ func sealToken(typ byte, key *[32]byte, xid [NonceSize]byte, token []byte) ([]by
 	if len(token) < 1 || len(token) > MaxToken {
 		return nil, fmt.Errorf("discovery: token of %d bytes, want 1 to %d", len(token), MaxToken)
 	}
-	p := &packet{typ: typ, xid: xid}
-	if _, err := rand.Read(p.sn[:]); err != nil {
+	var sn [SealNonceSize]byte
+	if _, err := rand.Read(sn[:]); err != nil {
 		return nil, err
 	}
+	return sealTokenNonce(typ, key, xid, token, sn)
+}
+
+func sealTokenNonce(typ byte, key *[32]byte, xid [NonceSize]byte, token []byte, sn [SealNonceSize]byte) ([]byte, error) {
+	p := &packet{typ: typ, xid: xid, sn: sn}
 	aead, err := chacha20poly1305.NewX(key[:])
 	if err != nil {
 		return nil, err
