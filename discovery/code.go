@@ -13,6 +13,7 @@ import (
 type pake interface {
 	Message() []byte
 	Finish(peer []byte) (isk, peerAD []byte, err error)
+	Erase()
 }
 
 // newPAKE starts CPace as the initiator (the seeker) or the responder (the

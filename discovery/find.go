@@ -157,16 +157,6 @@ func Find(ctx context.Context, cfg Config, key Key) (ex *Exchange, err error) {
 	}
 }
 
-// matches reports whether beacon p carries k's tag, for an epoch at most
-// one away from now.
-func (k *Key) matches(p *packet, now uint32) bool {
-	if d := int64(p.epoch) - int64(now); d < -1 || d > 1 {
-		return false
-	}
-	t := k.beaconTag(p.epoch, p.nonce)
-	return subtle.ConstantTimeCompare(t[:], p.tag[:]) == 1
-}
-
 func startSeek(k *Key, in inbound) (*seek, error) {
 	s := &seek{host: in.from, bnonce: in.p.nonce}
 	if _, err := rand.Read(s.xid[:]); err != nil {
@@ -192,6 +182,9 @@ func startSeek(k *Key, in inbound) (*seek, error) {
 }
 
 func (s *seek) erase() {
+	if s.pk != nil {
+		s.pk.Erase()
+	}
 	if s.keys != nil {
 		s.keys.erase()
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -202,3 +203,13 @@ func openToken(p *packet, key *[32]byte) ([]byte, error) {
 
 // epochOf is the epoch number of unix time sec for epochs of length secs.
 func epochOf(sec int64, length int64) uint32 { return uint32(sec / length) }
+
+// matches reports whether beacon p carries k's tag, for an epoch at most
+// one away from now.
+func (k *Key) matches(p *packet, now uint32) bool {
+	if d := int64(p.epoch) - int64(now); d < -1 || d > 1 {
+		return false
+	}
+	t := k.beaconTag(p.epoch, p.nonce)
+	return subtle.ConstantTimeCompare(t[:], p.tag[:]) == 1
+}

@@ -124,3 +124,132 @@ func TestMulticastDroppedByFirewall(t *testing.T) {
 		t.Fatalf("took %v", d)
 	}
 }
+
+func codeKeys(t *testing.T, code, lookup string) Key {
+	k, err := CodeKey([]byte(code), []byte(lookup))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// A short code: the right code gets the offer and takes the answer back,
+// under keys from CPace.
+func TestCodeRightCode(t *testing.T) {
+	if !inNetns(t, multicastLo) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	offer := []byte("offer under a code")
+	h, err := NewHost(ctx, testConfig(), HostParams{Offer: offer, Keys: []Key{codeKeys(t, "7-right-code", "7")},
+		OnWrongCode: func() { t.Error("a right code was reported as wrong") }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ex, err := Find(ctx, testConfig(), codeKeys(t, "7-right-code", "7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	if !bytes.Equal(ex.Offer, offer) {
+		t.Fatal("offer differs")
+	}
+	if err := ex.SendAnswer(ctx, []byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-h.Answers(); string(got) != "answer" {
+		t.Fatalf("answer %q", got)
+	}
+}
+
+// A wrong code (the same channel, other words) fails on both sides at
+// once, and uses the code up: the right code then finds nothing.
+func TestCodeWrongGuessUsesItUp(t *testing.T) {
+	if !inNetns(t, multicastLo) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	wrong := make(chan struct{})
+	h, err := NewHost(ctx, testConfig(), HostParams{Offer: []byte("offer"), Keys: []Key{codeKeys(t, "7-right-code", "7")},
+		OnWrongCode: func() { close(wrong) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if ex, err := Find(ctx, testConfig(), codeKeys(t, "7-wrong-guess", "7")); !errors.Is(err, ErrWrongCode) {
+		if ex != nil {
+			ex.Close()
+		}
+		t.Fatalf("wrong code: %v", err)
+	}
+	select {
+	case <-wrong:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the host was not told of the wrong code")
+	}
+	fctx, fcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer fcancel()
+	if ex, err := Find(fctx, testConfig(), codeKeys(t, "7-right-code", "7")); !errors.Is(err, context.DeadlineExceeded) {
+		if ex != nil {
+			ex.Close()
+		}
+		t.Fatalf("the right code after a wrong guess: %v, want nothing found", err)
+	}
+}
+
+// A stranger who saw a beacon and sends a FETCH without the key's proof
+// (or an INIT for a known peer's beacon) gets no reply at all.
+func TestForgedFetchIgnored(t *testing.T) {
+	if !inNetns(t, multicastLo) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	k, _ := PeerKey(secret(t))
+	h, err := NewHost(ctx, testConfig(), HostParams{Offer: []byte("offer"), Keys: []Key{k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	n, err := openNode(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.close()
+	probe := &packet{typ: typeProbe}
+	rand.Read(probe.nonce[:])
+	n.multicast(probe.encode())
+	var beacon inbound
+	for beacon.p == nil {
+		select {
+		case in := <-n.in:
+			if in.group && in.p.typ == typeBeacon {
+				beacon = in
+			}
+		case <-ctx.Done():
+			t.Fatal("no beacon seen")
+		}
+	}
+	forged := &packet{typ: typeFetch, nonce: beacon.p.nonce}
+	rand.Read(forged.xid[:])
+	rand.Read(forged.mac[:])
+	initp := &packet{typ: typeInit, nonce: beacon.p.nonce, xid: forged.xid, msg: make([]byte, 33)}
+	for range 3 {
+		n.unicast(forged.encode(), beacon.from)
+		n.unicast(initp.encode(), beacon.from)
+	}
+	deadline := time.After(2 * time.Second)
+	for {
+		select {
+		case in := <-n.in:
+			if !in.group {
+				t.Fatalf("the host replied (type %d) to a forged request", in.p.typ)
+			}
+		case <-deadline:
+			return
+		}
+	}
+}

@@ -31,18 +31,18 @@ type vectors struct {
 	ProbeRandom string `json:"probe_random"`
 	Probe       string `json:"probe"`
 
-	CodeLookup     string `json:"code_lookup"`
-	CodeBeacon     string `json:"code_beacon"`
-	ISK            string `json:"isk"`
-	SeekerMessage  string `json:"seeker_message"`
-	HostMessage    string `json:"host_message"`
-	Transcript     string `json:"transcript"`
-	ConfirmHost    string `json:"confirm_host"`
-	ConfirmSeeker  string `json:"confirm_seeker"`
-	CodeOfferKey   string `json:"code_offer_key"`
-	Init           string `json:"init"`
-	Resp           string `json:"resp"`
-	Confirm        string `json:"confirm"`
+	CodeLookup    string `json:"code_lookup"`
+	CodeBeacon    string `json:"code_beacon"`
+	ISK           string `json:"isk"`
+	SeekerMessage string `json:"seeker_message"`
+	HostMessage   string `json:"host_message"`
+	Transcript    string `json:"transcript"`
+	ConfirmHost   string `json:"confirm_host"`
+	ConfirmSeeker string `json:"confirm_seeker"`
+	CodeOfferKey  string `json:"code_offer_key"`
+	Init          string `json:"init"`
+	Resp          string `json:"resp"`
+	Confirm       string `json:"confirm"`
 }
 
 func seq(n int, start byte) []byte {

@@ -100,11 +100,13 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 	if err := a.showToken(f, f.offerFile, inv.Token(), "offer"); err != nil {
 		return nil, nil, err
 	}
+	lan := a.startLAN(ctx, f, inv, opts.Recipient, peers)
+	defer lan.Close()
 	a.infof("invitation valid for %v (until %s); waiting for the answer token%s",
 		ttl, inv.Offer().Expires().Local().Format("15:04:05"), map[bool]string{true: " in " + f.answerFile, false: " (paste it here)"}[f.answerFile != ""])
 	wctx, cancel := context.WithDeadline(ctx, inv.Offer().Expires())
 	defer cancel()
-	ans, err := a.readAnswer(wctx, f, inv)
+	ans, err := a.readAnswer(wctx, f, inv, lan.Answers())
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, nil, fmt.Errorf("no answer before the invitation expired: %w", invite.ErrExpired)
@@ -140,6 +142,7 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 		return nil, nil, err
 	}
 	connected = true
+	a.rememberPairing(f, s, peers)
 	return s, peers, nil
 }
 
@@ -148,7 +151,7 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 // cannot be used (not an answer, damaged, for another invitation, used
 // already, from someone the invitation is not for) is refused with the
 // reason, and the wait goes on.
-func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitation) (*invite.Answer, error) {
+func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitation, lan <-chan string) (*invite.Answer, error) {
 	var next func() (string, error)
 	where := " (paste it here)"
 	switch {
@@ -173,6 +176,7 @@ func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitat
 		pr := newPasteReader(r)
 		next = func() (string, error) { return pr.token(ctx, a.partialToken) }
 	}
+	next = mergeAnswers(ctx, next, lan)
 	for {
 		text, err := next()
 		if err != nil {

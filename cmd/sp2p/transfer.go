@@ -165,6 +165,7 @@ transfer resumes when you receive the same files into the same --out again.`,
 	cmd.Flags().StringVar(&qrImage, "qr-image", "", "read the token from a QR code in a PNG or JPEG `FILE`")
 	cmd.Flags().StringVar(&f.expect, "expect", "", "accept only an invitation from this peer (`NAME` or ID)")
 	f.register(cmd)
+	fromFlag(cmd, &f)
 	cmd.Flags().MarkHidden("pipe")
 	return cmd
 }
