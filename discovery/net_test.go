@@ -253,3 +253,61 @@ func TestForgedFetchIgnored(t *testing.T) {
 		}
 	}
 }
+
+// One source gets at most its budget of replies however fast it asks:
+// 200 valid FETCHes at once get at most the burst (40) answered.
+func TestPerSourceBudget(t *testing.T) {
+	if !inNetns(t, multicastLo) {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	s := secret(t)
+	k, _ := PeerKey(s)
+	h, err := NewHost(ctx, testConfig(), HostParams{Offer: []byte("offer"), Keys: []Key{k}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	n, err := openNode(testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.close()
+	probe := &packet{typ: typeProbe}
+	rand.Read(probe.nonce[:])
+	n.multicast(probe.encode())
+	var beacon inbound
+	for beacon.p == nil {
+		select {
+		case in := <-n.in:
+			if in.group && in.p.typ == typeBeacon {
+				beacon = in
+			}
+		case <-ctx.Done():
+			t.Fatal("no beacon seen")
+		}
+	}
+	for range 200 {
+		f := &packet{typ: typeFetch, nonce: beacon.p.nonce}
+		rand.Read(f.xid[:])
+		f.mac = k.fetchMAC(f.nonce, f.xid)
+		n.unicast(f.encode(), beacon.from)
+	}
+	replies := 0
+	deadline := time.After(1500 * time.Millisecond)
+	for {
+		select {
+		case in := <-n.in:
+			if !in.group && in.p.typ == typeOffer {
+				replies++
+			}
+		case <-deadline:
+			if replies == 0 || replies > sourceLimits.MessageBurst+sourceLimits.MessageBurst/2 {
+				t.Fatalf("%d replies to 200 requests, budget burst %d", replies, sourceLimits.MessageBurst)
+			}
+			t.Logf("%d replies to 200 requests at once", replies)
+			return
+		}
+	}
+}

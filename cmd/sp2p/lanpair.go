@@ -49,6 +49,13 @@ func readPairings(path string) (map[identity.ID][]byte, error) {
 		return nil, fmt.Errorf("%w %s: %w", errPairingFile, path, err)
 	}
 	defer clear(b)
+	return parsePairings(path, b)
+}
+
+// parsePairings reads the pairing file's contents b (path names it in
+// errors).
+func parsePairings(path string, b []byte) (map[identity.ID][]byte, error) {
+	out := map[identity.ID][]byte{}
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	sc.Buffer(make([]byte, 0, 4096), 4096)
 	for n := 1; sc.Scan(); n++ {
