@@ -64,8 +64,8 @@ func NewHost(ctx context.Context, cfg Config, p HostParams) (*Host, error) {
 	if len(p.Offer) < 1 || len(p.Offer) > MaxToken {
 		return nil, fmt.Errorf("discovery: offer of %d bytes, want 1 to %d", len(p.Offer), MaxToken)
 	}
-	if len(p.Keys) == 0 {
-		return nil, errors.New("discovery: no key to announce")
+	if len(p.Keys) == 0 || len(p.Keys) > MaxKeys {
+		return nil, fmt.Errorf("discovery: %d keys to announce, want 1 to %d", len(p.Keys), MaxKeys)
 	}
 	codes := 0
 	for _, k := range p.Keys {

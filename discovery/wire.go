@@ -31,6 +31,9 @@ const (
 	// ProbeSize is the size of a probe, at least as large as the beacons
 	// a host sends in reply to one.
 	ProbeSize = 128
+	// MaxKeys is the most keys one host announces: a round of beacons
+	// (MaxKeys·42 bytes) stays smaller than the probe that can cause it.
+	MaxKeys = 3
 	// MaxPacket is the largest packet of any type.
 	MaxPacket = RequestSize
 

@@ -114,7 +114,7 @@ func TestNoAmplification(t *testing.T) {
 		"init → resp":     {RequestSize, maxResp},
 		"confirm → offer": {RequestSize, maxOffer},
 		"answer → ack":    {hdrSize + NonceSize + SealNonceSize + sealOverhead + 1, ackSize},
-		"probe → beacons": {ProbeSize, 2 * beaconSize},
+		"probe → beacons": {ProbeSize, MaxKeys * beaconSize},
 	} {
 		if sizes[1] > sizes[0] {
 			t.Errorf("%s: reply of %d bytes for a request of %d", what, sizes[1], sizes[0])

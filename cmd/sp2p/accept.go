@@ -19,12 +19,17 @@ func (a *app) acceptCmd() *cobra.Command {
 	var f connFlags
 	var qrImage string
 	cmd := &cobra.Command{
-		Use:   "accept TOKEN|LINK|-",
+		Use:   "accept TOKEN|LINK|CODE|- | --from NAME",
 		Short: "Accept an invitation: verify it, print the answer token, connect",
 		Long: `Verify an invitation (offer token, sp2p: link or https link; '-' reads it
 from stdin), show who sent it, and print the answer token to send back.
-The connection opens when the inviter pastes the answer.`,
+The connection opens when the inviter pastes the answer.
+On a local network, --from NAME finds a known peer's 'sp2p invite --to'
+with nothing pasted, and a short code (42-word-word-word) finds the inviter
+of that code; the answer goes back over the LAN.`,
 		Example: `  sp2p accept SP2P:AIA...
+  sp2p accept --from alice
+  sp2p accept 42-adroitness-aardvark-adviser
   sp2p accept --expect alice 'https://example.org/join#SP2P:AIA...'
   sp2p accept --qr-image screenshot.png
   sp2p accept --offer-file offer.txt --answer-file answer.txt --pipe > file`,
@@ -76,7 +81,7 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 		sources++
 	}
 	if sources == 0 {
-		return nil, nil, &usageError{errors.New("no token: give it as an argument (the token or link), '-' to paste it on stdin, --offer-file FILE or --qr-image FILE")}
+		return nil, nil, &usageError{errors.New("no token: give it as an argument (the token or link, or a short code), '-' to paste it on stdin, --offer-file FILE or --qr-image FILE; on a LAN, --from NAME finds a known peer's invitation")}
 	}
 	if sources != 1 {
 		return nil, nil, &usageError{errors.New("give the token in one way: as an argument, '-' (stdin), with --offer-file, or with --qr-image (or find it on the LAN with --from or a short code)")}

@@ -27,7 +27,10 @@ func (a *app) inviteCmd() *cobra.Command {
 		Long: `Create a signed invitation (offer token) and print it. Send it to the
 person you invite by any means (chat, mail, QR code); they run
 'sp2p accept TOKEN' and send back an answer token, which you paste here.
-Then the two of you are connected: a line chat, or with --pipe a byte stream.`,
+Then the two of you are connected: a line chat, or with --pipe a byte stream.
+On a local network nothing needs pasting: a known peer invited with --to
+runs 'sp2p accept --from YOURNAME', anyone else the short code printed
+next to the token (--no-lan: token only).`,
 		Example: `  sp2p invite --to bob
   sp2p invite --qr --ttl 15m
   sp2p invite --offer-file offer.txt --answer-file answer.txt --pipe < file`,
