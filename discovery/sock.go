@@ -195,5 +195,3 @@ func (n *node) close() {
 	})
 }
 
-// own is the port of the unicast socket (packets this node sent come from it).
-func (n *node) ownPort() uint16 { return uint16(n.uni.LocalAddr().(*net.UDPAddr).Port) }
