@@ -10,6 +10,9 @@ import (
 // RFC 2365; packets are sent with TTL 1 and never leave the link).
 var (
 	DefaultGroup = netip.MustParseAddr("239.255.112.50")
+	// DefaultGroup6 is the IPv6 group (link-local scope; "sp2l" in its
+	// last 32 bits).
+	DefaultGroup6 = netip.MustParseAddr("ff02::7370:326c")
 )
 
 // Defaults of Config.
@@ -28,6 +31,11 @@ const (
 type Config struct {
 	Group netip.Addr // IPv4 multicast group; default DefaultGroup
 	Port  int        // UDP port of the group; default DefaultPort
+	// Group6 is the IPv6 multicast group; default DefaultGroup6. IPv6 is
+	// used on the interfaces that have it, next to IPv4.
+	Group6 netip.Addr
+	// IPv4Only leaves IPv6 out.
+	IPv4Only bool
 	// Interfaces are the names of the interfaces to use; empty: every
 	// interface that is up, can multicast and has an IPv4 address.
 	Interfaces []string
@@ -46,6 +54,9 @@ type Config struct {
 func (c Config) withDefaults() Config {
 	if !c.Group.IsValid() {
 		c.Group = DefaultGroup
+	}
+	if !c.Group6.IsValid() {
+		c.Group6 = DefaultGroup6
 	}
 	if c.Port == 0 {
 		c.Port = DefaultPort

@@ -85,7 +85,7 @@ func Find(ctx context.Context, cfg Config, key Key) (ex *Exchange, err error) {
 			return nil, ctx.Err()
 		case <-check.C:
 			if !checked {
-				return nil, fmt.Errorf("%w: this host's probe did not come back from %v:%d within %v", ErrMulticastBlocked, n.cfg.Group, n.cfg.Port, n.cfg.CheckTimeout)
+				return nil, fmt.Errorf("%w: this host's probe did not come back from the group (%v, %v, port %d) within %v", ErrMulticastBlocked, n.cfg.Group, n.cfg.Group6, n.cfg.Port, n.cfg.CheckTimeout)
 			}
 		case <-probes.C:
 			p := &packet{typ: typeProbe}

@@ -128,7 +128,7 @@ func (h *Host) checkLoop(ctx context.Context) error {
 			}
 			h.handle(in)
 		case <-t.C:
-			return fmt.Errorf("%w: this host's beacon did not come back from %v:%d within %v", ErrMulticastBlocked, h.n.cfg.Group, h.n.cfg.Port, h.n.cfg.CheckTimeout)
+			return fmt.Errorf("%w: this host's beacon did not come back from the group (%v, %v, port %d) within %v", ErrMulticastBlocked, h.n.cfg.Group, h.n.cfg.Group6, h.n.cfg.Port, h.n.cfg.CheckTimeout)
 		case <-ctx.Done():
 			return ctx.Err()
 		}

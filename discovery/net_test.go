@@ -108,7 +108,7 @@ func TestNoMulticastInterface(t *testing.T) {
 // Multicast dropped by the firewall: both sides say so within the check
 // timeout.
 func TestMulticastDroppedByFirewall(t *testing.T) {
-	if !inNetns(t, multicastLo+"\nnft add table ip t && nft add chain ip t in '{ type filter hook input priority 0; }' && nft add rule ip t in ip daddr 224.0.0.0/4 drop") {
+	if !inNetns(t, multicastLo+"\nnft add table inet t && nft add chain inet t in '{ type filter hook input priority 0; }' && nft add rule inet t in ip daddr 224.0.0.0/4 drop && nft add rule inet t in ip6 daddr ff00::/8 drop") {
 		return
 	}
 	k, _ := PeerKey(secret(t))
@@ -310,4 +310,48 @@ func TestPerSourceBudget(t *testing.T) {
 			return
 		}
 	}
+}
+
+// With IPv4 multicast dropped, two peers still find each other over IPv6
+// (link-local, on a veth pair).
+func TestIPv6WhenIPv4Blocked(t *testing.T) {
+	if !inNetns(t, `sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
+ip link add va type veth peer name vb
+ip link set va up
+ip link set vb up
+nft add table ip t
+nft add chain ip t in '{ type filter hook input priority 0; }'
+nft add chain ip t out '{ type filter hook output priority 0; }'
+nft add rule ip t in ip daddr 224.0.0.0/4 drop
+nft add rule ip t out ip daddr 224.0.0.0/4 drop
+sleep 0.2`) {
+		return
+	}
+	s := secret(t)
+	kh, _ := PeerKey(s)
+	ks, _ := PeerKey(s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ch, cs := testConfig(), testConfig()
+	ch.Interfaces, cs.Interfaces = []string{"va"}, []string{"vb"}
+	h, err := NewHost(ctx, ch, HostParams{Offer: []byte("offer over IPv6"), Keys: []Key{kh}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ex, err := Find(ctx, cs, ks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ex.Close()
+	if string(ex.Offer) != "offer over IPv6" || ex.From.Addr().Is4() {
+		t.Fatalf("offer %q from %v", ex.Offer, ex.From)
+	}
+	if err := ex.SendAnswer(ctx, []byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-h.Answers(); string(got) != "answer" {
+		t.Fatalf("answer %q", got)
+	}
+	t.Logf("found over IPv6 at %v", ex.From)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 
 	"github.com/sp2p/sp2p/ratelimit"
 )
@@ -21,25 +22,32 @@ type inbound struct {
 	p     *packet
 	from  netip.AddrPort
 	size  int
-	group bool // read from the group socket
+	group bool // read from a group socket
 }
 
-// node holds the two sockets of a host or seeker: one bound to the
-// group's port and joined to the group on every usable interface, one on
-// an ephemeral port for sending beacons and probes and for the unicast
+// family is one IP version's pair of sockets: one bound to the group's
+// port and joined to the group on every usable interface, one on an
+// ephemeral port for sending beacons and probes and for the unicast
 // exchange.
-type node struct {
-	cfg    Config
+type family struct {
+	v6     bool
 	group  *net.UDPConn
-	gpc    *ipv4.PacketConn
 	uni    *net.UDPConn
-	upc    *ipv4.PacketConn
+	p4     *ipv4.PacketConn // uni, IPv4
+	p6     *ipv6.PacketConn // uni, IPv6
 	ifaces []net.Interface
 	dst    *net.UDPAddr
-	limit  *ratelimit.Limiter[netip.Addr]
-	in     chan inbound
-	wg     sync.WaitGroup
-	once   sync.Once
+}
+
+// node holds the sockets of a host or seeker: IPv4, and IPv6 where an
+// interface has it.
+type node struct {
+	cfg   Config
+	fams  []*family
+	limit *ratelimit.Limiter[netip.Addr]
+	in    chan inbound
+	wg    sync.WaitGroup
+	once  sync.Once
 }
 
 // Per-source budget for packets (a LAN peer doing its job sends a few).
@@ -49,7 +57,9 @@ var sourceLimits = ratelimit.Limits{
 	MaxPeers: 1024, IdleTimeout: time.Minute,
 }
 
-func usableInterfaces(names []string) ([]net.Interface, error) {
+// usableInterfaces are the interfaces that are up, can multicast and have
+// an address of the family.
+func usableInterfaces(names []string, v6 bool) ([]net.Interface, error) {
 	all, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("%w: listing interfaces: %w", ErrMulticastBlocked, err)
@@ -71,7 +81,7 @@ func usableInterfaces(names []string) ([]net.Interface, error) {
 			continue
 		}
 		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			if ipn, ok := a.(*net.IPNet); ok && (ipn.IP.To4() != nil) != v6 {
 				out = append(out, ifi)
 				break
 			}
@@ -80,50 +90,86 @@ func usableInterfaces(names []string) ([]net.Interface, error) {
 	return out, nil
 }
 
+func openFamily(cfg *Config, v6 bool) (*family, error) {
+	group, network, any := cfg.Group, "udp4", "0.0.0.0"
+	if v6 {
+		group, network, any = cfg.Group6, "udp6", "::"
+	}
+	ifaces, err := usableInterfaces(cfg.Interfaces, v6)
+	if err != nil {
+		return nil, err
+	}
+	if len(ifaces) == 0 {
+		return nil, fmt.Errorf("%w: no interface is up with multicast and an %s address", ErrMulticastBlocked, map[bool]string{false: "IPv4", true: "IPv6"}[v6])
+	}
+	lc := net.ListenConfig{Control: reuseAddr}
+	gc, err := lc.ListenPacket(context.Background(), network, net.JoinHostPort(any, fmt.Sprint(cfg.Port)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: cannot listen on UDP port %d: %w", ErrMulticastBlocked, cfg.Port, err)
+	}
+	f := &family{v6: v6, group: gc.(*net.UDPConn), dst: &net.UDPAddr{IP: group.AsSlice(), Port: cfg.Port}}
+	var joinErr error
+	for _, ifi := range ifaces {
+		if v6 {
+			joinErr = ipv6.NewPacketConn(f.group).JoinGroup(&ifi, &net.UDPAddr{IP: group.AsSlice()})
+		} else {
+			joinErr = ipv4.NewPacketConn(f.group).JoinGroup(&ifi, &net.UDPAddr{IP: group.AsSlice()})
+		}
+		if joinErr == nil {
+			f.ifaces = append(f.ifaces, ifi)
+		}
+	}
+	if len(f.ifaces) == 0 {
+		f.group.Close()
+		return nil, fmt.Errorf("%w: no interface could join %v: %w", ErrMulticastBlocked, group, joinErr)
+	}
+	uc, err := net.ListenUDP(network, &net.UDPAddr{})
+	if err != nil {
+		f.group.Close()
+		return nil, fmt.Errorf("discovery: %w", err)
+	}
+	f.uni = uc
+	if v6 {
+		f.p6 = ipv6.NewPacketConn(uc)
+		f.p6.SetMulticastHopLimit(1)
+		f.p6.SetMulticastLoopback(true)
+	} else {
+		f.p4 = ipv4.NewPacketConn(uc)
+		f.p4.SetMulticastTTL(1)
+		f.p4.SetMulticastLoopback(true)
+	}
+	return f, nil
+}
+
 func openNode(cfg Config) (*node, error) {
 	cfg = cfg.withDefaults()
 	if !cfg.Group.Is4() || !cfg.Group.IsMulticast() {
 		return nil, fmt.Errorf("discovery: group %v is not an IPv4 multicast address", cfg.Group)
 	}
-	ifaces, err := usableInterfaces(cfg.Interfaces)
-	if err != nil {
-		return nil, err
+	if !cfg.Group6.Is6() || !cfg.Group6.IsMulticast() {
+		return nil, fmt.Errorf("discovery: group %v is not an IPv6 multicast address", cfg.Group6)
 	}
-	if len(ifaces) == 0 {
-		return nil, fmt.Errorf("%w: no interface is up with multicast and an IPv4 address", ErrMulticastBlocked)
-	}
-	lc := net.ListenConfig{Control: reuseAddr}
-	gc, err := lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf("0.0.0.0:%d", cfg.Port))
-	if err != nil {
-		return nil, fmt.Errorf("%w: cannot listen on UDP port %d: %w", ErrMulticastBlocked, cfg.Port, err)
-	}
-	n := &node{cfg: cfg, group: gc.(*net.UDPConn), dst: &net.UDPAddr{IP: cfg.Group.AsSlice(), Port: cfg.Port},
-		limit: ratelimit.New[netip.Addr](sourceLimits, nil), in: make(chan inbound, 64)}
-	n.gpc = ipv4.NewPacketConn(n.group)
-	var joinErr error
-	for _, ifi := range ifaces {
-		if err := n.gpc.JoinGroup(&ifi, &net.UDPAddr{IP: cfg.Group.AsSlice()}); err != nil {
-			joinErr = err
+	n := &node{cfg: cfg, limit: ratelimit.New[netip.Addr](sourceLimits, nil), in: make(chan inbound, 64)}
+	var errs []error
+	for _, v6 := range []bool{false, true} {
+		if v6 && cfg.IPv4Only {
 			continue
 		}
-		n.ifaces = append(n.ifaces, ifi)
+		f, err := openFamily(&cfg, v6)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		n.fams = append(n.fams, f)
 	}
-	if len(n.ifaces) == 0 {
-		n.group.Close()
-		return nil, fmt.Errorf("%w: no interface could join %v: %w", ErrMulticastBlocked, cfg.Group, joinErr)
+	if len(n.fams) == 0 {
+		return nil, errors.Join(errs...)
 	}
-	uc, err := net.ListenUDP("udp4", &net.UDPAddr{})
-	if err != nil {
-		n.group.Close()
-		return nil, fmt.Errorf("discovery: %w", err)
+	for _, f := range n.fams {
+		n.wg.Add(2)
+		go n.read(f.group, true)
+		go n.read(f.uni, false)
 	}
-	n.uni = uc
-	n.upc = ipv4.NewPacketConn(uc)
-	n.upc.SetMulticastTTL(1)
-	n.upc.SetMulticastLoopback(true)
-	n.wg.Add(2)
-	go n.read(n.group, true)
-	go n.read(n.uni, false)
 	return n, nil
 }
 
@@ -144,7 +190,6 @@ func (n *node) read(c *net.UDPConn, group bool) {
 		if d, err := n.limit.Reserve(src, k); err != nil || d > 0 {
 			continue
 		}
-		n.cfg.Logger.Debug("discovery: read", "from", from, "size", k, "group", group)
 		p, err := decode(buf[:k])
 		if err != nil {
 			n.cfg.Logger.Debug("discovery: dropped a packet", "from", from, "err", err)
@@ -154,38 +199,54 @@ func (n *node) read(c *net.UDPConn, group bool) {
 	}
 }
 
-// multicast sends b to the group on every joined interface. It fails with
-// ErrMulticastBlocked when no interface took it.
+// multicast sends b to the group on every joined interface of every
+// family. It fails with ErrMulticastBlocked when no interface took it.
 func (n *node) multicast(b []byte) error {
 	var last error
 	sent := 0
-	for i := range n.ifaces {
-		if err := n.upc.SetMulticastInterface(&n.ifaces[i]); err != nil {
-			last = err
-			continue
+	for _, f := range n.fams {
+		for i := range f.ifaces {
+			var err error
+			if f.v6 {
+				if err = f.p6.SetMulticastInterface(&f.ifaces[i]); err == nil {
+					_, err = f.p6.WriteTo(b, nil, f.dst)
+				}
+			} else {
+				if err = f.p4.SetMulticastInterface(&f.ifaces[i]); err == nil {
+					_, err = f.p4.WriteTo(b, nil, f.dst)
+				}
+			}
+			if err != nil {
+				last = err
+				continue
+			}
+			sent++
 		}
-		if _, err := n.upc.WriteTo(b, nil, n.dst); err != nil {
-			last = err
-			continue
-		}
-		sent++
 	}
 	if sent == 0 {
-		return fmt.Errorf("%w: sending to %v: %w", ErrMulticastBlocked, n.cfg.Group, last)
+		return fmt.Errorf("%w: sending to the group: %w", ErrMulticastBlocked, last)
 	}
 	return nil
 }
 
-// unicast sends b to one address.
+// unicast sends b to one address, from the socket of its family.
 func (n *node) unicast(b []byte, to netip.AddrPort) error {
-	_, err := n.uni.WriteToUDPAddrPort(b, to)
-	return err
+	v6 := !to.Addr().Is4()
+	for _, f := range n.fams {
+		if f.v6 == v6 {
+			_, err := f.uni.WriteToUDPAddrPort(b, to)
+			return err
+		}
+	}
+	return fmt.Errorf("discovery: no socket for %v", to)
 }
 
 func (n *node) close() {
 	n.once.Do(func() {
-		n.group.Close()
-		n.uni.Close()
+		for _, f := range n.fams {
+			f.group.Close()
+			f.uni.Close()
+		}
 		go func() { // drain so that the readers can end
 			for range n.in {
 			}
@@ -194,4 +255,3 @@ func (n *node) close() {
 		close(n.in)
 	})
 }
-

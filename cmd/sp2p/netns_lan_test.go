@@ -32,6 +32,7 @@ i=1
 for h in alice bob eve; do
   ip netns add $P-$h
   ns $h ip link set lo up
+  ns $h sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
   ip link add eth0 netns $P-$h type veth peer name $h netns $P-br
   ns br ip link set $h master lan
   ns br ip link set $h up
@@ -209,13 +210,13 @@ func TestNetnsLANKnownPeers(t *testing.T) {
 	}
 }
 
-// (4) Multicast dropped by nft on both hosts: both commands say so within
+// (4) Multicast (IPv4 and IPv6) dropped by nft on both hosts: both commands say so within
 // a few seconds, the token is printed, and pasting it still works.
 func TestNetnsLANMulticastBlocked(t *testing.T) {
 	t.Parallel()
 	l := newLANLab(t)
 	homeA, homeB, _, _ := l.pairedHomes()
-	drop := "table ip lanblock {\n chain out { type filter hook output priority 0; ip daddr 224.0.0.0/4 drop; }\n chain in { type filter hook input priority 0; ip daddr 224.0.0.0/4 drop; }\n}\n"
+	drop := "table inet lanblock {\n chain out { type filter hook output priority 0; ip daddr 224.0.0.0/4 drop; ip6 daddr ff00::/8 drop; }\n chain in { type filter hook input priority 0; ip daddr 224.0.0.0/4 drop; ip6 daddr ff00::/8 drop; }\n}\n"
 	l.nft("alice", drop)
 	l.nft("bob", drop)
 	src := filepath.Join(t.TempDir(), "note.txt")

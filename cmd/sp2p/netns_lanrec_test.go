@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -100,25 +101,38 @@ func (l *lanLab) record() (stop func() []captured) {
 	}
 }
 
-// parseUDP reads an Ethernet frame holding an IPv4 UDP datagram.
+// parseUDP reads an Ethernet frame holding an IPv4 or IPv6 UDP datagram.
 func parseUDP(f []byte) (captured, bool) {
-	if binary.BigEndian.Uint16(f[12:]) != 0x0800 {
+	var src, dst netip.Addr
+	var udp []byte
+	switch binary.BigEndian.Uint16(f[12:]) {
+	case 0x0800:
+		ip := f[14:]
+		ihl := int(ip[0]&0x0f) * 4
+		if ip[9] != 17 || len(ip) < ihl+8 {
+			return captured{}, false
+		}
+		src, _ = netip.AddrFromSlice(ip[12:16])
+		dst, _ = netip.AddrFromSlice(ip[16:20])
+		udp = ip[ihl:min(len(ip), int(binary.BigEndian.Uint16(ip[2:])))]
+	case 0x86dd:
+		ip := f[14:]
+		if len(ip) < 48 || ip[6] != 17 {
+			return captured{}, false
+		}
+		src, _ = netip.AddrFromSlice(ip[8:24])
+		dst, _ = netip.AddrFromSlice(ip[24:40])
+		udp = ip[40:min(len(ip), 40+int(binary.BigEndian.Uint16(ip[4:])))]
+	default:
 		return captured{}, false
 	}
-	ip := f[14:]
-	ihl := int(ip[0]&0x0f) * 4
-	if ip[9] != 17 || len(ip) < ihl+8 {
+	if len(udp) < 8 {
 		return captured{}, false
 	}
-	src, _ := netip.AddrFromSlice(ip[12:16])
-	dst, _ := netip.AddrFromSlice(ip[16:20])
-	udp := ip[ihl:]
-	total := int(binary.BigEndian.Uint16(ip[2:]))
-	end := min(len(ip), total)
 	return captured{
 		src:     netip.AddrPortFrom(src, binary.BigEndian.Uint16(udp)),
 		dst:     netip.AddrPortFrom(dst, binary.BigEndian.Uint16(udp[2:])),
-		payload: append([]byte(nil), ip[ihl+8:end]...),
+		payload: append([]byte(nil), udp[8:]...),
 	}, true
 }
 
@@ -174,7 +188,14 @@ func TestNetnsLANStrangerLearnsNothing(t *testing.T) {
 	for _, p := range pkts {
 		types[p.payload[5]]++
 	}
-	t.Logf("recorded %d discovery packets, by type %v", len(pkts), types)
+	fams := map[bool]int{}
+	for _, p := range pkts {
+		fams[p.src.Addr().Is4()]++
+	}
+	t.Logf("recorded %d discovery packets, by type %v (IPv4 %d, IPv6 %d)", len(pkts), types, fams[true], fams[false])
+	if fams[true] == 0 || fams[false] == 0 {
+		t.Fatalf("not both families recorded: IPv4 %d, IPv6 %d", fams[true], fams[false])
+	}
 	for _, typ := range []byte{1, 2, 3, 4, 5, 6} { // beacon, probe, fetch, offer, answer, ack
 		if types[typ] == 0 {
 			t.Fatalf("no packet of type %d was recorded: the recording is not complete", typ)
@@ -198,10 +219,11 @@ func TestNetnsLANStrangerLearnsNothing(t *testing.T) {
 	}
 	// Alice's beacons: in different epochs, no field in common, and no
 	// 4 bytes of one beacon's nonce and tag in another's.
+	aliceV6 := l.linkLocal("alice")
 	var beacons [][]byte
 	seen := map[string]bool{}
 	for _, p := range pkts {
-		if p.payload[5] == 1 && p.src.Addr() == netip.MustParseAddr("10.78.0.1") && !seen[string(p.payload)] {
+		if p.payload[5] == 1 && (p.src.Addr() == netip.MustParseAddr("10.78.0.1") || p.src.Addr() == aliceV6) && !seen[string(p.payload)] {
 			seen[string(p.payload)] = true
 			beacons = append(beacons, p.payload)
 		}
@@ -330,4 +352,23 @@ func TestNetnsLANShortCode(t *testing.T) {
 	}
 	r.cmd.Process.Kill()
 	s.cmd.Process.Kill()
+}
+
+// linkLocal is the IPv6 link-local address of host's eth0.
+func (l *lanLab) linkLocal(host string) netip.Addr {
+	l.t.Helper()
+	out, err := exec.Command("ip", "netns", "exec", l.ns(host), "ip", "-6", "-o", "addr", "show", "dev", "eth0", "scope", "link").Output()
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	f := strings.Fields(string(out))
+	for i, w := range f {
+		if w == "inet6" && i+1 < len(f) {
+			if p, err := netip.ParsePrefix(f[i+1]); err == nil {
+				return p.Addr()
+			}
+		}
+	}
+	l.t.Fatalf("no link-local address on %s:\n%s", host, out)
+	return netip.Addr{}
 }
