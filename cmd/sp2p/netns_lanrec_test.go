@@ -372,3 +372,21 @@ func (l *lanLab) linkLocal(host string) netip.Addr {
 	l.t.Fatalf("no link-local address on %s:\n%s", host, out)
 	return netip.Addr{}
 }
+
+// --no-lan: no short code, and not one discovery packet on the LAN.
+func TestNetnsLANOff(t *testing.T) {
+	t.Parallel()
+	l := newLANLab(t)
+	home := newHome(t)
+	stop := l.record()
+	src := filepath.Join(t.TempDir(), "x.txt")
+	os.WriteFile(src, []byte("x"), 0o644)
+	s := l.start("alice", home, nil, "send", "--no-lan", "--yes", src)
+	waitFor(t, "the token", func() bool { return strings.Contains(s.out.String(), "SP2P:") })
+	time.Sleep(3 * time.Second)
+	pkts := stop()
+	s.cmd.Process.Kill()
+	if len(pkts) != 0 || strings.Contains(s.err.String(), "short code") {
+		t.Fatalf("with --no-lan: %d discovery packets recorded\n%s", len(pkts), s.err.String())
+	}
+}
