@@ -14,7 +14,7 @@ func TestLooksLikeCode(t *testing.T) {
 		"1000-a-b-c":                     false,
 		"SP2P:AIA":                       false,
 		"-":                              false,
-		"https://example.org/#SP2P:AIA": false,
+		"https://example.org/#SP2P:AIA":  false,
 		"a1-b-c-d":                       false,
 	} {
 		if got := looksLikeCode(s); got != want {
