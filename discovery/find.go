@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"net/netip"
+	"sync"
 	"time"
 )
 
@@ -22,6 +23,7 @@ type Exchange struct {
 
 	n    *node
 	xid  [NonceSize]byte
+	mu   sync.Mutex // guards keys against Close
 	keys *exchangeKeys
 }
 
@@ -79,6 +81,11 @@ func Find(ctx context.Context, cfg Config, key Key) (ex *Exchange, err error) {
 	retry.Stop()
 	defer retry.Stop()
 	var cur *seek
+	defer func() {
+		if err != nil && cur != nil {
+			cur.erase()
+		}
+	}()
 	for {
 		select {
 		case <-ctx.Done():
@@ -194,11 +201,17 @@ func (s *seek) erase() {
 // waits for the host's acknowledgement, sending again every half second,
 // until ctx ends.
 func (e *Exchange) SendAnswer(ctx context.Context, answer []byte) error {
+	e.mu.Lock()
+	if e.keys == nil {
+		e.mu.Unlock()
+		return ErrClosed
+	}
 	b, err := sealToken(typeAnswer, &e.keys.answer, e.xid, answer)
+	want := e.keys.ackMAC(e.xid)
+	e.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	want := e.keys.ackMAC(e.xid)
 	t := time.NewTicker(requestRetry)
 	defer t.Stop()
 	e.n.unicast(b, e.From)
@@ -223,6 +236,11 @@ func (e *Exchange) SendAnswer(ctx context.Context, answer []byte) error {
 // Close ends the exchange and erases its keys.
 func (e *Exchange) Close() error {
 	e.n.close()
-	e.keys.erase()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.keys != nil {
+		e.keys.erase()
+		e.keys = nil
+	}
 	return nil
 }

@@ -108,6 +108,12 @@ func (h *Host) Close() error {
 		<-h.done
 	}
 	h.n.close()
+	for _, x := range h.exchanges {
+		x.keys.erase()
+	}
+	for i := range h.p.Keys {
+		h.p.Keys[i].erase()
+	}
 	return nil
 }
 

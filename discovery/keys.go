@@ -65,6 +65,14 @@ func CodeKey(prs, lookup []byte) (Key, error) {
 
 func (k *Key) isCode() bool { return k.prs != nil }
 
+// erase overwrites the key's secrets.
+func (k *Key) erase() {
+	clear(k.beacon[:])
+	clear(k.fetch[:])
+	clear(k.secret)
+	clear(k.prs)
+}
+
 // expand is HKDF-SHA256 with an empty salt, 32 bytes.
 func expand(ikm []byte, label string) []byte {
 	out, err := hkdf.Key(sha256.New, ikm, nil, label, 32)
