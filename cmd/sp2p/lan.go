@@ -231,7 +231,7 @@ func (a *app) lanOffer(ctx context.Context, f *connFlags, code string, from iden
 	}
 	a.infof("looking for %s on this LAN…", sanitize(who))
 	hint := time.AfterFunc(15*time.Second, func() {
-		a.infof("nothing found yet: is the invitation still waiting, on this same network? (Wi-Fi client isolation, VLANs and VPNs keep LAN peers apart; a token works anyway)")
+		a.infof("nothing found yet: is the invitation still waiting, on this same network? (Wi-Fi client isolation, VLANs and VPNs keep LAN peers apart.) A token works anyway: Ctrl-C, then run this command with the token instead")
 	})
 	defer hint.Stop()
 	ex, err := discovery.Find(ctx, a.lanConfig(), key)
