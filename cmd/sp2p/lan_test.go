@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestLooksLikeCode(t *testing.T) {
@@ -43,5 +47,32 @@ func TestBinaryLANUsageErrors(t *testing.T) {
 		if r.code != 2 || !strings.Contains(r.stderr, c.want) {
 			t.Errorf("%v: exit %d, want 2 and %q:\n%s", c.args, r.code, c.want, r.stderr)
 		}
+	}
+}
+
+// An answer that comes over the LAN is taken while the paste source waits,
+// and after it ended (stdin closed); the paste source still works.
+func TestMergeAnswers(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	lan := make(chan string, 1)
+	ended := mergeAnswers(ctx, func() (string, error) { return "", io.EOF }, lan)
+	go func() { time.Sleep(50 * time.Millisecond); lan <- "from the LAN" }()
+	if got, err := ended(); err != nil || got != "from the LAN" {
+		t.Fatalf("after stdin ended: %q, %v", got, err)
+	}
+	pasted := make(chan string)
+	next := mergeAnswers(ctx, func() (string, error) { return <-pasted, nil }, lan)
+	go func() { pasted <- "pasted" }()
+	if got, err := next(); err != nil || got != "pasted" {
+		t.Fatalf("pasted: %q, %v", got, err)
+	}
+	cancel()
+	if _, err := next(); !errors.Is(err, context.Canceled) {
+		t.Fatalf("after the context ended: %v", err)
+	}
+	if f := mergeAnswers(ctx, nil, nil); f != nil {
+		t.Fatal("without a LAN, the paste source is not kept as it is")
 	}
 }
