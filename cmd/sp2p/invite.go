@@ -176,6 +176,9 @@ func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitat
 			defer tty.Close()
 			r = tty
 		}
+		if lan != nil {
+			r = stopReader(ctx, r) // lanstdin_unix.go
+		}
 		pr := newPasteReader(r)
 		next = func() (string, error) { return pr.token(ctx, a.partialToken) }
 	}

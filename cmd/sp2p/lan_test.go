@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +75,34 @@ func TestMergeAnswers(t *testing.T) {
 	}
 	if f := mergeAnswers(ctx, nil, nil); f != nil {
 		t.Fatal("without a LAN, the paste source is not kept as it is")
+	}
+}
+
+// Once the LAN's answer has won, nothing is left reading stdin: the next
+// line typed is there for the chat.
+func TestLANAnswerLeavesStdinAlone(t *testing.T) {
+	t.Parallel()
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pr.Close()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	lan := make(chan string, 1)
+	paste := newPasteReader(stopReader(ctx, pr))
+	next := mergeAnswers(ctx, func() (string, error) { return paste.token(ctx, nil) }, lan)
+	lan <- "from the LAN"
+	if got, _ := next(); got != "from the LAN" {
+		t.Fatalf("got %q", got)
+	}
+	cancel()
+	time.Sleep(300 * time.Millisecond) // the paste read notices the end
+	io.WriteString(pw, "first chat line\n")
+	buf := make([]byte, 64)
+	pr.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _ := pr.Read(buf)
+	if string(buf[:n]) != "first chat line\n" {
+		t.Fatalf("the chat reads %q", buf[:n])
 	}
 }

@@ -198,6 +198,10 @@ func TestNetnsLANKnownPeers(t *testing.T) {
 	})
 	fmt.Fprintln(ib.in, "hello over the LAN")
 	waitFor(t, "alice to read bob's line", func() bool { return strings.Contains(ia.out.String(), "hello over the LAN") })
+	// Alice's first line reaches Bob: no paste read left over from the
+	// wait for the answer takes it.
+	fmt.Fprintln(ia.in, "first line from alice")
+	waitFor(t, "bob to read alice's first line", func() bool { return strings.Contains(ib.out.String(), "first line from alice") })
 	ia.in.Close()
 	if c := ia.wait(t, 20*time.Second); c != 0 {
 		t.Fatalf("invite exit %d\n%s", c, ia.err.String())
