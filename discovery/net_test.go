@@ -30,6 +30,7 @@ func secret(t *testing.T) []byte {
 // Two known peers find each other: the offer arrives, the answer goes
 // back, both exactly.
 func TestKnownPeersFindEachOther(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, multicastLo) {
 		return
 	}
@@ -68,6 +69,7 @@ func TestKnownPeersFindEachOther(t *testing.T) {
 
 // A seeker with another secret finds nothing, and the host gets nothing.
 func TestOtherSecretFindsNothing(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, multicastLo) {
 		return
 	}
@@ -92,6 +94,7 @@ func TestOtherSecretFindsNothing(t *testing.T) {
 
 // Without an interface that can multicast, both sides say so at once.
 func TestNoMulticastInterface(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, "") {
 		return
 	}
@@ -108,6 +111,7 @@ func TestNoMulticastInterface(t *testing.T) {
 // Multicast dropped by the firewall: both sides say so within the check
 // timeout.
 func TestMulticastDroppedByFirewall(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, multicastLo+"\nnft add table inet t && nft add chain inet t in '{ type filter hook input priority 0; }' && nft add rule inet t in ip daddr 224.0.0.0/4 drop && nft add rule inet t in ip6 daddr ff00::/8 drop") {
 		return
 	}
@@ -136,6 +140,7 @@ func codeKeys(t *testing.T, code, lookup string) Key {
 // A short code: the right code gets the offer and takes the answer back,
 // under keys from CPace.
 func TestCodeRightCode(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, multicastLo) {
 		return
 	}
@@ -167,6 +172,7 @@ func TestCodeRightCode(t *testing.T) {
 // A wrong code (the same channel, other words) fails on both sides at
 // once, and uses the code up: the right code then finds nothing.
 func TestCodeWrongGuessUsesItUp(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, multicastLo) {
 		return
 	}
@@ -203,6 +209,7 @@ func TestCodeWrongGuessUsesItUp(t *testing.T) {
 // A stranger who saw a beacon and sends a FETCH without the key's proof
 // (or an INIT for a known peer's beacon) gets no reply at all.
 func TestForgedFetchIgnored(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, multicastLo) {
 		return
 	}
@@ -257,6 +264,7 @@ func TestForgedFetchIgnored(t *testing.T) {
 // One source gets at most its budget of replies however fast it asks:
 // 200 valid FETCHes at once get at most the burst (40) answered.
 func TestPerSourceBudget(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, multicastLo) {
 		return
 	}
@@ -315,6 +323,7 @@ func TestPerSourceBudget(t *testing.T) {
 // With IPv4 multicast dropped, two peers still find each other over IPv6
 // (link-local, on a veth pair).
 func TestIPv6WhenIPv4Blocked(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, `sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 ip link add va type veth peer name vb
 ip link set va up
