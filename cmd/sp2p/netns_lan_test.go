@@ -257,3 +257,35 @@ func TestNetnsLANMulticastBlocked(t *testing.T) {
 		t.Fatalf("received %q", got)
 	}
 }
+
+// One side without the pairing secret (Bob's file is gone): Bob is told
+// and pastes the token; that session gives both a new secret, and the
+// next time the LAN works again.
+func TestNetnsLANOneSideWithoutSecret(t *testing.T) {
+	t.Parallel()
+	l := newLANLab(t)
+	homeA, homeB, _, _ := l.pairedHomes()
+	matches, _ := filepath.Glob(filepath.Join(homeB, "*", "*", pairingFile))
+	if len(matches) != 1 {
+		t.Fatalf("bob's pairing file: %v", matches)
+	}
+	os.Remove(matches[0])
+	src := filepath.Join(t.TempDir(), "n.txt")
+	os.WriteFile(src, []byte("n\n"), 0o644)
+	s := l.start("alice", homeA, nil, "send", "--to", "bob", "--yes", src)
+	r := l.start("bob", homeB, nil, "receive", "--from", "alice", "--yes", "--out", t.TempDir())
+	waitFor(t, "bob to be told", func() bool { return strings.Contains(r.err.String(), "no LAN pairing with alice yet") })
+	var offer, answer string
+	waitFor(t, "the offer token", func() bool { offer = strings.TrimSpace(s.out.String()); return strings.HasPrefix(offer, "SP2P:") })
+	fmt.Fprintln(r.in, offer)
+	waitFor(t, "the answer token", func() bool { answer = strings.TrimSpace(r.out.String()); return strings.HasPrefix(answer, "SP2P:") })
+	fmt.Fprintln(s.in, answer)
+	if cs, cr := s.wait(t, 60*time.Second), r.wait(t, 60*time.Second); cs != 0 || cr != 0 {
+		t.Fatalf("by token: exit %d/%d\n%s\n%s", cs, cr, s.err.String(), r.err.String())
+	}
+	s = l.start("alice", homeA, nil, "send", "--to", "bob", "--yes", src)
+	r = l.start("bob", homeB, nil, "receive", "--from", "alice", "--yes", "--out", t.TempDir())
+	if cs, cr := s.wait(t, 60*time.Second), r.wait(t, 60*time.Second); cs != 0 || cr != 0 || !strings.Contains(r.err.String(), "found it") {
+		t.Fatalf("over the LAN again: exit %d/%d\n%s\n%s", cs, cr, s.err.String(), r.err.String())
+	}
+}
