@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -34,6 +35,16 @@ func TestKnownPeersFindEachOther(t *testing.T) {
 	if !inNetns(t, multicastLo) {
 		return
 	}
+	before := runtime.NumGoroutine()
+	defer func() { // every goroutine of the host and the seeker ends at Close
+		for deadline := time.Now().Add(5 * time.Second); runtime.NumGoroutine() > before; {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<16)
+				t.Fatalf("%d goroutines left:\n%s", runtime.NumGoroutine()-before, buf[:runtime.Stack(buf, true)])
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
 	s := secret(t)
 	kh, _ := PeerKey(s)
 	ks, _ := PeerKey(s)
