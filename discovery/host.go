@@ -29,6 +29,8 @@ type Host struct {
 	exchanges map[[NonceSize]byte]*hostExchange
 	xorder    [][NonceSize]byte
 	codeUsed  bool
+	rounds    int    // rounds of beacons sent
+	lastEpoch uint32 // the epoch of the last round
 	wrongOnce sync.Once
 }
 
@@ -146,6 +148,11 @@ func (h *Host) checkLoop(ctx context.Context) error {
 func (h *Host) beaconRound() (map[[NonceSize]byte]bool, error) {
 	nonces := map[[NonceSize]byte]bool{}
 	epoch := h.n.cfg.epochNow()
+	if h.rounds > 0 && epoch != h.lastEpoch {
+		h.n.rotate() // a new epoch, a new UDP port
+	}
+	h.rounds++
+	h.lastEpoch = epoch
 	for i := range h.p.Keys {
 		k := &h.p.Keys[i]
 		if k.isCode() && h.codeUsed {
@@ -236,7 +243,7 @@ func (h *Host) handle(in inbound) {
 		h.n.cfg.Logger.Error("discovery: a reply larger than its request was not sent", "reply", len(reply), "request", in.size)
 		return
 	}
-	h.n.unicast(reply, in.from)
+	h.n.reply(reply, in)
 }
 
 // fresh reports whether a beacon nonce is one this host sent for a key

@@ -22,7 +22,8 @@ type inbound struct {
 	p     *packet
 	from  netip.AddrPort
 	size  int
-	group bool // read from a group socket
+	group bool         // read from a group socket
+	via   *net.UDPConn // the socket it came in on: replies leave from it
 }
 
 // family is one IP version's pair of sockets: one bound to the group's
@@ -35,9 +36,16 @@ type family struct {
 	uni    *net.UDPConn
 	p4     *ipv4.PacketConn // uni, IPv4
 	p6     *ipv6.PacketConn // uni, IPv6
+	old    []*net.UDPConn   // earlier uni sockets, still answering (rotate)
 	ifaces []net.Interface
 	dst    *net.UDPAddr
 }
+
+// maxRotations bounds the unicast sockets a host opens: one per epoch, all
+// kept open until Close (an exchange that began on one goes on there),
+// and no new one after this many (with the default epoch, longer than a
+// host announces).
+const maxRotations = 32
 
 // node holds the sockets of a host or seeker: IPv4, and IPv6 where an
 // interface has it.
@@ -123,13 +131,26 @@ func openFamily(cfg *Config, v6 bool) (*family, error) {
 		f.group.Close()
 		return nil, fmt.Errorf("%w: no interface could join %v: %w", ErrMulticastBlocked, group, joinErr)
 	}
+	if err := f.newUni(); err != nil {
+		f.group.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// newUni opens a fresh unicast socket (a new ephemeral port) for sending
+// to the group and for the exchange.
+func (f *family) newUni() error {
+	network := "udp4"
+	if f.v6 {
+		network = "udp6"
+	}
 	uc, err := net.ListenUDP(network, &net.UDPAddr{})
 	if err != nil {
-		f.group.Close()
-		return nil, fmt.Errorf("discovery: %w", err)
+		return fmt.Errorf("discovery: %w", err)
 	}
 	f.uni = uc
-	if v6 {
+	if f.v6 {
 		f.p6 = ipv6.NewPacketConn(uc)
 		f.p6.SetMulticastHopLimit(1)
 		f.p6.SetMulticastLoopback(true)
@@ -138,7 +159,26 @@ func openFamily(cfg *Config, v6 bool) (*family, error) {
 		f.p4.SetMulticastTTL(1)
 		f.p4.SetMulticastLoopback(true)
 	}
-	return f, nil
+	return nil
+}
+
+// rotate gives every family a fresh unicast socket, so that beacons of two
+// epochs do not even share a UDP port; the earlier ones stay open for the
+// exchanges that began on them.
+func (n *node) rotate() {
+	for _, f := range n.fams {
+		if len(f.old) >= maxRotations {
+			continue
+		}
+		prev := f.uni
+		if err := f.newUni(); err != nil {
+			n.cfg.Logger.Debug("discovery: keeping the old socket", "err", err)
+			continue
+		}
+		f.old = append(f.old, prev)
+		n.wg.Add(1)
+		go n.read(f.uni, false)
+	}
 }
 
 func openNode(cfg Config) (*node, error) {
@@ -195,7 +235,7 @@ func (n *node) read(c *net.UDPConn, group bool) {
 			n.cfg.Logger.Debug("discovery: dropped a packet", "from", from, "err", err)
 			continue
 		}
-		n.in <- inbound{p: p, from: netip.AddrPortFrom(src, from.Port()), size: k, group: group}
+		n.in <- inbound{p: p, from: netip.AddrPortFrom(src, from.Port()), size: k, group: group, via: c}
 	}
 }
 
@@ -229,7 +269,13 @@ func (n *node) multicast(b []byte) error {
 	return nil
 }
 
-// unicast sends b to one address, from the socket of its family.
+// reply sends b back to where in came from, from the socket it came in on.
+func (n *node) reply(b []byte, in inbound) error {
+	_, err := in.via.WriteToUDPAddrPort(b, in.from)
+	return err
+}
+
+// unicast sends b to one address, from the current socket of its family.
 func (n *node) unicast(b []byte, to netip.AddrPort) error {
 	v6 := !to.Addr().Is4()
 	for _, f := range n.fams {
@@ -246,6 +292,9 @@ func (n *node) close() {
 		for _, f := range n.fams {
 			f.group.Close()
 			f.uni.Close()
+			for _, c := range f.old {
+				c.Close()
+			}
 		}
 		go func() { // drain so that the readers can end
 			for range n.in {

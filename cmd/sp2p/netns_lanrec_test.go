@@ -167,7 +167,8 @@ func forms(t *testing.T, who idInfo) (raw [][]byte, text []string) {
 
 // (2) A stranger with a mirror of every port records every discovery
 // packet of a known-peer exchange: none holds either identity in any
-// encoding, and two beacons of Alice in different epochs share no field.
+// encoding, and two beacons of Alice in different epochs share no field,
+// not even the UDP source port (only her IP and MAC addresses link them).
 func TestNetnsLANStrangerLearnsNothing(t *testing.T) {
 	t.Parallel()
 	l := newLANLab(t)
@@ -221,11 +222,14 @@ func TestNetnsLANStrangerLearnsNothing(t *testing.T) {
 	// 4 bytes of one beacon's nonce and tag in another's.
 	aliceV6 := l.linkLocal("alice")
 	var beacons [][]byte
-	seen := map[string]bool{}
+	port := map[string]map[uint16]bool{} // the UDP source ports of each beacon
 	for _, p := range pkts {
-		if p.payload[5] == 1 && (p.src.Addr() == netip.MustParseAddr("10.78.0.1") || p.src.Addr() == aliceV6) && !seen[string(p.payload)] {
-			seen[string(p.payload)] = true
-			beacons = append(beacons, p.payload)
+		if p.payload[5] == 1 && (p.src.Addr() == netip.MustParseAddr("10.78.0.1") || p.src.Addr() == aliceV6) {
+			if port[string(p.payload)] == nil {
+				port[string(p.payload)] = map[uint16]bool{}
+				beacons = append(beacons, p.payload)
+			}
+			port[string(p.payload)][p.src.Port()] = true
 		}
 	}
 	epochs := map[uint32]bool{}
@@ -241,6 +245,11 @@ func TestNetnsLANStrangerLearnsNothing(t *testing.T) {
 			if ex == ey {
 				continue
 			}
+			for p := range port[string(x)] {
+				if port[string(y)][p] {
+					t.Fatalf("two beacons of alice in epochs %d and %d come from the same UDP port %d", ex, ey, p)
+				}
+			}
 			if bytes.Equal(x[10:26], y[10:26]) || bytes.Equal(x[26:42], y[26:42]) {
 				t.Fatal("two beacons of alice share a nonce or a tag")
 			}
@@ -251,7 +260,7 @@ func TestNetnsLANStrangerLearnsNothing(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d beacons of alice in %d epochs: no field in common", len(beacons), len(epochs))
+	t.Logf("%d beacons of alice in %d epochs: no field in common, not even the UDP source port", len(beacons), len(epochs))
 }
 
 // waitCode waits for the sender to print its short code.
