@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sp2p/sp2p/discovery"
 	"github.com/sp2p/sp2p/identity"
 	"github.com/sp2p/sp2p/internal/qr"
 	"github.com/sp2p/sp2p/invite"
@@ -18,12 +19,17 @@ func (a *app) acceptCmd() *cobra.Command {
 	var f connFlags
 	var qrImage string
 	cmd := &cobra.Command{
-		Use:   "accept TOKEN|LINK|-",
+		Use:   "accept TOKEN|LINK|CODE|- | --from NAME",
 		Short: "Accept an invitation: verify it, print the answer token, connect",
 		Long: `Verify an invitation (offer token, sp2p: link or https link; '-' reads it
 from stdin), show who sent it, and print the answer token to send back.
-The connection opens when the inviter pastes the answer.`,
+The connection opens when the inviter pastes the answer.
+On a local network, --from NAME finds a known peer's 'sp2p invite --to'
+with nothing pasted, and a short code (42-word-word-word) finds the inviter
+of that code; the answer goes back over the LAN.`,
 		Example: `  sp2p accept SP2P:AIA...
+  sp2p accept --from alice
+  sp2p accept 42-adroitness-aardvark-adviser
   sp2p accept --expect alice 'https://example.org/join#SP2P:AIA...'
   sp2p accept --qr-image screenshot.png
   sp2p accept --offer-file offer.txt --answer-file answer.txt --pipe > file`,
@@ -45,6 +51,7 @@ The connection opens when the inviter pastes the answer.`,
 	cmd.Flags().StringVar(&f.expect, "expect", "", "accept only an invitation from this peer (`NAME` or ID)")
 	cmd.Flags().StringVar(&qrImage, "qr-image", "", "read the token from a QR code in a PNG or JPEG `FILE`")
 	f.register(cmd)
+	fromFlag(cmd, &f)
 	return cmd
 }
 
@@ -59,7 +66,14 @@ The connection opens when the inviter pastes the answer.`,
 // checked and accepted, before anything is answered (receive creates its
 // --out there, so a bad token leaves nothing behind).
 func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrImage string, confirmPeer bool, purpose invite.Purpose, ready func() error) (_ *session.Session, _ *identity.Peers, err error) {
+	code := ""
+	if len(args) == 1 && looksLikeCode(args[0]) {
+		code, args = args[0], nil
+	}
 	sources := len(args)
+	if code != "" || f.from != "" {
+		sources++
+	}
 	if f.offerFile != "" {
 		sources++
 	}
@@ -67,10 +81,10 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 		sources++
 	}
 	if sources == 0 {
-		return nil, nil, &usageError{errors.New("no token: give it as an argument (the token or link), '-' to paste it on stdin, --offer-file FILE or --qr-image FILE")}
+		return nil, nil, &usageError{errors.New("no token: give it as an argument (the token or link, or a short code), '-' to paste it on stdin, --offer-file FILE or --qr-image FILE; on a LAN, --from NAME finds a known peer's invitation")}
 	}
 	if sources != 1 {
-		return nil, nil, &usageError{errors.New("give the token in one way: as an argument, '-' (stdin), with --offer-file, or with --qr-image")}
+		return nil, nil, &usageError{errors.New("give the token in one way: as an argument, '-' (stdin), with --offer-file, or with --qr-image (or find it on the LAN with --from or a short code)")}
 	}
 	if len(args) == 1 && args[0] == "-" && f.pipe {
 		return nil, nil, &usageError{errors.New("with --pipe, stdin carries data: give the token as an argument or with --offer-file")}
@@ -86,8 +100,30 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	if opts.Expect, err = a.resolvePeer(peers, f.expect); err != nil {
 		return nil, nil, err
 	}
+	from, err := a.resolvePeer(peers, f.from)
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.Expect.IsZero() {
+		opts.Expect = from // --from: the invitation must be that peer's
+	}
 	var text string
+	var lanEx *discovery.Exchange
+	defer func() {
+		if lanEx != nil {
+			lanEx.Close()
+		}
+	}()
 	switch {
+	case code != "" || f.from != "":
+		if lanOff(f) {
+			return nil, nil, &usageError{errors.New("--from and short codes find the invitation on the LAN, which --no-lan, --loopback and --relay-only turn off")}
+		}
+		fromName, _ := peers.LookupID(from)
+		text, lanEx, err = a.lanOffer(ctx, f, code, from, fromName)
+		if errors.Is(err, errLANFallback) {
+			text, err = a.pasteInstead(ctx, f)
+		}
 	case f.offerFile != "":
 		wctx, cancel := context.WithTimeout(ctx, invite.MaxLifetime)
 		text, err = waitTokenFile(wctx, f.offerFile, invite.KindOffer)
@@ -163,6 +199,7 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	if err := a.showToken(f, f.answerFile, acc.Token(), "answer"); err != nil {
 		return nil, nil, err
 	}
+	lanSendAnswer(ctx, lanEx, acc.Token())
 	a.infof("waiting for the inviter to connect (until the invitation expires at %s)…", localClock(offer.Expires()))
 	s, err := acc.Wait(ctx)
 	switch {
@@ -174,6 +211,7 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 		return nil, nil, err
 	}
 	connected = true
+	a.rememberPairing(f, s, peers)
 	return s, peers, nil
 }
 

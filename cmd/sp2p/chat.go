@@ -190,6 +190,7 @@ func (a *app) savePeer(id identity.ID, known string, f *connFlags, peers *identi
 		return nil
 	}
 	a.infof("saved the peer as %s", name)
+	a.storePairing(f, id) // lan.go: the LAN finds this peer next time
 	return nil
 }
 

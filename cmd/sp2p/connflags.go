@@ -25,6 +25,9 @@ type connFlags struct {
 	expect                string
 	savePeer              string
 	heartbeat             time.Duration
+	noLAN                 bool            // --no-lan (lan.go)
+	from                  string          // --from (accept, receive)
+	pairing               *pendingPairing // the secret of this session, kept once the peer is pinned
 }
 
 func (f *connFlags) register(cmd *cobra.Command) {
@@ -46,6 +49,7 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.turnPwFile, "turn-password-file", "", "read the TURN password from the first line of `FILE`")
 	fl.StringVar(&f.savePeer, "save-peer", "", "pin the peer under `NAME` in your known peers after the session (a chat or a transfer) instead of asking")
 	fl.DurationVar(&f.heartbeat, "heartbeat", session.DefaultHeartbeatTimeout, "give up on a peer not heard from for this long")
+	lanFlags(cmd, f)
 }
 
 // ttlFlag registers --ttl, the invitation's lifetime, for the commands

@@ -27,7 +27,10 @@ func (a *app) inviteCmd() *cobra.Command {
 		Long: `Create a signed invitation (offer token) and print it. Send it to the
 person you invite by any means (chat, mail, QR code); they run
 'sp2p accept TOKEN' and send back an answer token, which you paste here.
-Then the two of you are connected: a line chat, or with --pipe a byte stream.`,
+Then the two of you are connected: a line chat, or with --pipe a byte stream.
+On a local network nothing needs pasting: a known peer invited with --to
+runs 'sp2p accept --from YOURNAME', anyone else the short code printed
+next to the token (--no-lan: token only).`,
 		Example: `  sp2p invite --to bob
   sp2p invite --qr --ttl 15m
   sp2p invite --offer-file offer.txt --answer-file answer.txt --pipe < file`,
@@ -100,11 +103,13 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 	if err := a.showToken(f, f.offerFile, inv.Token(), "offer"); err != nil {
 		return nil, nil, err
 	}
+	lan := a.startLAN(ctx, f, inv, opts.Recipient, peers)
+	defer lan.Close()
 	a.infof("invitation valid for %v (until %s); waiting for the answer token%s",
 		ttl, inv.Offer().Expires().Local().Format("15:04:05"), map[bool]string{true: " in " + f.answerFile, false: " (paste it here)"}[f.answerFile != ""])
 	wctx, cancel := context.WithDeadline(ctx, inv.Offer().Expires())
 	defer cancel()
-	ans, err := a.readAnswer(wctx, f, inv)
+	ans, err := a.readAnswer(wctx, f, inv, lan.Answers())
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
 			return nil, nil, fmt.Errorf("no answer before the invitation expired: %w", invite.ErrExpired)
@@ -140,6 +145,7 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 		return nil, nil, err
 	}
 	connected = true
+	a.rememberPairing(f, s, peers)
 	return s, peers, nil
 }
 
@@ -148,7 +154,7 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 // cannot be used (not an answer, damaged, for another invitation, used
 // already, from someone the invitation is not for) is refused with the
 // reason, and the wait goes on.
-func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitation) (*invite.Answer, error) {
+func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitation, lan <-chan string) (*invite.Answer, error) {
 	var next func() (string, error)
 	where := " (paste it here)"
 	switch {
@@ -170,9 +176,13 @@ func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitat
 			defer tty.Close()
 			r = tty
 		}
+		if lan != nil {
+			r = stopReader(ctx, r) // lanstdin_unix.go
+		}
 		pr := newPasteReader(r)
 		next = func() (string, error) { return pr.token(ctx, a.partialToken) }
 	}
+	next = mergeAnswers(ctx, next, lan)
 	for {
 		text, err := next()
 		if err != nil {

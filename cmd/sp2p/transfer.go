@@ -28,7 +28,12 @@ func (a *app) sendCmd() *cobra.Command {
 sp2p prints an invitation token; the receiver runs 'sp2p receive TOKEN',
 sees what you offer and confirms, and sends back an answer token that you
 paste here. Every file is checked with SHA-256 on arrival; an interrupted
-transfer resumes when you run the same command again.`,
+transfer resumes when you run the same command again.
+
+On a local network there is nothing to paste: with --to a known peer
+(pinned on both sides, after one session), the receiver runs
+'sp2p receive --from YOURNAME'; otherwise sp2p also prints a short code for
+'sp2p receive CODE'. The token always works too (--no-lan: token only).`,
 		Example: `  sp2p send report.pdf
   sp2p send --to bob photos/ notes.txt
   sp2p send --offer-file o.txt --answer-file a.txt --yes big.iso`,
@@ -87,7 +92,7 @@ func (a *app) receiveCmd() *cobra.Command {
 	var qrImage, out string
 	var overwrite bool
 	cmd := &cobra.Command{
-		Use:   "receive TOKEN|LINK|-",
+		Use:   "receive TOKEN|LINK|CODE|- | --from NAME",
 		Short: "Receive files: accept the sender's invitation, confirm, transfer",
 		Long: `Accept a 'sp2p send' invitation. Before anything is written you see what is
 offered (the total, the largest files, the first names, the free space) and
@@ -98,8 +103,13 @@ temporary name and get their final name only after their SHA-256 matches. Names 
 characters, symbolic links on the way and existing files are refused
 (existing files are replaced only with --overwrite); a file already there
 with the same content is "already here" and skipped. An interrupted
-transfer resumes when you receive the same files into the same --out again.`,
+transfer resumes when you receive the same files into the same --out again.
+On a local network, --from NAME finds a known peer's 'sp2p send --to' with
+nothing pasted, and a short code (42-word-word-word) finds the sender of
+that code.`,
 		Example: `  sp2p receive SP2P:AIA...
+  sp2p receive --from alice
+  sp2p receive 42-adroitness-aardvark-adviser
   sp2p receive --out ~/Downloads --yes SP2P:AIA...
   sp2p receive --offer-file o.txt --answer-file a.txt --yes --out dir`,
 		Args: cobra.MaximumNArgs(1),
@@ -165,6 +175,7 @@ transfer resumes when you receive the same files into the same --out again.`,
 	cmd.Flags().StringVar(&qrImage, "qr-image", "", "read the token from a QR code in a PNG or JPEG `FILE`")
 	cmd.Flags().StringVar(&f.expect, "expect", "", "accept only an invitation from this peer (`NAME` or ID)")
 	f.register(cmd)
+	fromFlag(cmd, &f)
 	cmd.Flags().MarkHidden("pipe")
 	return cmd
 }

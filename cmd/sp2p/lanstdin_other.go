@@ -1,0 +1,11 @@
+//go:build !unix
+
+package main
+
+import (
+	"context"
+	"io"
+)
+
+// stopReader returns r: elsewhere a paste read may stay pending.
+func stopReader(_ context.Context, r io.Reader) io.Reader { return r }
