@@ -89,9 +89,10 @@ func printStateJSON(a *app, sj stateJSON) {
 
 func (a *app) roomExportCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "export NAME|ID FILE",
-		Short: "Write a room's state (every signed operation) to FILE, for import by any member",
-		Args:  cobra.ExactArgs(2),
+		Use:     "export NAME|ID FILE",
+		Short:   "Write a room's state (every signed operation) to FILE, for import by any member",
+		Example: `  sp2p room export "book club" club.snapshot`,
+		Args:    cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()
@@ -128,9 +129,10 @@ func (a *app) roomExportCmd() *cobra.Command {
 
 func (a *app) roomImportCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "import FILE",
-		Short: "Take in the operations of a file sp2p room export wrote (each one is verified)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "import FILE",
+		Short:   "Take in the operations of a file sp2p room export wrote (each one is verified)",
+		Example: `  sp2p room import club.snapshot`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()

@@ -159,7 +159,9 @@ func (a *app) roomListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the rooms you belong to",
-		Args:  cobra.NoArgs,
+		Example: `  sp2p room list
+  sp2p room list --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.roomStore()
 			if err != nil {
@@ -214,9 +216,10 @@ func (a *app) roomListCmd() *cobra.Command {
 
 func (a *app) roomForgetCmd() *cobra.Command {
 	return &cobra.Command{
-		Use:   "forget NAME|ID",
-		Short: "Forget a remembered room (you stay a member for the others)",
-		Args:  cobra.ExactArgs(1),
+		Use:     "forget NAME|ID",
+		Short:   "Forget a remembered room (you stay a member for the others)",
+		Example: `  sp2p room forget "book club"`,
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			st, err := a.roomStore()
 			if err != nil {
