@@ -274,7 +274,15 @@ func (c *roomChat) showState(v *state.View) {
 		c.mu.Unlock()
 		return
 	}
-	printState(func(format string, args ...any) { c.printf(format, args...) }, v, c.rep.Evidence(), c.label)
+	printState(func(format string, args ...any) { c.printf(format, args...) }, v, c.rep.Evidence(), c.labelOrYou)
+}
+
+// labelOrYou is label, and "you" for this member.
+func (c *roomChat) labelOrYou(id identity.ID) (string, string) {
+	if id == c.r.Self() {
+		return "", "you"
+	}
+	return c.label(id)
 }
 
 // printState prints the shared map, set and counters for a person.
@@ -286,8 +294,11 @@ func printState(printf func(string, ...any), v *state.View, forks []state.Eviden
 	sort.Strings(keys)
 	for _, k := range keys {
 		e := v.Map[k]
-		_, by := label(e.Author)
-		printf("  %s = %s (set by %s)\n", sanitize(quoteKey(k)), sanitize(string(e.Value)), by)
+		if _, by := label(e.Author); by != "" {
+			printf("  %s = %s (set by %s)\n", sanitize(quoteKey(k)), sanitize(string(e.Value)), by)
+		} else {
+			printf("  %s = %s\n", sanitize(quoteKey(k)), sanitize(string(e.Value)))
+		}
 	}
 	if len(v.Set) > 0 {
 		printf("  set: %s\n", sanitize(strings.Join(v.Set, ", ")))
@@ -300,7 +311,7 @@ func printState(printf func(string, ...any), v *state.View, forks []state.Eviden
 	for _, k := range names {
 		printf("  counter %s = %d\n", sanitize(quoteKey(k)), v.Counters[k])
 	}
-	printf("  %d keys, %d chat messages kept\n", len(v.Map), len(v.History))
+	printf("  %s, %s kept\n", plural(len(v.Map), "key"), plural(len(v.History), "chat message"))
 	for _, e := range forks {
 		_, who := label(e.A.Author)
 		printf("  WARNING: %s signed two different histories (a fork: kept as evidence; their operations after it do not count)\n", who)
@@ -372,4 +383,12 @@ func (c *roomChat) stateReply(q ctlRequest) ctlReply {
 		return ctlReply{Ops: res.Ops, Taken: res.Taken, Skipped: res.Skipped}
 	}
 	return ctlReply{Error: "unknown request"}
+}
+
+// plural is "1 key", "2 keys".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

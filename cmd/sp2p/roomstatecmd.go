@@ -63,7 +63,16 @@ func (a *app) roomStateCmd() *cobra.Command {
 				printStateJSON(a, sj)
 				return nil
 			}
-			label := (&roomChat{peers: peers}).label
+			self := identity.ID{}
+			if p, err := a.idPath(); err == nil {
+				self, _, _ = identity.ReadPublic(p)
+			}
+			label := func(id identity.ID) (string, string) {
+				if id == self {
+					return "", "you"
+				}
+				return (&roomChat{peers: peers}).label(id)
+			}
 			printState(func(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }, v, forks, label)
 			return nil
 		},
@@ -81,7 +90,7 @@ func printStateJSON(a *app, sj stateJSON) {
 		v.History = append(v.History, state.Message{})
 	}
 	printState(func(format string, args ...any) { fmt.Fprintf(a.stdout, format, args...) }, v, nil,
-		func(identity.ID) (string, string) { return "", "a member" })
+		func(identity.ID) (string, string) { return "", "" })
 	for _, f := range sj.Forks {
 		fmt.Fprintf(a.stdout, "  WARNING: %s signed two different histories (a fork)\n", f)
 	}
