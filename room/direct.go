@@ -46,7 +46,9 @@ func directFrame(channel byte, data []byte) []byte {
 // SendDirect sends data to the neighbour to on the application channel
 // channel (1 to 255; each has its handler in Options.Direct). It waits,
 // until ctx ends, while that neighbour's send queue is full, so a sender
-// goes at the pace the neighbour reads.
+// goes at the pace the neighbour reads, and to stay within 80 % of the
+// DIRECT budget the neighbour counts (see Options.Budget), so that what
+// it sends is not dropped as over the budget.
 func (r *Room) SendDirect(ctx context.Context, to identity.ID, channel byte, data []byte) error {
 	if len(data) > MaxDirect {
 		return fmt.Errorf("%w: a direct frame has at most %d bytes", ErrTooLarge, MaxDirect)
@@ -55,6 +57,23 @@ func (r *Room) SendDirect(ctx context.Context, to identity.ID, channel byte, dat
 		return errors.New("room: direct channel 0 is reserved")
 	}
 	f := directFrame(channel, data)
+	// Paced to 80 % of the budget every member charges its senders (and
+	// half its burst), as for publishing: an honest sender never trips
+	// its neighbours' limits, and what it sends is never dropped for it.
+	r.mu.Lock()
+	out := r.directOut[to]
+	if out == nil {
+		if r.directOut == nil {
+			r.directOut = map[identity.ID]*rate.Limiter{}
+		}
+		b := r.opts.Budget
+		out = rate.NewLimiter(rate.Limit(b.BytesPerSecond*0.8), max(b.ByteBurst/2, MaxFrame+directCost))
+		r.directOut[to] = out
+	}
+	r.mu.Unlock()
+	if err := out.WaitN(ctx, len(data)+directCost); err != nil {
+		return err
+	}
 	for {
 		r.mu.Lock()
 		if r.closed {

@@ -166,6 +166,7 @@ type Room struct {
 	backoff   map[identity.ID]time.Time
 	origins   map[identity.ID]*originState
 	directLim map[identity.ID]*rate.Limiter // each sender's DIRECT byte budget
+	directOut map[identity.ID]*rate.Limiter // this member's own DIRECT pace, per neighbour
 	seen      map[MessageID]time.Time
 	seenQ     []seenEntry
 	store     map[MessageID]*stored

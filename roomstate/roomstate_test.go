@@ -3,6 +3,7 @@ package roomstate
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -26,13 +27,29 @@ type lab struct {
 	t    *testing.T
 	net  *memlink.Network
 	dirs map[identity.ID]string // each member's state directory
+	// wrap, if set, wraps the next members' DIRECT handlers.
+	wrap func(room.DirectHandler) room.DirectHandler
+	// syncOpts are the next members' Sync options.
+	syncOpts Options
+}
+
+func (l *lab) newSync() *Sync {
+	o := l.syncOpts
+	if o.Poll == 0 {
+		o.Poll = 50 * time.Millisecond
+	}
+	return NewWithOptions(o)
 }
 
 func (l *lab) options(sy *Sync) room.Options {
+	h := sy.Handler
+	if l.wrap != nil {
+		h = l.wrap(h)
+	}
 	return room.Options{
 		Session:   session.Options{Link: l.net.Maker()},
 		Heartbeat: 100 * time.Millisecond,
-		Direct:    map[byte]room.DirectHandler{Channel: sy.Handler},
+		Direct:    map[byte]room.DirectHandler{Channel: h},
 	}
 }
 
@@ -70,7 +87,7 @@ func newIdentity(t *testing.T) *identity.Identity {
 
 func (l *lab) create() *member {
 	id := newIdentity(l.t)
-	sy := NewWithOptions(Options{Poll: 50 * time.Millisecond})
+	sy := l.newSync()
 	r, err := room.Create(id, "state", l.options(sy))
 	if err != nil {
 		l.t.Fatal(err)
@@ -90,7 +107,7 @@ func (l *lab) join(ctx context.Context, admitter *member, id *identity.Identity)
 	if err != nil {
 		l.t.Fatal(err)
 	}
-	sy := NewWithOptions(Options{Poll: 50 * time.Millisecond})
+	sy := l.newSync()
 	j, err := room.Join(ctx, id, offer, l.options(sy))
 	if err != nil {
 		l.t.Fatal(err)
@@ -274,5 +291,46 @@ func TestTamperedStatePenalized(t *testing.T) {
 	}
 	if v, ok := victim.rep.View().Get("k"); ok && string(v) != "genuine value" {
 		t.Fatalf("the tampered value %q was taken in", v)
+	}
+}
+
+// TestSyncSurvivesLostFrames: a newcomer that loses the first four OPS
+// frames sent to it (a whole window: frames dropped on the way, or lost
+// with a session) and every third frame after them still gets every op:
+// the HELLO each side sends again (here every 300 ms) tells the other
+// exactly what it holds and reopens the window the lost frames had shut.
+func TestSyncSurvivesLostFrames(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	l := &lab{t: t, net: memlink.New(5, memlink.Faults{}), syncOpts: Options{Resync: 300 * time.Millisecond}}
+	creator := l.create()
+	value := make([]byte, 8<<10)
+	for i := range 100 {
+		if _, err := creator.rep.Set(fmt.Sprintf("k%03d", i), value); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	n, lostOps := 0, 0
+	l.wrap = func(h room.DirectHandler) room.DirectHandler {
+		return func(from identity.ID, data []byte) {
+			mu.Lock()
+			n++
+			drop := n%3 == 0
+			if len(data) > 0 && data[0] == 2 && lostOps < 4 { // OPS
+				lostOps++
+				drop = true
+			}
+			mu.Unlock()
+			if !drop {
+				h(from, data)
+			}
+		}
+	}
+	newcomer := l.join(ctx, creator, newIdentity(t))
+	waitConverged(t, []*member{creator, newcomer}, "the newcomer losing frames")
+	if got := len(newcomer.rep.View().Map); got != 100 {
+		t.Fatalf("%d keys, want 100", got)
 	}
 }

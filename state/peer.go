@@ -41,6 +41,7 @@ type Stats struct {
 	BytesIn, BytesOut   int
 	OpsIn, OpsOut       int // ops received (valid or not) and sent
 	OpsTaken            int // received ops that were new
+	StaleAcks           int // ACKs outside the window (after a loss or a HELLO), ignored
 	// Refused counts the neighbour's refused ops and frames by reason:
 	// the sentinel error (ErrBadSignature, ErrNotMember, ErrMalformed…).
 	Refused map[error]int
@@ -153,11 +154,15 @@ func (p *Peer) Receive(b []byte) ([][]byte, error) {
 		p.mu.Unlock()
 		reply = append(reply, encodeAck(f.batch))
 	case frameAck:
+		// Cumulative: an ACK of batch k acknowledges every batch up to k.
+		// One outside the window (from before a HELLO reset it, or for a
+		// batch whose frames were lost on the way) is ignored, not an
+		// error: an honest neighbour sends those after a loss.
 		p.mu.Lock()
-		if f.batch != p.acked+1 || f.batch >= p.nextBatch {
-			err = malformed("ACK of batch %d, expected %d", f.batch, p.acked+1)
-		} else {
+		if f.batch > p.acked && f.batch < p.nextBatch {
 			p.acked = f.batch
+		} else {
+			p.stats.StaleAcks++
 		}
 		p.mu.Unlock()
 	case frameEvidence:
@@ -202,9 +207,13 @@ func (p *Peer) takeHello(vec []Entry) {
 	defer p.mu.Unlock()
 	p.helloSeen = true
 	// The vector says exactly what the neighbour holds: what it lost
-	// (dropped frames, a cut file) is sent again.
+	// (dropped frames, a cut file) is sent again, and the OPS frames
+	// still unacknowledged are forgotten (their ACKs, if they come, are
+	// ignored), so that a lost frame never holds the window shut.
 	clear(p.known)
 	clear(p.claimed)
+	clear(p.mismatch)
+	p.acked = p.nextBatch - 1
 	for _, e := range vec {
 		p.known[e.Author] = e.Seq
 		p.claimed[e.Author] = e.Seq
