@@ -188,11 +188,16 @@ func (h *Host) loop(ctx context.Context) {
 	gap := time.Second
 	next := time.NewTimer(gap)
 	defer next.Stop()
+	// A code attempt that does not confirm in time is told within a
+	// second of its deadline, whatever else happens (or not).
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
 	lastRound := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
 		case in, ok := <-h.n.in:
 			if !ok {
 				return
