@@ -165,15 +165,12 @@ func (c *checker) add(e Entry, i int) error {
 		return fmt.Errorf("%w: %s appears twice", ErrBadManifest, Quote(e.Path))
 	}
 	if e.Dir {
-		if e.Size != 0 || e.SHA256 != "" || e.Exec {
+		if e.Size != 0 || e.Exec {
 			return fmt.Errorf("%w: directory %s with file fields", ErrBadManifest, Quote(e.Path))
 		}
 	} else {
 		if e.Size < 0 || e.Size > MaxFileSize {
 			return fmt.Errorf("%w: entry %d has size %d (0 to %d allowed)", ErrBadManifest, i, e.Size, int64(MaxFileSize))
-		}
-		if !isHexSHA256(e.SHA256) {
-			return fmt.Errorf("%w: %s has no valid SHA-256", ErrBadManifest, Quote(e.Path))
 		}
 		// Both are at most MaxTotalSize (2^50): the sum cannot overflow.
 		c.total += e.Size

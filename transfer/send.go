@@ -1,8 +1,6 @@
 package transfer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,9 +14,10 @@ import (
 // Sources are the local files behind a manifest, as BuildManifest found
 // them: the directories they were found in, held open, and for every file
 // its name inside one of them and its identity (device, inode, size and
-// modification time) when it was hashed. Send opens each file again inside
-// its directory without following a symbolic link and sends it only if it
-// is still that same file. Close releases the directories.
+// modification time) when it was listed. Send opens each file again inside
+// its directory without following a symbolic link, sends it only if it
+// is still that same file, and checks after its last byte that it did not
+// change meanwhile. Close releases the directories.
 type Sources struct {
 	roots []*os.Root
 	files []source // per manifest entry
@@ -27,7 +26,7 @@ type Sources struct {
 type source struct {
 	root int         // index into roots; -1 for a directory entry
 	name string      // slash-separated, inside the root
-	info fs.FileInfo // the open handle's Stat when it was hashed
+	info fs.FileInfo // the open handle's Stat when it was listed
 }
 
 // Close closes the directories the files are read from.
@@ -41,8 +40,9 @@ func (s *Sources) Close() error {
 }
 
 // BuildManifest lists what sending paths means: each file under its base
-// name, each directory as a tree under its base name. It hashes every file.
-// Symbolic links and special files are skipped and reported in skipped;
+// name, each directory as a tree under its base name. It reads no file's
+// content (Send hashes each file as it sends it), only each file's
+// identity, so an offer of any size is ready at once. Symbolic links and special files are skipped and reported in skipped;
 // sp2p never follows a link out of what the user named. The caller closes
 // the Sources when the transfer is over.
 func BuildManifest(paths []string) (m *Manifest, src *Sources, skipped []string, err error) {
@@ -98,7 +98,7 @@ func BuildManifest(paths []string) (m *Manifest, src *Sources, skipped []string,
 				}
 				parents[dir] = ri
 			}
-			e, s, err := hashFile(src.roots[ri], ri, base, base, p)
+			e, s, err := statFile(src.roots[ri], ri, base, base, p)
 			if err != nil {
 				return nil, nil, nil, err
 			}
@@ -121,7 +121,7 @@ func BuildManifest(paths []string) (m *Manifest, src *Sources, skipped []string,
 				case d.IsDir():
 					return add(Entry{Path: name, Dir: true}, source{root: -1}, shown)
 				case d.Type().IsRegular():
-					e, s, err := hashFile(root, ri, rel, name, shown)
+					e, s, err := statFile(root, ri, rel, name, shown)
 					if err != nil {
 						return err
 					}
@@ -210,28 +210,19 @@ func openRegular(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
 	return f, fi, nil
 }
 
-// hashFile opens name inside root once, records its identity, and hashes
-// it.
-func hashFile(root *os.Root, ri int, name, entry, shown string) (Entry, source, error) {
+// statFile opens name inside root once and records its identity.
+func statFile(root *os.Root, ri int, name, entry, shown string) (Entry, source, error) {
 	f, fi, err := openRegular(root, name)
 	if err != nil {
 		return Entry{}, source{}, fmt.Errorf("transfer: %s: %w", Quote(shown), err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return Entry{}, source{}, fmt.Errorf("transfer: reading %s: %w", Quote(shown), err)
-	}
-	if n != fi.Size() {
-		return Entry{}, source{}, fmt.Errorf("%w: %s changed size while it was hashed", ErrChanged, Quote(shown))
-	}
-	e := Entry{Path: entry, Size: n, Exec: fi.Mode()&0o111 != 0, SHA256: hex.EncodeToString(h.Sum(nil))}
+	f.Close()
+	e := Entry{Path: entry, Size: fi.Size(), Exec: fi.Mode()&0o111 != 0}
 	return e, source{root: ri, name: name, info: fi}, nil
 }
 
 // open opens the source of entry i for sending and checks that it is the
-// file that was hashed: same device and inode, size and modification time.
+// file that was listed: same device and inode, size and modification time.
 func (s *Sources) open(i int, e Entry) (*os.File, error) {
 	if i >= len(s.files) || s.files[i].root < 0 || s.files[i].root >= len(s.roots) {
 		return nil, fmt.Errorf("transfer: no source for %s", Quote(e.Path))
@@ -267,10 +258,14 @@ type SendResult struct {
 // one of files the caller provides.
 type Source interface {
 	// Open returns the bytes of the manifest's entry i, the file e, from
-	// offset off (0 ≤ off < e.Size) on. Send reads e.Size-off bytes of it
-	// and closes it; a reader that ends sooner stops the transfer. An
-	// error wrapping ErrChanged says the file is no longer the one that
-	// was hashed.
+	// offset off (0 ≤ off < e.Size) on; Send also opens it from 0 to
+	// compare its first bytes with what the receiver already has. Send
+	// reads at most e.Size-off bytes of it and closes it; a reader that
+	// ends sooner stops the transfer. An error wrapping ErrChanged says
+	// the file is no longer the one that was offered. If the reader has a
+	// method Unchanged() error, Send calls it after the file's last byte
+	// and before its SHA-256 goes out, and an error (wrapping ErrChanged)
+	// stops the transfer.
 	Open(i int, e Entry, off int64) (io.ReadCloser, error)
 }
 
@@ -286,8 +281,9 @@ func (s *Sources) entries() int {
 }
 
 // Open opens the file of entry i again, without following links, checks
-// that it is the very file that was hashed (ErrChanged otherwise), and
-// positions it at off.
+// that it is the very file that was listed (ErrChanged otherwise), and
+// positions it at off. Its Unchanged reports a file that changed size or
+// modification time since.
 func (s *Sources) Open(i int, e Entry, off int64) (io.ReadCloser, error) {
 	f, err := s.open(i, e)
 	if err != nil {
@@ -297,15 +293,39 @@ func (s *Sources) Open(i int, e Entry, off int64) (io.ReadCloser, error) {
 		f.Close()
 		return nil, fmt.Errorf("transfer: %w", err)
 	}
-	return f, nil
+	return &sourceFile{File: f, want: s.files[i].info, name: e.Path}, nil
+}
+
+// sourceFile is a file being sent, with what it was when it was listed.
+type sourceFile struct {
+	*os.File
+	want fs.FileInfo
+	name string
+}
+
+// Unchanged checks that the file still has the size and modification time
+// it had when it was listed: a file written to while it was sent is not
+// the file the receiver got.
+func (f *sourceFile) Unchanged() error {
+	fi, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrChanged, Quote(f.name), err)
+	}
+	if fi.Size() != f.want.Size() || !fi.ModTime().Equal(f.want.ModTime()) {
+		return fmt.Errorf("%w: %s was modified while it was sent; the receiver does not keep it", ErrChanged, Quote(f.name))
+	}
+	return nil
 }
 
 // Send offers m (with src the Source built with it: the Sources
 // BuildManifest returned, or the Source of BuildManifestFrom) on conn and,
-// if the receiver accepts, sends the files. progress, if not nil, is
-// called as bytes go out. With *Sources each file is opened again, without
-// following links, and sent only if it is the very file that was hashed
-// (ErrChanged otherwise).
+// if the receiver accepts, sends the files, each followed by its SHA-256,
+// computed as it is read. progress, if not nil, is called as bytes go
+// out. With *Sources each file is opened again, without following links,
+// and sent only if it is the very file that was listed (ErrChanged
+// otherwise); a file that changes while it is sent stops the transfer
+// (ErrChanged) before its SHA-256 goes out, so the receiver does not keep
+// it.
 func Send(conn io.ReadWriter, m *Manifest, src Source, progress func(Progress)) (*SendResult, error) {
 	if n, ok := src.(sized); src == nil || ok && n.entries() != len(m.Entries) {
 		return nil, errors.New("transfer: Send needs the Source built with the manifest")
@@ -313,7 +333,27 @@ func Send(conn io.ReadWriter, m *Manifest, src Source, progress func(Progress)) 
 	if err := writeFrame(conn, m); err != nil {
 		return nil, fmt.Errorf("transfer: sending the offer: %w", err)
 	}
-	offsets, err := readDecision(conn, m)
+	rep, err := readReply(conn, m)
+	if err != nil {
+		return nil, err
+	}
+	var allowed map[int]int64
+	var states map[int][]byte
+	if rep.Query != nil {
+		var ok []bool
+		if ok, allowed, states, err = answer(rep.Query, m, src); err != nil {
+			return nil, err
+		}
+		if err := writeFrame(conn, match{Match: ok}); err != nil {
+			return nil, fmt.Errorf("transfer: %w", err)
+		}
+	}
+	var offsets []int64
+	if rep.Query != nil {
+		offsets, err = readDecision(conn, m, allowed)
+	} else {
+		offsets, err = checkDecision(rep, m, nil)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -326,32 +366,28 @@ func Send(conn io.ReadWriter, m *Manifest, src Source, progress func(Progress)) 
 	if progress != nil { // the start: nothing moved yet
 		progress(Progress{Done: done, Total: total})
 	}
-	buf := make([]byte, copyBuffer)
+	p := newPipe()
 	for i, e := range m.Entries {
 		if e.Dir {
 			continue
 		}
 		res.Files++
 		off := offsets[i]
-		if off == e.Size { // the receiver has it all
+		if off == e.Size { // the receiver has it all (or it is empty)
 			if e.Size > 0 {
 				res.Skipped++
 			}
 			continue
 		}
-		f, err := src.Open(i, e, off)
-		if err != nil {
-			return res, err
-		}
-		w := &countingWriter{w: conn, done: &done, total: total, file: e.Path, progress: progress}
-		n, err := io.CopyBuffer(w, io.LimitReader(f, e.Size-off), buf)
-		f.Close()
+		n, err := sendFile(conn, p, src, i, e, off, states[i], func(k int64) {
+			done += k
+			if progress != nil {
+				progress(Progress{Done: done, Total: total, File: e.Path})
+			}
+		})
 		res.Bytes += n
 		if err != nil {
-			return res, fmt.Errorf("transfer: sending %s: %w", Quote(e.Path), err)
-		}
-		if n != e.Size-off {
-			return res, fmt.Errorf("transfer: %s changed while sending (%d bytes short)", Quote(e.Path), e.Size-off-n)
+			return res, err
 		}
 	}
 	if err := readResult(conn); err != nil {
@@ -360,19 +396,76 @@ func Send(conn io.ReadWriter, m *Manifest, src Source, progress func(Progress)) 
 	return res, nil
 }
 
-// readDecision reads the receiver's decision on m and checks it: a
-// refusal is ErrDeclined with the receiver's reason (quoted); an
-// acceptance must give each entry an offset from 0 to its size (0 for a
-// directory). The frame is bounded by the size of m.
-func readDecision(r io.Reader, m *Manifest) ([]int64, error) {
-	var d decision
+// sendFile sends entry i from off (its hash so far in state), then its
+// SHA-256. The file is read and hashed in one goroutine while the caller
+// writes to conn.
+func sendFile(conn io.Writer, p *pipe, src Source, i int, e Entry, off int64, state []byte, progress func(int64)) (int64, error) {
+	h, err := resumeHash(state)
+	if err != nil {
+		return 0, fmt.Errorf("transfer: %w", err)
+	}
+	f, err := src.Open(i, e, off)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	read := readFull(f)
+	n, err := p.copy(e.Size-off, func(b []byte) (int, error) {
+		k, err := read(b)
+		h.Write(b[:k])
+		return k, err
+	}, func(b []byte) error {
+		_, err := conn.Write(b)
+		if err == nil {
+			progress(int64(len(b)))
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return n, fmt.Errorf("%w: %s ended %d bytes before its size while it was sent", ErrChanged, Quote(e.Path), e.Size-off-n)
+		}
+		return n, fmt.Errorf("transfer: sending %s: %w", Quote(e.Path), err)
+	}
+	if u, ok := f.(interface{ Unchanged() error }); ok {
+		if err := u.Unchanged(); err != nil {
+			return n, err
+		}
+	}
+	if _, err := conn.Write(h.Sum(nil)); err != nil {
+		return n, fmt.Errorf("transfer: sending %s: %w", Quote(e.Path), err)
+	}
+	return n, nil
+}
+
+// readDecision reads the receiver's decision on m after the sender
+// answered its query (allowed: the offsets the answer confirmed), and
+// checks it (checkDecision).
+func readDecision(r io.Reader, m *Manifest, allowed map[int]int64) ([]int64, error) {
+	var d reply
 	if err := readFrame(r, &d, maxDecisionFrame(len(m.Entries))); err != nil {
 		return nil, fmt.Errorf("transfer: waiting for the receiver's decision: %w", err)
 	}
+	if d.Accept == nil || d.Query != nil {
+		return nil, fmt.Errorf("%w: a second query, or a decision without accept", ErrProtocol)
+	}
+	return checkDecision(&d, m, allowed)
+}
+
+// checkDecision checks the receiver's decision on m: a refusal is
+// ErrDeclined with the receiver's reason (quoted); an acceptance must
+// give each entry an offset: 0, or for a file the length of a prefix the
+// sender confirmed (allowed), which is the file's size for a file the
+// receiver has in full. An empty file may also have the offset 0 = its
+// size.
+func checkDecision(d *reply, m *Manifest, allowed map[int]int64) ([]int64, error) {
 	if len(d.Reason) > MaxReasonLen {
 		return nil, fmt.Errorf("%w: a reason of %d bytes (at most %d)", ErrProtocol, len(d.Reason), MaxReasonLen)
 	}
-	if !d.Accept {
+	if !*d.Accept {
+		if d.Offsets != nil {
+			return nil, fmt.Errorf("%w: a refusal with offsets", ErrProtocol)
+		}
 		if d.Reason == "" || d.Reason == reasonDeclined {
 			return nil, ErrDeclined
 		}
@@ -382,8 +475,9 @@ func readDecision(r io.Reader, m *Manifest) ([]int64, error) {
 		return nil, fmt.Errorf("%w: %d offsets for %d entries", ErrProtocol, len(d.Offsets), len(m.Entries))
 	}
 	for i, e := range m.Entries {
-		if off := d.Offsets[i]; off < 0 || off > e.Size || (e.Dir && off != 0) {
-			return nil, fmt.Errorf("%w: offset %d for %s", ErrProtocol, off, Quote(e.Path))
+		off := d.Offsets[i]
+		if a, ok := allowed[i]; off != 0 && (!ok || off != a) {
+			return nil, fmt.Errorf("%w: offset %d for %s, which the sender did not confirm", ErrProtocol, off, Quote(e.Path))
 		}
 	}
 	return d.Offsets, nil
@@ -417,21 +511,4 @@ func readResult(r io.Reader) error {
 		return &RemoteError{Report: res.Error, Kinds: kinds}
 	}
 	return nil
-}
-
-type countingWriter struct {
-	w        io.Writer
-	done     *int64
-	total    int64
-	file     string
-	progress func(Progress)
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	*c.done += int64(n)
-	if c.progress != nil {
-		c.progress(Progress{Done: *c.done, Total: c.total, File: c.file})
-	}
-	return n, err
 }

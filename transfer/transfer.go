@@ -55,7 +55,7 @@ const (
 
 	// maxResultFrame bounds the result frame (its error, JSON-escaped).
 	maxResultFrame = 1024 + 6*MaxResultLen + 128
-	protocolHeader = "sp2p-transfer v1"
+	protocolHeader = "sp2p-transfer v2"
 )
 
 // maxDecisionFrame bounds the decision frame for a manifest of n entries:
@@ -129,11 +129,10 @@ func unsafeName(name, problem string) error {
 
 // Entry is one file or directory of a transfer.
 type Entry struct {
-	Path   string `json:"path"` // slash-separated, relative
-	Dir    bool   `json:"dir,omitempty"`
-	Size   int64  `json:"size,omitempty"`
-	Exec   bool   `json:"exec,omitempty"`
-	SHA256 string `json:"sha256,omitempty"` // hex, files only
+	Path string `json:"path"` // slash-separated, relative
+	Dir  bool   `json:"dir,omitempty"`
+	Size int64  `json:"size,omitempty"`
+	Exec bool   `json:"exec,omitempty"`
 }
 
 // Manifest is what the sender offers.

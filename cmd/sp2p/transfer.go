@@ -34,7 +34,6 @@ transfer resumes when you run the same command again.`,
   sp2p send --offer-file o.txt --answer-file a.txt --yes big.iso`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a.infof("hashing what you send…")
 			m, src, skipped, err := transfer.BuildManifest(args)
 			if err != nil {
 				return sendPathError(err)
