@@ -11,30 +11,30 @@ import (
 	"io"
 )
 
-// What the receiver already has, checked by the sender before anything is
-// sent: the manifest carries no hashes (the sender offers at once, without
-// reading its files first), so the receiver asks, for each file it could
-// resume (a part file) or already holds (a file of that size at the
-// name), whether its first bytes are the sender's. The sender reads as
-// many bytes of its own file, compares the SHA-256 and answers; only a
-// prefix that matched may be resumed or skipped.
+// What the receiver already has, compared before anything is sent: the
+// manifest carries no hashes (the sender offers at once, without reading
+// its files first), so the receiver asks, for each file it could resume
+// (a part file) or already holds (a file of that size at the name), for
+// the SHA-256 of the sender's first bytes of it, as many as it has. The
+// sender reads them and answers; the receiver compares with the hash of
+// its own bytes, so its own files' hashes never leave it. Only a prefix
+// that matched is resumed or skipped.
 
 // query is the receiver's question: the SHA-256 of the first Bytes bytes
-// of entries it has.
+// of entries.
 type query struct {
 	Query []have `json:"query"`
 }
 
 type have struct {
-	Entry  int    `json:"entry"`
-	Bytes  int64  `json:"bytes"`
-	SHA256 string `json:"sha256"`
+	Entry int   `json:"entry"`
+	Bytes int64 `json:"bytes"`
 }
 
 // match is the sender's answer: for each item of the query, in order,
-// whether the prefix is the sender's.
+// the SHA-256 (hex) of its first Bytes bytes.
 type match struct {
-	Match []bool `json:"match"`
+	SHA256 []string `json:"sha256"`
 }
 
 // reply is the receiver's first frame as the sender reads it: a decision
@@ -47,16 +47,16 @@ type reply struct {
 }
 
 // maxQueryFrame bounds a query for a manifest of n entries: at most one
-// item per entry, of at most 118 bytes ({"entry":99999,"bytes":
-// 1125899906842624,"sha256":"…64…"} and a comma).
-func maxQueryFrame(n int) uint32 { return uint32(1024 + 128*n) }
+// item per entry, of at most 42 bytes ({"entry":99999,"bytes":
+// 1125899906842624} and a comma).
+func maxQueryFrame(n int) uint32 { return uint32(1024 + 48*n) }
 
-// maxMatchFrame bounds the answer to a query of n items ("false,").
-func maxMatchFrame(n int) uint32 { return uint32(1024 + 6*n) }
+// maxMatchFrame bounds the answer to a query of n items (64 hex digits,
+// two quotes and a comma each).
+func maxMatchFrame(n int) uint32 { return uint32(1024 + 67*n) }
 
 // checkQuery checks a query against m: items in increasing entry order
-// (so each at most once), files only, 1 to the file's size bytes, 64 hex
-// digits.
+// (so each at most once), files only, 1 to the file's size bytes.
 func checkQuery(q []have, m *Manifest) error {
 	if len(q) == 0 {
 		return fmt.Errorf("%w: an empty query", ErrProtocol)
@@ -70,20 +70,18 @@ func checkQuery(q []have, m *Manifest) error {
 			return fmt.Errorf("%w: a query about the directory %s", ErrProtocol, Quote(m.Entries[h.Entry].Path))
 		case h.Bytes < 1 || h.Bytes > m.Entries[h.Entry].Size:
 			return fmt.Errorf("%w: a query about %d bytes of %s (1 to %d)", ErrProtocol, h.Bytes, Quote(m.Entries[h.Entry].Path), m.Entries[h.Entry].Size)
-		case !isHexSHA256(h.SHA256):
-			return fmt.Errorf("%w: a query about %s without a valid SHA-256", ErrProtocol, Quote(m.Entries[h.Entry].Path))
 		}
 		last = h.Entry
 	}
 	return nil
 }
 
-// answer hashes the first bytes of each queried file from src and
-// compares (in constant time). It returns the answers, the bytes each
-// matched item allows as an offset, and the hash state after each
-// matched prefix shorter than its file (to continue from when resuming).
-func answer(q []have, m *Manifest, src Source) (ok []bool, allowed map[int]int64, states map[int][]byte, err error) {
-	ok = make([]bool, len(q))
+// answer hashes the first bytes of each queried file from src. It
+// returns the hashes, the offset each item allows (its bytes), and the
+// hash state after each prefix shorter than its file (to continue from
+// when resuming).
+func answer(q []have, m *Manifest, src Source) (sums []string, allowed map[int]int64, states map[int][]byte, err error) {
+	sums = make([]string, len(q))
 	allowed = map[int]int64{}
 	states = map[int][]byte{}
 	for k, item := range q {
@@ -92,11 +90,7 @@ func answer(q []have, m *Manifest, src Source) (ok []bool, allowed map[int]int64
 		if err != nil {
 			return nil, nil, nil, err
 		}
-		want, _ := hex.DecodeString(item.SHA256)
-		if subtle.ConstantTimeCompare(h.Sum(nil), want) != 1 {
-			continue
-		}
-		ok[k] = true
+		sums[k] = hex.EncodeToString(h.Sum(nil))
 		allowed[item.Entry] = item.Bytes
 		if item.Bytes < e.Size {
 			st, err := h.(encoding.BinaryMarshaler).MarshalBinary()
@@ -106,7 +100,7 @@ func answer(q []have, m *Manifest, src Source) (ok []bool, allowed map[int]int64
 			states[item.Entry] = st
 		}
 	}
-	return ok, allowed, states, nil
+	return sums, allowed, states, nil
 }
 
 // hashPrefix hashes the first n bytes of entry i of src.
@@ -162,8 +156,9 @@ func readReply(r io.Reader, m *Manifest) (*reply, error) {
 	return &rep, nil
 }
 
-// ask sends the query q and reads the sender's answer.
-func ask(conn io.ReadWriter, q []have) ([]bool, error) {
+// ask sends the query q, reads the sender's hashes and compares each (in
+// constant time) with the receiver's own (mine, raw, per item).
+func ask(conn io.ReadWriter, q []have, mine [][]byte) ([]bool, error) {
 	if err := writeFrame(conn, query{Query: q}); err != nil {
 		return nil, fmt.Errorf("transfer: %w", err)
 	}
@@ -174,8 +169,16 @@ func ask(conn io.ReadWriter, q []have) ([]bool, error) {
 		}
 		return nil, fmt.Errorf("transfer: waiting for the sender to compare what is here: %w", err)
 	}
-	if len(a.Match) != len(q) {
-		return nil, fmt.Errorf("%w: %d answers to %d questions", ErrProtocol, len(a.Match), len(q))
+	if len(a.SHA256) != len(q) {
+		return nil, fmt.Errorf("%w: %d answers to %d questions", ErrProtocol, len(a.SHA256), len(q))
 	}
-	return a.Match, nil
+	ok := make([]bool, len(q))
+	for k, sum := range a.SHA256 {
+		theirs, err := hex.DecodeString(sum)
+		if err != nil || len(theirs) != sha256.Size {
+			return nil, fmt.Errorf("%w: an answer that is not a SHA-256", ErrProtocol)
+		}
+		ok[k] = subtle.ConstantTimeCompare(theirs, mine[k]) == 1
+	}
+	return ok, nil
 }

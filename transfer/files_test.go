@@ -64,11 +64,11 @@ func fakeSender(conn net.Conn, m *Manifest, content []byte) decision {
 		return decision{}
 	}
 	if rep.Query != nil {
-		ok := make([]bool, len(rep.Query))
+		sums := make([]string, len(rep.Query))
 		for k, q := range rep.Query {
-			ok[k] = q.Bytes <= int64(len(content)) && sha(content[:q.Bytes]) == q.SHA256
+			sums[k] = sha(content[:min(q.Bytes, int64(len(content)))])
 		}
-		writeFrame(conn, match{Match: ok})
+		writeFrame(conn, match{SHA256: sums})
 		rep = reply{}
 		if readFrame(conn, &rep, 1<<20) != nil {
 			return decision{}
@@ -439,5 +439,32 @@ func TestFreeSpaceCountsResume(t *testing.T) {
 	}
 	if mustRead(t, filepath.Join(out, "f")) != string(content) {
 		t.Error("content differs")
+	}
+}
+
+// A part file whose bytes are not the beginning of the offered file (an
+// older version of it, or anything else under that name) is not resumed:
+// the sender says so when the receiver asks, the whole file is sent, and
+// it arrives whole.
+func TestWrongPartNotResumed(t *testing.T) {
+	t.Parallel()
+	src, out := t.TempDir(), t.TempDir()
+	f := filepath.Join(src, "f.bin")
+	writeRandom(t, f, 100_000)
+	content, _ := os.ReadFile(f)
+	e := Entry{Path: "f.bin", Size: int64(len(content))}
+	wrong := bytes.Clone(content[:60_000])
+	wrong[59_999] ^= 1
+	os.WriteFile(filepath.Join(out, partName(e)), wrong, 0o600)
+	s, r := sessionPair(t)
+	sr, rr, serr, rerr := run(t, s, r, []string{f}, ReceiveOptions{Dir: out})
+	if serr != nil || rerr != nil || rr.Resumed != 0 || sr.Resumed != 0 || sr.Bytes != int64(len(content)) {
+		t.Fatalf("send %+v %v, receive %+v %v", sr, serr, rr, rerr)
+	}
+	if got := mustRead(t, filepath.Join(out, "f.bin")); got != string(content) {
+		t.Fatal("the file differs")
+	}
+	if _, err := os.Lstat(filepath.Join(out, partName(e))); err == nil {
+		t.Fatal("the part file is still there")
 	}
 }

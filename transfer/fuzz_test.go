@@ -83,7 +83,7 @@ func FuzzDecision(f *testing.F) {
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,0,0,0]}`))
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,10,0,5]}`))
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,10,0,1099511627776]}`))
-	f.Add(fuzzFrame(`{"query":[{"entry":1,"bytes":10,"sha256":"` + strings.Repeat("ab", 32) + `"}]}`))
+	f.Add(fuzzFrame(`{"query":[{"entry":1,"bytes":10}]}`))
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,11,0,0]}`))
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[1,0,0,0]}`))
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,-1,0,0]}`))

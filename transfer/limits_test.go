@@ -11,8 +11,6 @@ import (
 	"testing"
 )
 
-var testHash = strings.Repeat("ab", 32)
-
 // manifestFrame is a manifest frame whose entries array holds the given
 // JSON entries.
 func manifestFrame(entries []string) []byte {
@@ -278,7 +276,7 @@ func TestDecisionAndResultFramesBounded(t *testing.T) {
 		io.Reader
 		io.Writer
 	}{bytes.NewReader(hdr[:]), io.Discard}
-	if _, err := ask(rw, []have{{Entry: 0, Bytes: 1, SHA256: testHash}}); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "exceeds") {
+	if _, err := ask(rw, []have{{Entry: 0, Bytes: 1}}, [][]byte{make([]byte, 32)}); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "exceeds") {
 		t.Errorf("an answer one byte over the limit: %v", err)
 	}
 	// The receiver's own report stays within the limit.

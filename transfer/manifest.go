@@ -183,20 +183,6 @@ func (c *checker) add(e Entry, i int) error {
 	return nil
 }
 
-// isHexSHA256 reports whether s is 64 hex digits (either case).
-func isHexSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
-}
-
 // nesting checks that no entry sits inside a path declared as a file,
 // whatever the order of the entries. Each path is hashed once, prefix by
 // prefix (maphash is streaming, so the hash of every ancestor falls out

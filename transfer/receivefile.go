@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +15,7 @@ type planned struct {
 	have  int64  // bytes the sink has (the file's size when here)
 	here  bool   // a file of that size at the name, maybe the same
 	state []byte // the SHA-256 state after the first have bytes
-	sum   string // hex SHA-256 of them
+	sum   []byte // SHA-256 of them
 }
 
 // plan asks sink what it has of each entry of m and hashes it: the query
@@ -41,7 +40,7 @@ func plan(m *Manifest, sink Sink) ([]planned, []have, error) {
 			return nil, nil, err
 		}
 		plans[i] = p
-		q = append(q, have{Entry: i, Bytes: n, SHA256: p.sum})
+		q = append(q, have{Entry: i, Bytes: n})
 	}
 	return plans, q, nil
 }
@@ -65,7 +64,7 @@ func hashHave(sink Sink, e Entry, n int64, isHere bool) (planned, error) {
 	if err != nil {
 		return planned{}, err
 	}
-	return planned{have: n, here: isHere, state: st, sum: hex.EncodeToString(h.Sum(nil))}, nil
+	return planned{have: n, here: isHere, state: st, sum: h.Sum(nil)}, nil
 }
 
 // receive answers the checked offer m and receives its files into sink.
@@ -79,8 +78,12 @@ func receive(conn io.ReadWriter, m *Manifest, sink Sink, opts ReceiveOptions, wh
 		}
 		return decline(conn, reasonCannotWrite, err)
 	}
-	if len(q) > 0 { // the sender says which of what is here is its own
-		ok, err := ask(conn, q)
+	if len(q) > 0 { // is what is here the sender's?
+		mine := make([][]byte, len(q))
+		for k, item := range q {
+			mine[k] = plans[item.Entry].sum
+		}
+		ok, err := ask(conn, q, mine)
 		if err != nil {
 			return nil, err
 		}

@@ -7,13 +7,20 @@
 // The protocol, over any ordered, reliable byte stream (a session.Conn):
 //
 //  1. sender → receiver: the manifest frame (every entry's path, kind,
-//     size, executable bit and SHA-256);
-//  2. receiver → sender: the decision frame (accept or refuse, and for each
-//     file the offset to resume from; an offset equal to the file's size
-//     means the receiver has it all, and nothing of it is sent);
-//  3. sender → receiver: the bytes of every file from its offset, in
-//     manifest order, back to back;
-//  4. receiver → sender: the result frame.
+//     size and executable bit; no hashes, so it goes out before any file
+//     is read);
+//  2. receiver → sender, if the receiver has some of the files already
+//     (part files to resume, files of the same size at the names): the
+//     query frame, and the sender answers with the SHA-256 of as many of
+//     its first bytes of each, which the receiver compares with its own;
+//  3. receiver → sender: the decision frame (accept or refuse, and for each
+//     file the offset to resume from, only where the hashes matched; an
+//     offset equal to the file's size means the receiver has it all, and
+//     nothing of it is sent);
+//  4. sender → receiver: the bytes of every file from its offset, each
+//     followed by the SHA-256 of the whole file, computed as it is read,
+//     in manifest order, back to back;
+//  5. receiver → sender: the result frame.
 //
 // A frame is a 4-byte big-endian length and a JSON object. SECURITY.md
 // lists the limits.
