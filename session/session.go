@@ -103,7 +103,7 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 		peer: peer, safetyCode: keys.SafetyCode, sessionID: keys.SessionID, tr: tr, opts: *opts,
 		log: opts.logger(), limiter: limiter, started: time.Now(),
 		sealer: sealer,
-		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, MaxRecord),
+		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, recvBufferSize(tr)),
 		incoming: make(chan []byte, incomingQueue), queueSpace: make(chan struct{}, 1), maxQueued: int64(opts.maxQueuedBytes()), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}), readerDone: make(chan struct{}),
 	}
 	s.ctx, s.cancelCtx = context.WithCancel(context.Background())
@@ -124,11 +124,12 @@ func (s *Session) confirm(ctx context.Context) error {
 	if err := s.sendRecord(seal.TypeConfirm, s.sessionID[:]); err != nil {
 		return fmt.Errorf("%w: sending: %v", ErrKeyConfirmation, ctxErr(ctx, err))
 	}
-	n, err := s.tr.readMessage(s.rbuf)
+	rec, pooled, err := s.readRecord()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrKeyConfirmation, ctxErr(ctx, err))
 	}
-	typ, pt, err := s.opener.Open(nil, s.rbuf[:n])
+	defer release(pooled)
+	typ, pt, err := s.opener.Open(nil, rec)
 	if errors.Is(err, seal.ErrStale) || errors.Is(err, seal.ErrFuture) {
 		return fmt.Errorf("%w: %w: %w", ErrKeyConfirmation, ErrRecordTime, err)
 	}
