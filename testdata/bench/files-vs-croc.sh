@@ -31,6 +31,7 @@ cleanup() {
 	rm -rf "$work"
 }
 trap cleanup EXIT
+trap "exit 130" INT TERM
 
 croc=$(command -v croc || true)
 [ -n "$croc" ] || croc="$(go env GOPATH)/bin/croc"
@@ -85,7 +86,13 @@ run_croc() { # run_croc FILE
 	HOME=$d/hs CROC_SECRET=$code timed "$d/ts" "$croc" --yes --relay 127.0.0.1:19409 --pass pass123 \
 		send --no-local --code "$code" "$f" >"$d/send.log" 2>&1 &
 	local sp=$!
-	sleep 0.3 # the sender must be at the relay first
+	# The receiver must come after the sender is at the relay, which is
+	# after croc has hashed the file (its own pass before sending).
+	for _ in $(seq 1200); do
+		grep -q 'Code is' "$d/send.log" 2>/dev/null && break
+		kill -0 $sp 2>/dev/null || break
+		sleep 0.05
+	done
 	(cd "$d/out" && HOME=$d/hr CROC_SECRET=$code timed "$d/tr" "$croc" --yes --overwrite --relay 127.0.0.1:19409 \
 		--pass pass123 --out "$d/out" >"$d/recv.log" 2>&1) &
 	local rp=$!
