@@ -166,23 +166,20 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 		} else {
 			msg = append([]byte{}, pt...) // non-nil, even when empty
 		}
-		s.msgsRecv.Add(1)
-		s.bytesRecv.Add(uint64(len(msg)))
-		s.delivering.Store(true)
-		defer s.delivering.Store(false)
-		waitStart := s.sealNow()
-		defer s.noteStall(waitStart)
-		if !s.waitQueueSpace(len(msg)) {
+		return s.deliver(msg)
+	case seal.TypeBatch:
+		if s.peerEnded.Load() {
+			s.shutdown(fmt.Errorf("%w: data after the end of data", ErrProtocol))
 			return false
 		}
-		select {
-		case s.incoming <- msg:
-			return true
-		case <-s.done:
-			return false
-		}
+		return s.deliverBatch(pt)
 	case seal.TypePing:
-		if len(pt) == 8 {
+		// 8 bytes, or 9 with the peer's features (a ping of any other
+		// length is ignored, as a later version may extend it).
+		if len(pt) == 8 || len(pt) == 9 {
+			if len(pt) == 9 {
+				s.peerFeatures(pt[8])
+			}
 			select {
 			case s.pongDue <- binary.BigEndian.Uint64(pt):
 			default: // a pong is already due
@@ -211,6 +208,48 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 		s.shutdown(fmt.Errorf("%w: unexpected %v record", ErrProtocol, typ))
 		return false
 	}
+}
+
+// deliver queues one received message (its own copy) for Receive,
+// waiting for room; false ends the read loop.
+func (s *Session) deliver(msg []byte) bool {
+	s.msgsRecv.Add(1)
+	s.bytesRecv.Add(uint64(len(msg)))
+	s.delivering.Store(true)
+	defer s.delivering.Store(false)
+	waitStart := s.sealNow()
+	defer s.noteStall(waitStart)
+	if !s.waitQueueSpace(len(msg)) {
+		return false
+	}
+	select {
+	case s.incoming <- msg:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// chargeMessage charges one more message (no bytes: its record's were
+// charged) to the peer's budget, waiting as handleRecord does; false ends
+// the read loop.
+func (s *Session) chargeMessage() bool {
+	s.delivering.Store(true)
+	waitStart := s.sealNow()
+	err := s.limiter.Wait(s.ctx, s.peer, 0)
+	s.noteStall(waitStart)
+	s.delivering.Store(false)
+	if err != nil {
+		switch {
+		case errors.Is(err, ratelimit.ErrPenalized):
+			s.shutdown(ErrPenalized)
+		case s.ctx.Err() != nil:
+		default:
+			s.shutdown(fmt.Errorf("%w: %w", ErrLimiter, err))
+		}
+		return false
+	}
+	return true
 }
 
 // sealNow is the record layer's clock.

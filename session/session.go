@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -62,9 +61,11 @@ type Session struct {
 	limiter    *ratelimit.Limiter[identity.ID]
 	started    time.Time
 
-	wmu        sync.Mutex // guards sealer, writeEnded
-	sealer     *seal.Sealer
-	writeEnded bool
+	wmu         sync.Mutex // guards sealer, writeEnded
+	sealer      *seal.Sealer
+	writeEnded  bool
+	sendq       sendQueue   // messages waiting for the Send that writes (batch.go)
+	peerBatches atomic.Bool // the peer announced it reads batch records
 
 	opener *seal.Opener // reader goroutine only
 	reasm  *seal.Reassembler
@@ -154,6 +155,7 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 func (s *Session) start() {
+	s.announceFeatures()
 	s.wg.Add(2)
 	go s.readLoop()
 	go s.heartbeatLoop()
@@ -225,10 +227,28 @@ func (s *Session) sendRecordLocked(typ seal.Type, payload []byte) error {
 // 16 MiB by default). It blocks while the peer is not reading fast enough.
 // If ctx ends before the first record is written, Send returns ctx.Err();
 // a message cut off half-way ends the session (ErrSendAborted), because the
-// peer could never complete it.
+// peer could never complete it. While another Send of the session is
+// writing, a message of at most 16 KiB is copied into the session's send
+// queue and Send returns at once: the writing Send sends it next, in
+// order, coalesced with the others queued meanwhile into batch records,
+// before it returns; if that write fails the session ends
+// (ErrSendAborted). A Send that finds nobody writing writes at once.
 func (s *Session) Send(ctx context.Context, msg []byte) error {
+	if s.enqueue(msg) { // another Send is writing: it sends this one next
+		return nil
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	s.startWriting()
+	err := s.sendLocked(ctx, msg)
+	if ferr := s.flushQueued(ctx); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// sendLocked sends msg (called with wmu held).
+func (s *Session) sendLocked(ctx context.Context, msg []byte) error {
 	if err := s.Err(); err != nil {
 		return err
 	}
@@ -411,68 +431,4 @@ func (s *Session) sendCloseLocked() {
 		wd.setWriteDeadline(time.Now().Add(time.Second))
 	}
 	s.sendRecordLocked(seal.TypeClose, nil)
-}
-
-// heartbeatLoop sends pings and pongs and notices a dead peer. It checks
-// ten times per timeout, so a lost peer is reported at most a tenth of the
-// timeout late, and pings an idle peer every third of it.
-func (s *Session) heartbeatLoop() {
-	defer s.wg.Done()
-	timeout := s.opts.heartbeat()
-	tick := time.NewTicker(timeout / 10)
-	defer tick.Stop()
-	var buf [8]byte
-	var lastPing time.Time
-	for {
-		select {
-		case <-s.done:
-			return
-		case v := <-s.pongDue:
-			if s.wmu.TryLock() {
-				binary.BigEndian.PutUint64(buf[:], v)
-				s.sendRecordLocked(seal.TypePong, buf[:])
-				s.wmu.Unlock()
-			}
-		case now := <-tick.C:
-			idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
-			if idle > timeout && !s.delivering.Load() {
-				s.shutdown(errHeartbeat)
-				return
-			}
-			if now.Sub(lastPing) < timeout/3 {
-				continue
-			}
-			// A busy writer means records are flowing or the peer is
-			// slow; either way a ping would only queue behind them.
-			if s.wmu.TryLock() {
-				lastPing = now
-				binary.BigEndian.PutUint64(buf[:], uint64(time.Since(s.started)))
-				s.sendRecordLocked(seal.TypePing, buf[:])
-				s.wmu.Unlock()
-			}
-		}
-	}
-}
-
-// Stats are a session's counters.
-type Stats struct {
-	MessagesSent, MessagesReceived uint64
-	BytesSent, BytesReceived       uint64 // application bytes
-	RecordsSent, RecordsReceived   uint64 // records that went out / were accepted
-	Rejected                       seal.Stats
-	RTT                            time.Duration // last measured round trip
-}
-
-// Stats returns the session's counters.
-func (s *Session) Stats() Stats {
-	st := Stats{
-		MessagesSent: s.msgsSent.Load(), MessagesReceived: s.msgsRecv.Load(),
-		BytesSent: s.bytesSent.Load(), BytesReceived: s.bytesRecv.Load(),
-		RecordsSent: s.recsSent.Load(), RecordsReceived: s.recsRecv.Load(),
-		RTT: time.Duration(s.rtt.Load()),
-	}
-	if r := s.rejected.Load(); r != nil {
-		st.Rejected = *r
-	}
-	return st
 }
