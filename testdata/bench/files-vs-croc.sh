@@ -11,7 +11,9 @@
 # size and tool: wall seconds of the whole transfer (start of both
 # processes to the end of both: start-up, connecting and the
 # transfer), CPU seconds (user + system) of the sender and of the receiver,
-# and peak RSS; for croc also the CPU seconds its relay spent. With
+# and peak RSS; for croc also the CPU seconds its relay spent. Before the
+# runs of each size, how long sp2p send takes to have its invitation out
+# (what a person waits for before anything happens). With
 # SP2P_OLD=DIR (another checkout of sp2p, such as the commit before a
 # change) that build runs too, as "old", in the same alternation.
 # Everything happens under one temporary directory on
@@ -104,6 +106,19 @@ run_croc() { # run_croc FILE
 	report croc "$t0" "$t1" "$d/ts" "$d/tr" "$(echo "scale=2; ($r1 - $r0) / $(getconf CLK_TCK)" | bc)"
 }
 
+offer_ready() { # offer_ready FILE BINARY NAME: seconds until sp2p send has its invitation out
+	local f=$1 bin=$2 d=$work/offer
+	rm -rf "$d"; mkdir -p "$d"
+	local t0; t0=$(date +%s.%N)
+	HOME=$work/home-a "$bin" send --offer-file "$d/offer" --answer-file "$d/answer" --yes --loopback "$f" >/dev/null 2>&1 &
+	local pid=$!
+	while [ ! -s "$d/offer" ] && kill -0 $pid 2>/dev/null; do sleep 0.005; done
+	local t1; t1=$(date +%s.%N)
+	kill $pid 2>/dev/null || true
+	wait $pid 2>/dev/null || true
+	printf '%-5s %6s MiB  invitation out after %.3f s\n' "$3" "$size" "$(echo "$t1 - $t0" | bc)"
+}
+
 relay_ticks() { # user + system clock ticks of the croc relay so far
 	awk '{print $14 + $15}' "/proc/$relay_pid/stat"
 }
@@ -124,6 +139,8 @@ echo "machine: $(nproc) cores, $(uname -sr); files on $base; $(date -u +%FT%TZ)"
 for size in $sizes; do
 	f=$work/file-$size.bin
 	head -c $((size << 20)) /dev/urandom >"$f"
+	offer_ready "$f" "$sp2p" sp2p
+	if [ -n "${SP2P_OLD:-}" ]; then offer_ready "$f" "$work/sp2p-old" old; fi
 	for i in $(seq "$runs"); do
 		order=$tools
 		if [ $((i % 2)) -eq 0 ]; then order=$(echo "$tools" | tr ' ' '\n' | tac | tr '\n' ' '); fi
