@@ -26,7 +26,8 @@ pion's defaults ("raw"), the same with the transport settings sp2p uses
 CPU seconds it costs per GiB (both ends share this process), small
 messages per second from one sender and from four at once (a backlog,
 which a session coalesces into batch records), round-trip latency,
-connect time and memory per idle session with 1, 50, 64 and 256 open,
+connect time and memory per idle session with 2 (one pair), 50, 64 and
+256 open,
 side by side with their ratios, plus the size of an invitation token.
 Each throughput figure runs for --duration.`,
 		Example: `  sp2p bench

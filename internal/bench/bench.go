@@ -49,8 +49,8 @@ type Pair struct {
 	Sealed float64 `json:"sealed"`
 }
 
-// Idle is the heap per idle session with Sessions sessions open (rounded
-// up to pairs: both ends of each pair count).
+// Idle is the heap per idle session with Sessions sessions open (both
+// ends of each pair count: 2 is one pair).
 type Idle struct {
 	Sessions int  `json:"sessions"`
 	KiB      Pair `json:"kib"`
