@@ -146,11 +146,14 @@ func (s *Session) writeQueued(p []byte, n int) error {
 	return nil
 }
 
+// errStop ends SplitBatch early: the read loop ends (the session ended,
+// or its reason is set).
+var errStop = errors.New("session: stop delivering")
+
 // deliverBatch queues the messages of a batch record for Receive, each
 // charged to the peer's budget as a message (the record was charged once
 // for its bytes, as the first message); false ends the read loop.
 func (s *Session) deliverBatch(pt []byte) bool {
-	errStop := errors.New("stop")
 	first := true
 	err := seal.SplitBatch(pt, func(m []byte) error {
 		if !first && !s.chargeMessage() {
