@@ -220,7 +220,7 @@ func TestSenderSendsOnlyWhatItHashed(t *testing.T) {
 // modification time) is not the file the receiver got: the sender stops
 // with ErrChanged before the file's SHA-256 goes out, so the receiver
 // keeps only a part file (which a later transfer resumes only if the
-// sender confirms its bytes).
+// its bytes match the file's first ones).
 func TestSenderNoticesChangeWhileSending(t *testing.T) {
 	t.Parallel()
 	src, out := t.TempDir(), t.TempDir()

@@ -77,7 +77,7 @@ var fuzzOffer = &Manifest{Protocol: protocolHeader, Entries: []Entry{
 // FuzzDecision feeds arbitrary decision frames, as a hostile receiver
 // could send them, to the sender: no panic, a refusal is ErrDeclined with
 // a reason that cannot carry terminal escapes, and an acceptance gives
-// every entry an offset that is 0 or one the sender confirmed (here: all
+// every entry an offset that is 0 or one the receiver asked about (here: all
 // of d/a, and 5 bytes of c).
 func FuzzDecision(f *testing.F) {
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,0,0,0]}`))

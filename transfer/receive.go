@@ -96,7 +96,7 @@ func offerReason(err error) string {
 
 // partName is the temporary name of a file while it arrives: hidden, in
 // the same directory. A later transfer of the same name resumes from it
-// only if the sender confirms that its bytes are the file's first ones.
+// only if its bytes match the sender's SHA-256 of as many first bytes.
 func partName(e Entry) string {
 	dir, base := path.Split(e.Path)
 	return dir + "." + base + ".sp2p-part"

@@ -185,10 +185,10 @@ func receive(conn io.ReadWriter, m *Manifest, sink Sink, opts ReceiveOptions, wh
 }
 
 // receiveFile receives one file into sink: the bytes from off on (the
-// hash of the ones before it, which the sender confirmed, in state), then
+// hash of the ones before it, which matched the sender's, in state), then
 // the sender's SHA-256 of the whole file, which must match for the sink
-// to commit it; a file whose offset is its size (a complete part file the
-// sender confirmed, or an empty file) has neither. The stream is read in
+// to commit it; a file whose offset is its size (a complete part file
+// whose hash matched the sender's, or an empty file) has neither. The stream is read in
 // one goroutine while the caller hashes and writes. fatal reports an
 // error after which the stream is out of step (the file's bytes were not
 // all read) or the sink can take no more.
