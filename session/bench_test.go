@@ -4,6 +4,7 @@ package session
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"testing"
 	"time"
@@ -207,16 +208,22 @@ func BenchmarkRoundTrip(b *testing.B) {
 }
 
 // BenchmarkIdleSessionMemory reports heap and goroutines per idle
-// endpoint with 50 endpoints open, raw pion against sp2p.
+// endpoint, raw pion against sp2p, with 1 (one pair: 2 endpoints), 50, 64
+// and 256 endpoints open. Run it with -benchtime 1x.
 func BenchmarkIdleSessionMemory(b *testing.B) {
-	for b.Loop() {
-		kib, gor, err := benchMemory(context.Background(), 25)
-		if err != nil {
-			b.Fatal(err)
-		}
-		b.ReportMetric(kib.Raw, "raw-KiB")
-		b.ReportMetric(kib.Sealed, "sealed-KiB")
-		b.ReportMetric(gor.Raw, "raw-goroutines")
-		b.ReportMetric(gor.Sealed, "sealed-goroutines")
+	for _, n := range []int{2, 50, 64, 256} {
+		b.Run(fmt.Sprintf("sessions=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				kib, gor, err := benchMemory(context.Background(), n/2)
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.ReportMetric(kib.Raw, "raw-KiB")
+				b.ReportMetric(kib.Sealed, "sealed-KiB")
+				b.ReportMetric(kib.Sealed/kib.Raw, "sealed/raw")
+				b.ReportMetric(gor.Raw, "raw-goroutines")
+				b.ReportMetric(gor.Sealed, "sealed-goroutines")
+			}
+		})
 	}
 }

@@ -45,6 +45,16 @@ func (t chanTransport) writeMessage(p []byte) error        { return t.c.WriteMes
 func (t chanTransport) close() error                       { return t.c.Close() }
 func (t chanTransport) setWriteDeadline(d time.Time) error { return t.c.SetWriteDeadline(d) }
 
+// keepsShortReads reports whether the channel's ReadMessage, given a
+// buffer too small for the next message, fails with io.ErrShortBuffer and
+// keeps that message for the next call (pion's SCTP stream does), so a
+// session can read into a small buffer first and take a record-sized
+// one only for a large record.
+func (t chanTransport) keepsShortReads() bool {
+	k, ok := t.c.(interface{ KeepsShortReads() bool })
+	return ok && k.KeepsShortReads()
+}
+
 // makeLink makes the link for a handshake: Options.Link, or pion.
 func (o *Options) makeLink(cfg link.Config) (link.Link, error) {
 	cfg.OnNetwork = o.OnNetwork

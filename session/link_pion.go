@@ -301,6 +301,10 @@ func (t *dcTransport) ReadMessage(p []byte) (int, error) {
 	return n, err
 }
 
+// KeepsShortReads is true: pion/sctp's ReadSCTP returns io.ErrShortBuffer
+// for a message larger than the buffer and leaves the message queued.
+func (t *dcTransport) KeepsShortReads() bool { return true }
+
 // WriteMessage writes one message, blocking while pion's buffer is full.
 func (t *dcTransport) WriteMessage(p []byte) error {
 	_, err := t.rw.Write(p)

@@ -118,6 +118,9 @@ type Options struct {
 	// wrapTransport, set only by this package's tests, sits below the
 	// record layer to tamper with or replay records.
 	wrapTransport func(transport) transport
+	// noFeatures, set only by this package's tests, makes the session
+	// announce no features, as a version before batch records did.
+	noFeatures bool
 }
 
 // Defaults.

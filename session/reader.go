@@ -27,7 +27,7 @@ func (s *Session) readLoop() {
 		close(s.incoming)
 	}()
 	for {
-		n, err := s.tr.readMessage(s.rbuf)
+		rec, pooled, err := s.readRecord()
 		if err != nil {
 			if s.closing.Load() {
 				s.shutdown(ErrClosed)
@@ -40,57 +40,108 @@ func (s *Session) readLoop() {
 			}
 			return
 		}
-		s.delivering.Store(true)
-		waitStart := s.sealNow()
-		err = s.limiter.Wait(s.ctx, s.peer, n)
-		s.noteStall(waitStart)
-		s.delivering.Store(false)
-		if err != nil {
-			switch {
-			case errors.Is(err, ratelimit.ErrPenalized):
-				s.shutdown(ErrPenalized)
-			case s.ctx.Err() != nil: // the session is ending; its reason is set
-			default:
-				s.shutdown(fmt.Errorf("%w: %w", ErrLimiter, err))
-			}
-			return
-		}
-		// Open in place: the plaintext overwrites the ciphertext in rbuf
-		// (an exact overlap, which the AEAD allows).
-		rec := s.rbuf[:n]
-		inPlace := rec[min(n, seal.HeaderSize+seal.NonceSize):][:0]
-		typ, pt, err := s.opener.Open(inPlace, rec)
-		if err != nil {
-			st := s.opener.Stats()
-			s.rejected.Store(&st)
-			s.log.Debug("record rejected", "peer", s.peer.String(), "reason", err.Error())
-			switch {
-			case errors.Is(err, seal.ErrReplay):
-				// A duplicate (an authentic record seen before): dropping
-				// it loses nothing, and it proves nothing against the
-				// peer.
-				continue
-			case errors.Is(err, seal.ErrStale), errors.Is(err, seal.ErrFuture):
-				// Authentic but out of its time: not proof of malice
-				// (clocks, a link that held it back), but dropping it
-				// would lose what the peer sent.
-				s.shutdown(fmt.Errorf("%w: %w", ErrRecordTime, err))
-				return
-			}
-			// Malformed, reflected, wrong epoch or not authentic: only the
-			// peer (or a forger) sends those.
-			if s.limiter.Violation(s.peer) {
-				s.shutdown(ErrPenalized)
-				return
-			}
-			continue
-		}
-		s.lastRecv.Store(time.Now().UnixNano())
-		s.recsRecv.Add(1)
-		if !s.dispatch(typ, pt) {
+		ok := s.handleRecord(rec)
+		release(pooled)
+		if !ok {
 			return
 		}
 	}
+}
+
+// smallRecvBuffer is what a session reads records into when its transport
+// keeps a message that does not fit (keepsShortReads): small records
+// (messages of up to about 2 KB, pings, pongs) fit, and a larger one is
+// read again into a record-sized buffer from a pool shared by all
+// sessions, given back as soon as the record is handled. So an idle
+// session holds 2 KiB for reading instead of 64 KiB.
+const smallRecvBuffer = 2 << 10
+
+// recvBufferSize is the size of a session's own read buffer on tr.
+func recvBufferSize(tr transport) int {
+	if k, ok := tr.(interface{ keepsShortReads() bool }); ok && k.keepsShortReads() {
+		return smallRecvBuffer
+	}
+	return MaxRecord
+}
+
+// readRecord reads one record: into the session's buffer, or, when it is
+// small and the record does not fit, into a pooled record-sized buffer
+// (pooled, which release gives back; nil otherwise).
+func (s *Session) readRecord() (rec []byte, pooled *[]byte, err error) {
+	n, err := s.tr.readMessage(s.rbuf)
+	if err == nil {
+		return s.rbuf[:n], nil, nil
+	}
+	if len(s.rbuf) >= MaxRecord || !errors.Is(err, io.ErrShortBuffer) {
+		return nil, nil, err
+	}
+	bp := recordBufs.Get().(*[]byte)
+	big := (*bp)[:MaxRecord]
+	if n, err = s.tr.readMessage(big); err != nil {
+		recordBufs.Put(bp)
+		return nil, nil, err
+	}
+	return big[:n], bp, nil
+}
+
+// release gives back a buffer readRecord took from the pool.
+func release(pooled *[]byte) {
+	if pooled != nil {
+		recordBufs.Put(pooled)
+	}
+}
+
+// handleRecord applies the peer's budget to one record, opens it (in
+// place) and dispatches it; false ends the read loop.
+func (s *Session) handleRecord(rec []byte) bool {
+	n := len(rec)
+	s.delivering.Store(true)
+	waitStart := s.sealNow()
+	err := s.limiter.Wait(s.ctx, s.peer, n)
+	s.noteStall(waitStart)
+	s.delivering.Store(false)
+	if err != nil {
+		switch {
+		case errors.Is(err, ratelimit.ErrPenalized):
+			s.shutdown(ErrPenalized)
+		case s.ctx.Err() != nil: // the session is ending; its reason is set
+		default:
+			s.shutdown(fmt.Errorf("%w: %w", ErrLimiter, err))
+		}
+		return false
+	}
+	// Open in place: the plaintext overwrites the ciphertext in the
+	// read buffer (an exact overlap, which the AEAD allows).
+	inPlace := rec[min(n, seal.HeaderSize+seal.NonceSize):][:0]
+	typ, pt, err := s.opener.Open(inPlace, rec)
+	if err != nil {
+		st := s.opener.Stats()
+		s.rejected.Store(&st)
+		s.log.Debug("record rejected", "peer", s.peer.String(), "reason", err.Error())
+		switch {
+		case errors.Is(err, seal.ErrReplay):
+			// A duplicate (an authentic record seen before): dropping
+			// it loses nothing, and it proves nothing against the
+			// peer.
+			return true
+		case errors.Is(err, seal.ErrStale), errors.Is(err, seal.ErrFuture):
+			// Authentic but out of its time: not proof of malice
+			// (clocks, a link that held it back), but dropping it
+			// would lose what the peer sent.
+			s.shutdown(fmt.Errorf("%w: %w", ErrRecordTime, err))
+			return false
+		}
+		// Malformed, reflected, wrong epoch or not authentic: only the
+		// peer (or a forger) sends those.
+		if s.limiter.Violation(s.peer) {
+			s.shutdown(ErrPenalized)
+			return false
+		}
+		return true
+	}
+	s.lastRecv.Store(time.Now().UnixNano())
+	s.recsRecv.Add(1)
+	return s.dispatch(typ, pt)
 }
 
 // dispatch handles one authenticated record; false ends the read loop.
@@ -115,23 +166,20 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 		} else {
 			msg = append([]byte{}, pt...) // non-nil, even when empty
 		}
-		s.msgsRecv.Add(1)
-		s.bytesRecv.Add(uint64(len(msg)))
-		s.delivering.Store(true)
-		defer s.delivering.Store(false)
-		waitStart := s.sealNow()
-		defer s.noteStall(waitStart)
-		if !s.waitQueueSpace(len(msg)) {
+		return s.deliver(msg)
+	case seal.TypeBatch:
+		if s.peerEnded.Load() {
+			s.shutdown(fmt.Errorf("%w: data after the end of data", ErrProtocol))
 			return false
 		}
-		select {
-		case s.incoming <- msg:
-			return true
-		case <-s.done:
-			return false
-		}
+		return s.deliverBatch(pt)
 	case seal.TypePing:
-		if len(pt) == 8 {
+		// 8 bytes, or 9 with the peer's features (a ping of any other
+		// length is ignored, as a later version may extend it).
+		if len(pt) == 8 || len(pt) == 9 {
+			if len(pt) == 9 {
+				s.peerFeatures(pt[8])
+			}
 			select {
 			case s.pongDue <- binary.BigEndian.Uint64(pt):
 			default: // a pong is already due
@@ -160,6 +208,48 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 		s.shutdown(fmt.Errorf("%w: unexpected %v record", ErrProtocol, typ))
 		return false
 	}
+}
+
+// deliver queues one received message (its own copy) for Receive,
+// waiting for room; false ends the read loop.
+func (s *Session) deliver(msg []byte) bool {
+	s.msgsRecv.Add(1)
+	s.bytesRecv.Add(uint64(len(msg)))
+	s.delivering.Store(true)
+	defer s.delivering.Store(false)
+	waitStart := s.sealNow()
+	defer s.noteStall(waitStart)
+	if !s.waitQueueSpace(len(msg)) {
+		return false
+	}
+	select {
+	case s.incoming <- msg:
+		return true
+	case <-s.done:
+		return false
+	}
+}
+
+// chargeMessage charges one more message (no bytes: its record's were
+// charged) to the peer's budget, waiting as handleRecord does; false ends
+// the read loop.
+func (s *Session) chargeMessage() bool {
+	s.delivering.Store(true)
+	waitStart := s.sealNow()
+	err := s.limiter.Wait(s.ctx, s.peer, 0)
+	s.noteStall(waitStart)
+	s.delivering.Store(false)
+	if err != nil {
+		switch {
+		case errors.Is(err, ratelimit.ErrPenalized):
+			s.shutdown(ErrPenalized)
+		case s.ctx.Err() != nil:
+		default:
+			s.shutdown(fmt.Errorf("%w: %w", ErrLimiter, err))
+		}
+		return false
+	}
+	return true
 }
 
 // sealNow is the record layer's clock.

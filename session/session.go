@@ -3,7 +3,6 @@ package session
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -62,9 +61,11 @@ type Session struct {
 	limiter    *ratelimit.Limiter[identity.ID]
 	started    time.Time
 
-	wmu        sync.Mutex // guards sealer, writeEnded
-	sealer     *seal.Sealer
-	writeEnded bool
+	wmu         sync.Mutex // guards sealer, writeEnded
+	sealer      *seal.Sealer
+	writeEnded  bool
+	sendq       sendQueue   // messages waiting for the Send that writes (batch.go)
+	peerBatches atomic.Bool // the peer announced it reads batch records
 
 	opener *seal.Opener // reader goroutine only
 	reasm  *seal.Reassembler
@@ -103,7 +104,7 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 		peer: peer, safetyCode: keys.SafetyCode, sessionID: keys.SessionID, tr: tr, opts: *opts,
 		log: opts.logger(), limiter: limiter, started: time.Now(),
 		sealer: sealer,
-		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, MaxRecord),
+		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, recvBufferSize(tr)),
 		incoming: make(chan []byte, incomingQueue), queueSpace: make(chan struct{}, 1), maxQueued: int64(opts.maxQueuedBytes()), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}), readerDone: make(chan struct{}),
 	}
 	s.ctx, s.cancelCtx = context.WithCancel(context.Background())
@@ -124,11 +125,12 @@ func (s *Session) confirm(ctx context.Context) error {
 	if err := s.sendRecord(seal.TypeConfirm, s.sessionID[:]); err != nil {
 		return fmt.Errorf("%w: sending: %v", ErrKeyConfirmation, ctxErr(ctx, err))
 	}
-	n, err := s.tr.readMessage(s.rbuf)
+	rec, pooled, err := s.readRecord()
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrKeyConfirmation, ctxErr(ctx, err))
 	}
-	typ, pt, err := s.opener.Open(nil, s.rbuf[:n])
+	defer release(pooled)
+	typ, pt, err := s.opener.Open(nil, rec)
 	if errors.Is(err, seal.ErrStale) || errors.Is(err, seal.ErrFuture) {
 		return fmt.Errorf("%w: %w: %w", ErrKeyConfirmation, ErrRecordTime, err)
 	}
@@ -153,6 +155,7 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 func (s *Session) start() {
+	s.announceFeatures()
 	s.wg.Add(2)
 	go s.readLoop()
 	go s.heartbeatLoop()
@@ -224,10 +227,28 @@ func (s *Session) sendRecordLocked(typ seal.Type, payload []byte) error {
 // 16 MiB by default). It blocks while the peer is not reading fast enough.
 // If ctx ends before the first record is written, Send returns ctx.Err();
 // a message cut off half-way ends the session (ErrSendAborted), because the
-// peer could never complete it.
+// peer could never complete it. While another Send of the session is
+// writing, a message of at most 16 KiB is copied into the session's send
+// queue and Send returns at once: the writing Send sends it next, in
+// order, coalesced with the others queued meanwhile into batch records,
+// before it returns; if that write fails the session ends
+// (ErrSendAborted). A Send that finds nobody writing writes at once.
 func (s *Session) Send(ctx context.Context, msg []byte) error {
+	if s.enqueue(msg) { // another Send is writing: it sends this one next
+		return nil
+	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	s.startWriting()
+	err := s.sendLocked(ctx, msg)
+	if ferr := s.flushQueued(ctx); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// sendLocked sends msg (called with wmu held).
+func (s *Session) sendLocked(ctx context.Context, msg []byte) error {
 	if err := s.Err(); err != nil {
 		return err
 	}
@@ -410,68 +431,4 @@ func (s *Session) sendCloseLocked() {
 		wd.setWriteDeadline(time.Now().Add(time.Second))
 	}
 	s.sendRecordLocked(seal.TypeClose, nil)
-}
-
-// heartbeatLoop sends pings and pongs and notices a dead peer. It checks
-// ten times per timeout, so a lost peer is reported at most a tenth of the
-// timeout late, and pings an idle peer every third of it.
-func (s *Session) heartbeatLoop() {
-	defer s.wg.Done()
-	timeout := s.opts.heartbeat()
-	tick := time.NewTicker(timeout / 10)
-	defer tick.Stop()
-	var buf [8]byte
-	var lastPing time.Time
-	for {
-		select {
-		case <-s.done:
-			return
-		case v := <-s.pongDue:
-			if s.wmu.TryLock() {
-				binary.BigEndian.PutUint64(buf[:], v)
-				s.sendRecordLocked(seal.TypePong, buf[:])
-				s.wmu.Unlock()
-			}
-		case now := <-tick.C:
-			idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
-			if idle > timeout && !s.delivering.Load() {
-				s.shutdown(errHeartbeat)
-				return
-			}
-			if now.Sub(lastPing) < timeout/3 {
-				continue
-			}
-			// A busy writer means records are flowing or the peer is
-			// slow; either way a ping would only queue behind them.
-			if s.wmu.TryLock() {
-				lastPing = now
-				binary.BigEndian.PutUint64(buf[:], uint64(time.Since(s.started)))
-				s.sendRecordLocked(seal.TypePing, buf[:])
-				s.wmu.Unlock()
-			}
-		}
-	}
-}
-
-// Stats are a session's counters.
-type Stats struct {
-	MessagesSent, MessagesReceived uint64
-	BytesSent, BytesReceived       uint64 // application bytes
-	RecordsSent, RecordsReceived   uint64 // records that went out / were accepted
-	Rejected                       seal.Stats
-	RTT                            time.Duration // last measured round trip
-}
-
-// Stats returns the session's counters.
-func (s *Session) Stats() Stats {
-	st := Stats{
-		MessagesSent: s.msgsSent.Load(), MessagesReceived: s.msgsRecv.Load(),
-		BytesSent: s.bytesSent.Load(), BytesReceived: s.bytesRecv.Load(),
-		RecordsSent: s.recsSent.Load(), RecordsReceived: s.recsRecv.Load(),
-		RTT: time.Duration(s.rtt.Load()),
-	}
-	if r := s.rejected.Load(); r != nil {
-		st.Rejected = *r
-	}
-	return st
 }

@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // runPipe sends m from src to Receive(opts) over an in-memory pipe; each
@@ -25,7 +27,14 @@ func runPipe(t *testing.T, m *Manifest, src *Sources, opts ReceiveOptions) (*Sen
 // pipeTo sends m from src to receive over an in-memory pipe, as runPipe.
 func pipeTo(t *testing.T, m *Manifest, src Source, receive func(io.ReadWriter) (*ReceiveResult, error)) (*SendResult, *ReceiveResult, error, error) {
 	t.Helper()
-	s, r := net.Pipe()
+	return pipeThrough(t, m, src, func(c net.Conn) net.Conn { return c }, receive)
+}
+
+// pipeThrough is pipeTo with the sender's end wrapped.
+func pipeThrough(t *testing.T, m *Manifest, src Source, wrap func(net.Conn) net.Conn, receive func(io.ReadWriter) (*ReceiveResult, error)) (*SendResult, *ReceiveResult, error, error) {
+	t.Helper()
+	s0, r := net.Pipe()
+	s := wrap(s0)
 	type sres struct {
 		r   *SendResult
 		err error
@@ -42,17 +51,41 @@ func pipeTo(t *testing.T, m *Manifest, src Source, receive func(io.ReadWriter) (
 	return sr.r, rr, sr.err, rerr
 }
 
-// fakeSender offers m over conn and, if the receiver accepts, sends
-// content for every file (one byte repeated to the file's size). It
-// returns the decision.
+// fakeSender offers m over conn, answers the receiver's query about
+// what it has honestly, and, if the receiver accepts, sends content from
+// the first file's offset and its SHA-256 for every file that is sent
+// (m has one file, or files all of that content). It returns the
+// decision.
 func fakeSender(conn net.Conn, m *Manifest, content []byte) decision {
 	defer conn.Close()
 	writeFrame(conn, m)
-	var d decision
-	if readFrame(conn, &d, 1<<20) != nil || !d.Accept {
+	var rep reply
+	if readFrame(conn, &rep, 1<<20) != nil {
+		return decision{}
+	}
+	if rep.Query != nil {
+		sums := make([]string, len(rep.Query))
+		for k, q := range rep.Query {
+			sums[k] = sha(content[:min(q.Bytes, int64(len(content)))])
+		}
+		writeFrame(conn, match{SHA256: sums})
+		rep = reply{}
+		if readFrame(conn, &rep, 1<<20) != nil {
+			return decision{}
+		}
+	}
+	d := decision{Accept: rep.Accept != nil && *rep.Accept, Reason: rep.Reason, Offsets: rep.Offsets}
+	if !d.Accept {
 		return d
 	}
-	conn.Write(content)
+	sum := sha256.Sum256(content)
+	for i, e := range m.Entries {
+		if e.Dir || d.Offsets[i] == e.Size {
+			continue
+		}
+		conn.Write(content[d.Offsets[i]:])
+		conn.Write(sum[:])
+	}
 	var res result
 	readFrame(conn, &res, 1<<20)
 	return d
@@ -159,8 +192,8 @@ func TestSenderSendsOnlyWhatItHashed(t *testing.T) {
 					t.Error(err)
 				}
 				writeFrame(r, decision{Accept: true, Offsets: make([]int64, len(rm.Entries))})
-				_, _, total := rm.Totals()
-				b := make([]byte, total)
+				files, _, total := rm.Totals()
+				b := make([]byte, total+32*int64(files)) // each file and its SHA-256
 				n, err := io.ReadFull(r, b)
 				if err == nil {
 					writeFrame(r, result{OK: true})
@@ -183,6 +216,53 @@ func TestSenderSendsOnlyWhatItHashed(t *testing.T) {
 	}
 }
 
+// A file modified while it is being sent (in place: same size, a new
+// modification time) is not the file the receiver got: the sender stops
+// with ErrChanged before the file's SHA-256 goes out, so the receiver
+// keeps only a part file (which a later transfer resumes only if the
+// its bytes match the file's first ones).
+func TestSenderNoticesChangeWhileSending(t *testing.T) {
+	t.Parallel()
+	src, out := t.TempDir(), t.TempDir()
+	f := filepath.Join(src, "log.txt")
+	writeRandom(t, f, 3<<20)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(f, old, old)
+	m, srcs, _, err := BuildManifest([]string{f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srcs.Close()
+	s, r := net.Pipe()
+	var once sync.Once
+	ch := make(chan error, 1)
+	go func() {
+		_, err := Send(s, m, srcs, func(p Progress) {
+			if p.Done > 0 {
+				once.Do(func() { // the first bytes are out: someone writes to the file
+					w, _ := os.OpenFile(f, os.O_WRONLY, 0)
+					w.WriteAt([]byte("changed"), 2<<20)
+					w.Close()
+				})
+			}
+		})
+		s.Close()
+		ch <- err
+	}()
+	_, rerr := Receive(r, ReceiveOptions{Dir: out})
+	r.Close()
+	serr := <-ch
+	if !errors.Is(serr, ErrChanged) || !strings.Contains(serr.Error(), "modified while it was sent") {
+		t.Fatalf("send: %v", serr)
+	}
+	if !errors.Is(rerr, ErrIncomplete) {
+		t.Fatalf("receive: %v", rerr)
+	}
+	if _, err := os.Lstat(filepath.Join(out, "log.txt")); err == nil {
+		t.Fatal("the changed file was kept under its name")
+	}
+}
+
 // A symbolic link planted at a part-file name (before the offer is
 // checked, or after, while the receiver confirms; pointing inside --out or
 // outside) is never followed: the transfer is refused with a clear error
@@ -191,7 +271,7 @@ func TestSenderSendsOnlyWhatItHashed(t *testing.T) {
 func TestPartFileSymlinkRefused(t *testing.T) {
 	t.Parallel()
 	content := []byte("the new content of report.pdf")
-	e := Entry{Path: "report.pdf", Size: int64(len(content)), SHA256: sha(content)}
+	e := Entry{Path: "report.pdf", Size: int64(len(content))}
 	m := &Manifest{Protocol: protocolHeader, Entries: []Entry{e}}
 	part := partName(e)
 	cases := []struct {
@@ -254,7 +334,7 @@ func TestPartFileSymlinkRefused(t *testing.T) {
 		os.MkdirAll(filepath.Join(out, "b"), 0o755)
 		os.WriteFile(filepath.Join(out, "b", "x"), []byte("mine"), 0o644)
 		os.Symlink("b", filepath.Join(out, "a"))
-		m := &Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: "a/x", Size: int64(len(content)), SHA256: sha(content)}}}
+		m := &Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: "a/x", Size: int64(len(content))}}}
 		s, r := pipePair(t)
 		go fakeSender(s, m, content)
 		_, err := Receive(r, ReceiveOptions{Dir: out, Overwrite: true})
@@ -278,7 +358,7 @@ func TestDeclineReasonsStayLocal(t *testing.T) {
 	os.WriteFile(filepath.Join(out, "taken.txt"), []byte("mine"), 0o644)
 	content := []byte("hello")
 	file := func(name string) *Manifest {
-		return &Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: name, Size: int64(len(content)), SHA256: sha(content)}}}
+		return &Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: name, Size: int64(len(content))}}}
 	}
 	cases := []struct {
 		name   string
@@ -330,7 +410,7 @@ func TestDeclineReasonsStayLocal(t *testing.T) {
 func TestFreeSpaceCountsResume(t *testing.T) {
 	t.Parallel()
 	content := bytes.Repeat([]byte("x"), 1000)
-	e := Entry{Path: "f", Size: 1000, SHA256: sha(content)}
+	e := Entry{Path: "f", Size: 1000}
 	m := &Manifest{Protocol: protocolHeader, Entries: []Entry{e}}
 	free := func(n int64) func(*os.Root) (int64, error) {
 		return func(*os.Root) (int64, error) { return n, nil }
@@ -348,14 +428,7 @@ func TestFreeSpaceCountsResume(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(out, partName(e)), content[:600], 0o600)
 	s, r = pipePair(t)
-	go func() { // resumes from 600
-		defer s.Close()
-		writeFrame(s, m)
-		var d decision
-		readFrame(s, &d, 1<<20)
-		s.Write(content[600:])
-		readFrame(s, &result{}, 1<<20)
-	}()
+	go fakeSender(s, m, content) // resumes from 600
 	var seen *Offer
 	rr, err := Receive(r, ReceiveOptions{Dir: out, freeSpace: free(400), Confirm: func(o *Offer) (bool, error) { seen = o; return true, nil }})
 	if err != nil || rr.Resumed != 600 {
@@ -366,5 +439,32 @@ func TestFreeSpaceCountsResume(t *testing.T) {
 	}
 	if mustRead(t, filepath.Join(out, "f")) != string(content) {
 		t.Error("content differs")
+	}
+}
+
+// A part file whose bytes are not the beginning of the offered file (an
+// older version of it, or anything else under that name) is not resumed:
+// the sender says so when the receiver asks, the whole file is sent, and
+// it arrives whole.
+func TestWrongPartNotResumed(t *testing.T) {
+	t.Parallel()
+	src, out := t.TempDir(), t.TempDir()
+	f := filepath.Join(src, "f.bin")
+	writeRandom(t, f, 100_000)
+	content, _ := os.ReadFile(f)
+	e := Entry{Path: "f.bin", Size: int64(len(content))}
+	wrong := bytes.Clone(content[:60_000])
+	wrong[59_999] ^= 1
+	os.WriteFile(filepath.Join(out, partName(e)), wrong, 0o600)
+	s, r := sessionPair(t)
+	sr, rr, serr, rerr := run(t, s, r, []string{f}, ReceiveOptions{Dir: out})
+	if serr != nil || rerr != nil || rr.Resumed != 0 || sr.Resumed != 0 || sr.Bytes != int64(len(content)) {
+		t.Fatalf("send %+v %v, receive %+v %v", sr, serr, rr, rerr)
+	}
+	if got := mustRead(t, filepath.Join(out, "f.bin")); got != string(content) {
+		t.Fatal("the file differs")
+	}
+	if _, err := os.Lstat(filepath.Join(out, partName(e))); err == nil {
+		t.Fatal("the part file is still there")
 	}
 }

@@ -2,6 +2,7 @@ package transfer
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -20,13 +21,12 @@ func fuzzFrame(s string) []byte {
 // stay inside the output directory, within the limits, with an honest
 // total and no entry inside a file.
 func FuzzManifest(f *testing.F) {
-	h := strings.Repeat("ab", 32)
-	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"a","size":1,"sha256":"` + h + `"}]}`))
-	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"d","dir":true},{"path":"d/x","size":0,"sha256":"` + h + `"}]}`))
-	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"../a","size":1,"sha256":"` + h + `"}]}`))
-	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[],"x":1}`))
-	f.Add(fuzzFrame(`{"entries":[{"path":"f/x","size":1,"sha256":"` + h + `"},{"path":"f","size":1,"sha256":"` + h + `"}],"protocol":"sp2p-transfer v1"}`))
-	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"a","size":1125899906842624,"sha256":"` + h + `"},{"path":"b","size":1,"sha256":"` + h + `"}]}`))
+	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[{"path":"a","size":1 }]}`))
+	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[{"path":"d","dir":true},{"path":"d/x","size":0 }]}`))
+	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[{"path":"../a","size":1 }]}`))
+	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[],"x":1}`))
+	f.Add(fuzzFrame(`{"entries":[{"path":"f/x","size":1 },{"path":"f","size":1 }],"protocol":"sp2p-transfer v2"}`))
+	f.Add(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[{"path":"a","size":1125899906842624 },{"path":"b","size":1 }]}`))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m, err := readManifest(bytes.NewReader(data))
@@ -69,18 +69,21 @@ func FuzzManifest(f *testing.F) {
 // directory and files of several sizes.
 var fuzzOffer = &Manifest{Protocol: protocolHeader, Entries: []Entry{
 	{Path: "d", Dir: true},
-	{Path: "d/a", Size: 10, SHA256: strings.Repeat("ab", 32)},
-	{Path: "b", Size: 0, SHA256: strings.Repeat("cd", 32)},
-	{Path: "c", Size: 1 << 40, SHA256: strings.Repeat("ef", 32)},
+	{Path: "d/a", Size: 10},
+	{Path: "b", Size: 0},
+	{Path: "c", Size: 1 << 40},
 }}
 
 // FuzzDecision feeds arbitrary decision frames, as a hostile receiver
 // could send them, to the sender: no panic, a refusal is ErrDeclined with
 // a reason that cannot carry terminal escapes, and an acceptance gives
-// every entry an offset within its size.
+// every entry an offset that is 0 or one the receiver asked about (here: all
+// of d/a, and 5 bytes of c).
 func FuzzDecision(f *testing.F) {
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,0,0,0]}`))
+	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,10,0,5]}`))
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,10,0,1099511627776]}`))
+	f.Add(fuzzFrame(`{"query":[{"entry":1,"bytes":10}]}`))
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,11,0,0]}`))
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[1,0,0,0]}`))
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,-1,0,0]}`))
@@ -91,7 +94,8 @@ func FuzzDecision(f *testing.F) {
 	f.Add(fuzzFrame(`{"accept":true,"offsets":[0,0,0,0],"extra":1}`))
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		offsets, err := readDecision(bytes.NewReader(data), fuzzOffer)
+		allowed := map[int]int64{1: 10, 3: 5}
+		offsets, err := readDecision(bytes.NewReader(data), fuzzOffer, allowed)
 		if err != nil {
 			if strings.ContainsAny(err.Error(), "\x1b\x07\x00") {
 				t.Fatalf("an error carries a raw control character: %q", err)
@@ -105,7 +109,7 @@ func FuzzDecision(f *testing.F) {
 			t.Fatalf("%d offsets", len(offsets))
 		}
 		for i, e := range fuzzOffer.Entries {
-			if offsets[i] < 0 || offsets[i] > e.Size || (e.Dir && offsets[i] != 0) {
+			if a, ok := allowed[i]; offsets[i] != 0 && (!ok || offsets[i] != a) || offsets[i] > e.Size || e.Dir && offsets[i] != 0 {
 				t.Fatalf("offset %d for %+v", offsets[i], e)
 			}
 		}
@@ -144,15 +148,18 @@ func FuzzResult(f *testing.F) {
 
 // FuzzMemorySink feeds arbitrary streams, as a hostile sender could send
 // them (a manifest frame and file bytes), to ReceiveTo with a MemorySink:
-// no panic, and the sink holds only files whose content has its offered
-// size and SHA-256 and whose names CheckName accepts, never more than its
-// cap in all.
+// no panic, and the sink holds only files whose content the stream
+// carried followed by its SHA-256 and whose names CheckName accepts, never
+// more than its cap in all.
 func FuzzMemorySink(f *testing.F) {
 	good := "good"
-	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"a","size":4,"sha256":"`+sha([]byte(good))+`"}]}`), good...))
-	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"a","size":4,"sha256":"`+sha([]byte(good))+`"}]}`), "evil"...))
-	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"d","dir":true},{"path":"d/a","size":4,"sha256":"`+sha([]byte(good))+`"},{"path":"e","size":0,"sha256":"`+sha(nil)+`"}]}`), "goo"...))
-	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v1","entries":[{"path":"big","size":1000,"sha256":"`+sha(nil)+`"}]}`), good...))
+	goodSum := sha256.Sum256([]byte(good))
+	f.Add(append(append(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[{"path":"a","size":4}]}`), good...), goodSum[:]...))
+	f.Add(append(append(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[{"path":"a","size":4}]}`), "evil"...), goodSum[:]...))
+	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[{"path":"a","size":4}]}`), good...))
+	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[{"path":"a","size":4}]}`), "evil"...))
+	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[{"path":"d","dir":true},{"path":"d/a","size":4},{"path":"e","size":0}]}`), "goo"...))
+	f.Add(append(fuzzFrame(`{"protocol":"sp2p-transfer v2","entries":[{"path":"big","size":1000}]}`), good...))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const limit = 100
 		sink := NewMemorySink(limit)
@@ -163,8 +170,9 @@ func FuzzMemorySink(f *testing.F) {
 		ReceiveTo(conn, sink, ReceiveOptions{})
 		var total int64
 		for _, rf := range sink.Files() {
-			if CheckName(rf.Path) != nil || sha(rf.Data) != rf.SHA256 {
-				t.Fatalf("holds %s (%d bytes) that does not match %s", Quote(rf.Path), len(rf.Data), rf.SHA256)
+			sum := sha256.Sum256(rf.Data)
+			if CheckName(rf.Path) != nil || sha(rf.Data) != rf.SHA256 || !bytes.Contains(data, append(append([]byte(nil), rf.Data...), sum[:]...)) {
+				t.Fatalf("holds %s (%d bytes) that the stream did not carry with its SHA-256 %s", Quote(rf.Path), len(rf.Data), rf.SHA256)
 			}
 			total += int64(len(rf.Data))
 		}

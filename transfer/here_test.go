@@ -1,7 +1,10 @@
 package transfer
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,31 +97,76 @@ func TestAlreadyHereSkipped(t *testing.T) {
 	}
 }
 
-// The sender checks the decision frame's offsets: an offset equal to the
-// size skips the file, one beyond it is a protocol error.
+// The sender checks the decision frame's offsets: a file is skipped
+// (offset equal to its size) or resumed only at the length the receiver
+// asked about, and the sender's answer is the SHA-256 of that many of
+// its first bytes; an offset without a question or other than the bytes
+// asked about is a protocol error, and nothing is sent.
 func TestDecisionOffsetAtSize(t *testing.T) {
 	src := t.TempDir()
 	f := filepath.Join(src, "f.bin")
 	writeRandom(t, f, 5000)
+	content, _ := os.ReadFile(f)
 	m, local, _, err := BuildManifest([]string{f})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer local.Close()
 	for _, tc := range []struct {
+		name    string
+		ask     int64 // bytes asked about (0: no question)
 		off     int64
 		wantErr error
-	}{{5000, nil}, {5001, ErrProtocol}} {
+	}{
+		{"whole file asked", 5000, 5000, nil},
+		{"prefix asked", 1000, 1000, nil},
+		{"asked, then from the start", 1000, 0, nil},
+		{"no question", 0, 5000, ErrProtocol},
+		{"beyond the size", 0, 5001, ErrProtocol},
+		{"not the bytes asked", 1000, 2000, ErrProtocol},
+	} {
 		s, r := pipePair(t)
+		got := make(chan []byte, 1)
+		answer := make(chan []string, 1)
 		go func() {
-			var got Manifest
-			readFrame(r, &got, MaxFrameSize)
+			var man Manifest
+			readFrame(r, &man, MaxFrameSize)
+			if tc.ask > 0 {
+				writeFrame(r, query{Query: []have{{Entry: 0, Bytes: tc.ask}}})
+				var a match
+				readFrame(r, &a, 1<<20)
+				answer <- a.SHA256
+			}
 			writeFrame(r, decision{Accept: true, Offsets: []int64{tc.off}})
+			if tc.off < 5000 && tc.wantErr == nil {
+				b := make([]byte, 5000-tc.off+32)
+				io.ReadFull(r, b)
+				got <- b
+			}
 			writeFrame(r, result{OK: true})
 		}()
 		sr, err := Send(s, m, local, nil)
-		if !errors.Is(err, tc.wantErr) || (err == nil && (sr.Bytes != 0 || sr.Skipped != 1)) {
-			t.Errorf("offset %d: %+v, %v", tc.off, sr, err)
+		if !errors.Is(err, tc.wantErr) {
+			t.Errorf("%s: %+v, %v", tc.name, sr, err)
+			continue
+		}
+		if tc.ask > 0 {
+			if a := <-answer; len(a) != 1 || a[0] != sha(content[:tc.ask]) {
+				t.Errorf("%s: the sender answered %v", tc.name, a)
+			}
+		}
+		if err != nil {
+			continue
+		}
+		whole := sha256.Sum256(content)
+		switch {
+		case tc.off == 5000 && (sr.Bytes != 0 || sr.Skipped != 1):
+			t.Errorf("%s: %+v", tc.name, sr)
+		case tc.off < 5000:
+			b := <-got
+			if sr.Bytes != 5000-tc.off || !bytes.Equal(b[:5000-tc.off], content[tc.off:]) || !bytes.Equal(b[5000-tc.off:], whole[:]) {
+				t.Errorf("%s: %+v, not the rest of the file and its SHA-256", tc.name, sr)
+			}
 		}
 	}
 }

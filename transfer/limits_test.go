@@ -5,24 +5,23 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strings"
 	"testing"
 )
 
-var testHash = strings.Repeat("ab", 32)
-
 // manifestFrame is a manifest frame whose entries array holds the given
 // JSON entries.
 func manifestFrame(entries []string) []byte {
-	body := `{"protocol":"sp2p-transfer v1","entries":[` + strings.Join(entries, ",") + `]}`
+	body := `{"protocol":"sp2p-transfer v2","entries":[` + strings.Join(entries, ",") + `]}`
 	return fuzzFrame(body)
 }
 
 // fillFrame repeats entry(i) until the frame would exceed MaxFrameSize.
 func fillFrame(entry func(i int) string) ([]byte, int) {
 	var b bytes.Buffer
-	b.WriteString(`{"protocol":"sp2p-transfer v1","entries":[`)
+	b.WriteString(`{"protocol":"sp2p-transfer v2","entries":[`)
 	n := 0
 	for {
 		e := entry(n)
@@ -59,7 +58,7 @@ func TestHugeManifestBoundedMemory(t *testing.T) {
 	}{
 		{"empty entries", func(int) string { return `{}` }, "empty"},
 		{"directories", func(i int) string { return fmt.Sprintf(`{"path":"d%d","dir":true}`, i) }, "more than 100000 entries"},
-		{"files", func(i int) string { return fmt.Sprintf(`{"path":"f%d","sha256":"%s"}`, i, testHash) }, "more than 100000 entries"},
+		{"files", func(i int) string { return fmt.Sprintf(`{"path":"f%d"}`, i) }, "more than 100000 entries"},
 		{"entries without names", func(int) string { return `{"dir":true}` }, "empty"},
 	}
 	for _, c := range cases {
@@ -100,7 +99,7 @@ func TestManifestAtTheLimits(t *testing.T) {
 	if err := CheckName(deep + "/a"); !errors.Is(err, ErrUnsafeName) || !strings.Contains(err.Error(), "more than 64 components") {
 		t.Errorf("%d components: %v", MaxPathDepth+1, err)
 	}
-	one := fmt.Sprintf(`{"path":"big","size":%d,"sha256":"%s"}`, int64(MaxTotalSize), testHash)
+	one := fmt.Sprintf(`{"path":"big","size":%d}`, int64(MaxTotalSize))
 	if _, err := readManifest(bytes.NewReader(manifestFrame([]string{one}))); err != nil {
 		t.Errorf("a file of MaxTotalSize: %v", err)
 	}
@@ -114,7 +113,7 @@ func deepPaths(n int) []string {
 	tail := strings.TrimSuffix(strings.Repeat(comp+"/", MaxPathDepth-1), "/")
 	entries := make([]string, n)
 	for i := range entries {
-		entries[i] = fmt.Sprintf(`{"path":"%060d/%s","sha256":"%s"}`, i, tail, testHash)
+		entries[i] = fmt.Sprintf(`{"path":"%060d/%s"}`, i, tail)
 	}
 	return entries
 }
@@ -147,8 +146,8 @@ func TestDeepPathsLinear(t *testing.T) {
 	p0 := m.Entries[0].Path
 	parent := p0[:strings.LastIndexByte(p0, '/')]
 	for _, order := range [][]string{
-		{entries[0], fmt.Sprintf(`{"path":"%s","sha256":"%s"}`, parent, testHash)},
-		{fmt.Sprintf(`{"path":"%s","sha256":"%s"}`, parent, testHash), entries[0]},
+		{entries[0], fmt.Sprintf(`{"path":"%s"}`, parent)},
+		{fmt.Sprintf(`{"path":"%s"}`, parent), entries[0]},
 	} {
 		if _, err := readManifest(bytes.NewReader(manifestFrame(order))); !errors.Is(err, ErrBadManifest) || !strings.Contains(err.Error(), "is inside the file") {
 			t.Errorf("an entry inside a file: %v", err)
@@ -159,7 +158,7 @@ func TestDeepPathsLinear(t *testing.T) {
 	for i := range attack {
 		first := fmt.Sprint(i)
 		k := (MaxPathLen - len(first)) / 2
-		attack[i] = fmt.Sprintf(`{"path":"%s/%s","sha256":"%s"}`, first, strings.TrimSuffix(strings.Repeat("a/", k), "/"), testHash)
+		attack[i] = fmt.Sprintf(`{"path":"%s/%s"}`, first, strings.TrimSuffix(strings.Repeat("a/", k), "/"))
 	}
 	if _, err := readManifest(bytes.NewReader(manifestFrame(attack))); !errors.Is(err, ErrUnsafeName) || !strings.Contains(err.Error(), "components") {
 		t.Errorf("paths of 2,048 components: %v", err)
@@ -191,7 +190,7 @@ func BenchmarkManifestDeepPaths(b *testing.B) {
 func TestTotalSizeCapped(t *testing.T) {
 	t.Parallel()
 	file := func(i int, size int64) string {
-		return fmt.Sprintf(`{"path":"f%d","size":%d,"sha256":"%s"}`, i, size, testHash)
+		return fmt.Sprintf(`{"path":"f%d","size":%d}`, i, size)
 	}
 	var huge []string
 	for i := range 16384 {
@@ -241,11 +240,11 @@ func TestLargestFiles(t *testing.T) {
 // result frame beyond its limit (bounded by the size of the offer) is
 // refused from its header.
 func TestDecisionAndResultFramesBounded(t *testing.T) {
-	m := &Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: "f", Size: 1, SHA256: testHash}}}
+	m := &Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: "f", Size: 1}}}
 	offsets := "0" + strings.Repeat(",0", (MaxFrameSize-64)/2)
 	frame := fuzzFrame(`{"accept":true,"offsets":[` + offsets + `]}`)
 	before := allocated()
-	_, err := readDecision(bytes.NewReader(frame), m)
+	_, err := readDecision(bytes.NewReader(frame), m, nil)
 	used := allocated() - before
 	if !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "exceeds") {
 		t.Errorf("a 16 MiB decision: %v", err)
@@ -258,13 +257,27 @@ func TestDecisionAndResultFramesBounded(t *testing.T) {
 		t.Errorf("a 16 MiB result: %v", err)
 	}
 	long := fuzzFrame(`{"accept":false,"reason":"` + strings.Repeat("x", MaxReasonLen+1) + `"}`)
-	if _, err := readDecision(bytes.NewReader(long), m); !errors.Is(err, ErrProtocol) {
+	if _, err := readDecision(bytes.NewReader(long), m, nil); !errors.Is(err, ErrProtocol) {
 		t.Errorf("a long reason: %v", err)
 	}
 	var hdr [4]byte
 	binary.BigEndian.PutUint32(hdr[:], maxDecisionFrame(1)+1)
-	if _, err := readDecision(bytes.NewReader(hdr[:]), m); !errors.Is(err, ErrProtocol) {
+	if _, err := readDecision(bytes.NewReader(hdr[:]), m, nil); !errors.Is(err, ErrProtocol) {
 		t.Errorf("one byte over the limit: %v", err)
+	}
+	// The query (the receiver's first frame may be one) and the sender's
+	// answer to it are bounded the same way.
+	binary.BigEndian.PutUint32(hdr[:], max(maxDecisionFrame(1), maxQueryFrame(1))+1)
+	if _, err := readReply(bytes.NewReader(hdr[:]), m); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "exceeds") {
+		t.Errorf("a query one byte over the limit: %v", err)
+	}
+	binary.BigEndian.PutUint32(hdr[:], maxMatchFrame(1)+1)
+	rw := struct {
+		io.Reader
+		io.Writer
+	}{bytes.NewReader(hdr[:]), io.Discard}
+	if _, err := ask(rw, []have{{Entry: 0, Bytes: 1}}, [][]byte{make([]byte, 32)}); !errors.Is(err, ErrProtocol) || !strings.Contains(err.Error(), "exceeds") {
+		t.Errorf("an answer one byte over the limit: %v", err)
 	}
 	// The receiver's own report stays within the limit.
 	reports := make([]string, 1000)

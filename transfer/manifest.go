@@ -165,15 +165,12 @@ func (c *checker) add(e Entry, i int) error {
 		return fmt.Errorf("%w: %s appears twice", ErrBadManifest, Quote(e.Path))
 	}
 	if e.Dir {
-		if e.Size != 0 || e.SHA256 != "" || e.Exec {
+		if e.Size != 0 || e.Exec {
 			return fmt.Errorf("%w: directory %s with file fields", ErrBadManifest, Quote(e.Path))
 		}
 	} else {
 		if e.Size < 0 || e.Size > MaxFileSize {
 			return fmt.Errorf("%w: entry %d has size %d (0 to %d allowed)", ErrBadManifest, i, e.Size, int64(MaxFileSize))
-		}
-		if !isHexSHA256(e.SHA256) {
-			return fmt.Errorf("%w: %s has no valid SHA-256", ErrBadManifest, Quote(e.Path))
 		}
 		// Both are at most MaxTotalSize (2^50): the sum cannot overflow.
 		c.total += e.Size
@@ -184,20 +181,6 @@ func (c *checker) add(e Entry, i int) error {
 	}
 	c.kinds[e.Path] = e.Dir
 	return nil
-}
-
-// isHexSHA256 reports whether s is 64 hex digits (either case).
-func isHexSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
-			return false
-		}
-	}
-	return true
 }
 
 // nesting checks that no entry sits inside a path declared as a file,

@@ -1,15 +1,11 @@
 package transfer
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
-	"slices"
 	"strings"
 	"syscall"
 )
@@ -99,11 +95,11 @@ func offerReason(err error) string {
 }
 
 // partName is the temporary name of a file while it arrives: hidden, in
-// the same directory, and tied to the expected content (so a later
-// transfer of the same file resumes it, and a different file never does).
+// the same directory. A later transfer of the same name resumes from it
+// only if its bytes match the sender's SHA-256 of as many first bytes.
 func partName(e Entry) string {
 	dir, base := path.Split(e.Path)
-	return dir + "." + base + "." + e.SHA256[:16] + ".sp2p-part"
+	return dir + "." + base + ".sp2p-part"
 }
 
 // Receive reads an offer from conn, checks every name, checks that it fits
@@ -161,148 +157,6 @@ func readOffer(conn io.ReadWriter) (*Manifest, error) {
 	return m, nil
 }
 
-// receive answers the checked offer m and receives its files into sink.
-// where names the sink in a *SpaceError.
-func receive(conn io.ReadWriter, m *Manifest, sink Sink, opts ReceiveOptions, where string) (*ReceiveResult, error) {
-	offsets := make([]int64, len(m.Entries))
-	here := make([]bool, len(m.Entries))
-	var resume, hereBytes int64
-	var hereFiles int
-	for i, e := range m.Entries {
-		have, isHere, err := sink.Plan(e)
-		if err != nil {
-			return decline(conn, reasonName(e.Path), err)
-		}
-		if have < 0 || have > e.Size || e.Dir && (have != 0 || isHere) {
-			return decline(conn, reasonCannotWrite, fmt.Errorf("transfer: the sink has %d bytes of %s of %d", have, Quote(e.Path), e.Size))
-		}
-		if isHere { // the very file: nothing to send, nothing to write
-			here[i] = true
-			offsets[i] = e.Size
-			hereFiles++
-			hereBytes += e.Size
-			continue
-		}
-		offsets[i] = have
-		resume += have
-	}
-	files, ndirs, total := m.Totals()
-	offer := &Offer{Manifest: m, Files: files, Dirs: ndirs, Bytes: total, Resume: resume,
-		Here: hereFiles, HereBytes: hereBytes, Need: total - resume - hereBytes, Free: sink.Free()}
-	if offer.Free < 0 {
-		offer.Free = -1
-	}
-	if offer.Free >= 0 && offer.Need > offer.Free {
-		return decline(conn, reasonNoSpace, &SpaceError{Dir: where, Need: offer.Need, Free: offer.Free})
-	}
-	if opts.Confirm != nil {
-		ok, err := opts.Confirm(offer)
-		if err != nil {
-			return decline(conn, reasonDeclined, err)
-		}
-		if !ok {
-			return decline(conn, reasonDeclined, ErrDeclined)
-		}
-	}
-	if err := writeFrame(conn, decision{Accept: true, Offsets: offsets}); err != nil {
-		return nil, fmt.Errorf("transfer: %w", err)
-	}
-	res := &ReceiveResult{Resumed: resume, Here: hereFiles, HereBytes: hereBytes}
-	done := resume + hereBytes
-	if opts.Progress != nil { // the start: nothing moved yet
-		opts.Progress(Progress{Done: done, Total: total})
-	}
-	var failures []error // local detail
-	var reports []string // what the sender is told
-	buf := make([]byte, copyBuffer)
-	for i, e := range m.Entries {
-		if e.Dir {
-			if err := sink.MakeDir(e); err != nil {
-				return res, err
-			}
-			res.Dirs++
-			continue
-		}
-		if here[i] {
-			continue
-		}
-		n, fatal, err := receiveFile(sink, conn, e, offsets[i], buf, func(k int64) {
-			done += k
-			if opts.Progress != nil {
-				opts.Progress(Progress{Done: done, Total: total, File: e.Path})
-			}
-		})
-		res.Bytes += n
-		if fatal {
-			return res, err
-		}
-		if err != nil {
-			failures = append(failures, err)
-			reports = append(reports, report(e, err))
-			continue
-		}
-		res.Files++
-	}
-	r := result{OK: len(failures) == 0, Error: joinReports(reports)}
-	for _, err := range failures {
-		if k := kindOf(err); !slices.Contains(r.Kinds, k) {
-			r.Kinds = append(r.Kinds, k)
-		}
-	}
-	if err := writeFrame(conn, r); err != nil {
-		return res, fmt.Errorf("transfer: %w", err)
-	}
-	if !r.OK {
-		return res, errors.Join(failures...)
-	}
-	return res, nil
-}
-
-// copyBuffer is the size of the buffer a transfer copies file bytes
-// through (one for all its files).
-const copyBuffer = 1 << 20
-
-// receiveFile receives one file into sink through buf: the bytes from off
-// on, after the ones the sink has before off, must match the file's
-// SHA-256 for the sink to commit it. fatal reports an error after which
-// the stream is out of step (the file's bytes were not all read) or the
-// sink can take no more.
-func receiveFile(sink Sink, conn io.Reader, e Entry, off int64, buf []byte, progress func(int64)) (n int64, fatal bool, err error) {
-	want, _ := hex.DecodeString(e.SHA256)
-	w, err := sink.Create(e, off)
-	if err != nil {
-		return 0, true, err
-	}
-	h := sha256.New()
-	if off > 0 { // resume: what the sink has counts toward the hash
-		have := w.Resumed()
-		if have == nil {
-			have = strings.NewReader("")
-		}
-		if _, err := io.CopyN(h, have, off); err != nil {
-			return 0, true, abort(w, fmt.Errorf("%w: reading the partial %s: %v", ErrIncomplete, Quote(e.Path), err))
-		}
-	}
-	n, err = io.CopyBuffer(io.MultiWriter(w, h, progressWriter(progress)), io.LimitReader(conn, e.Size-off), buf)
-	if err == nil && n < e.Size-off {
-		err = io.ErrUnexpectedEOF
-	}
-	if err != nil {
-		return n, true, abort(w, fmt.Errorf("%w: %s: %d of %d bytes received (%w)", ErrIncomplete, Quote(e.Path), off+n, e.Size, err))
-	}
-	if subtle.ConstantTimeCompare(h.Sum(nil), want) != 1 {
-		err := fmt.Errorf("%w: %s", ErrIntegrity, Quote(e.Path))
-		if aerr := w.Abort(err); aerr != nil {
-			err = errors.Join(err, aerr)
-		}
-		return n, false, err
-	}
-	if err := w.Commit(); err != nil {
-		return n, errors.Is(err, ErrDiskFull) || errors.Is(err, ErrIncomplete), err
-	}
-	return n, false, nil
-}
-
 // abort tells w that its file stopped with cause, and returns the error to
 // report: the sink's (which says what it kept), or cause.
 func abort(w FileWriter, cause error) error {
@@ -310,13 +164,6 @@ func abort(w FileWriter, cause error) error {
 		return err
 	}
 	return cause
-}
-
-type progressWriter func(int64)
-
-func (p progressWriter) Write(b []byte) (int, error) {
-	p(int64(len(b)))
-	return len(b), nil
 }
 
 // report is what the sender is told about a file that failed.

@@ -1,8 +1,6 @@
 package transfer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,15 +8,15 @@ import (
 	"os"
 	"path"
 	"path/filepath"
-	"slices"
 )
 
 // Sources are the local files behind a manifest, as BuildManifest found
 // them: the directories they were found in, held open, and for every file
 // its name inside one of them and its identity (device, inode, size and
-// modification time) when it was hashed. Send opens each file again inside
-// its directory without following a symbolic link and sends it only if it
-// is still that same file. Close releases the directories.
+// modification time) when it was listed. Send opens each file again inside
+// its directory without following a symbolic link, sends it only if it
+// is still that same file, and checks after its last byte that it did not
+// change meanwhile. Close releases the directories.
 type Sources struct {
 	roots []*os.Root
 	files []source // per manifest entry
@@ -27,7 +25,7 @@ type Sources struct {
 type source struct {
 	root int         // index into roots; -1 for a directory entry
 	name string      // slash-separated, inside the root
-	info fs.FileInfo // the open handle's Stat when it was hashed
+	info fs.FileInfo // the open handle's Stat when it was listed
 }
 
 // Close closes the directories the files are read from.
@@ -41,8 +39,9 @@ func (s *Sources) Close() error {
 }
 
 // BuildManifest lists what sending paths means: each file under its base
-// name, each directory as a tree under its base name. It hashes every file.
-// Symbolic links and special files are skipped and reported in skipped;
+// name, each directory as a tree under its base name. It reads no file's
+// content (Send hashes each file as it sends it), only each file's
+// identity, so an offer of any size is ready at once. Symbolic links and special files are skipped and reported in skipped;
 // sp2p never follows a link out of what the user named. The caller closes
 // the Sources when the transfer is over.
 func BuildManifest(paths []string) (m *Manifest, src *Sources, skipped []string, err error) {
@@ -98,7 +97,7 @@ func BuildManifest(paths []string) (m *Manifest, src *Sources, skipped []string,
 				}
 				parents[dir] = ri
 			}
-			e, s, err := hashFile(src.roots[ri], ri, base, base, p)
+			e, s, err := statFile(src.roots[ri], ri, base, base, p)
 			if err != nil {
 				return nil, nil, nil, err
 			}
@@ -121,7 +120,7 @@ func BuildManifest(paths []string) (m *Manifest, src *Sources, skipped []string,
 				case d.IsDir():
 					return add(Entry{Path: name, Dir: true}, source{root: -1}, shown)
 				case d.Type().IsRegular():
-					e, s, err := hashFile(root, ri, rel, name, shown)
+					e, s, err := statFile(root, ri, rel, name, shown)
 					if err != nil {
 						return err
 					}
@@ -210,28 +209,19 @@ func openRegular(root *os.Root, name string) (*os.File, fs.FileInfo, error) {
 	return f, fi, nil
 }
 
-// hashFile opens name inside root once, records its identity, and hashes
-// it.
-func hashFile(root *os.Root, ri int, name, entry, shown string) (Entry, source, error) {
+// statFile opens name inside root once and records its identity.
+func statFile(root *os.Root, ri int, name, entry, shown string) (Entry, source, error) {
 	f, fi, err := openRegular(root, name)
 	if err != nil {
 		return Entry{}, source{}, fmt.Errorf("transfer: %s: %w", Quote(shown), err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return Entry{}, source{}, fmt.Errorf("transfer: reading %s: %w", Quote(shown), err)
-	}
-	if n != fi.Size() {
-		return Entry{}, source{}, fmt.Errorf("%w: %s changed size while it was hashed", ErrChanged, Quote(shown))
-	}
-	e := Entry{Path: entry, Size: n, Exec: fi.Mode()&0o111 != 0, SHA256: hex.EncodeToString(h.Sum(nil))}
+	f.Close()
+	e := Entry{Path: entry, Size: fi.Size(), Exec: fi.Mode()&0o111 != 0}
 	return e, source{root: ri, name: name, info: fi}, nil
 }
 
 // open opens the source of entry i for sending and checks that it is the
-// file that was hashed: same device and inode, size and modification time.
+// file that was listed: same device and inode, size and modification time.
 func (s *Sources) open(i int, e Entry) (*os.File, error) {
 	if i >= len(s.files) || s.files[i].root < 0 || s.files[i].root >= len(s.roots) {
 		return nil, fmt.Errorf("transfer: no source for %s", Quote(e.Path))
@@ -267,10 +257,14 @@ type SendResult struct {
 // one of files the caller provides.
 type Source interface {
 	// Open returns the bytes of the manifest's entry i, the file e, from
-	// offset off (0 ≤ off < e.Size) on. Send reads e.Size-off bytes of it
-	// and closes it; a reader that ends sooner stops the transfer. An
-	// error wrapping ErrChanged says the file is no longer the one that
-	// was hashed.
+	// offset off (0 ≤ off < e.Size) on; Send also opens it from 0 to
+	// compare its first bytes with what the receiver already has. Send
+	// reads at most e.Size-off bytes of it and closes it; a reader that
+	// ends sooner stops the transfer. An error wrapping ErrChanged says
+	// the file is no longer the one that was offered. If the reader has a
+	// method Unchanged() error, Send calls it after the file's last byte
+	// and before its SHA-256 goes out, and an error (wrapping ErrChanged)
+	// stops the transfer.
 	Open(i int, e Entry, off int64) (io.ReadCloser, error)
 }
 
@@ -286,8 +280,9 @@ func (s *Sources) entries() int {
 }
 
 // Open opens the file of entry i again, without following links, checks
-// that it is the very file that was hashed (ErrChanged otherwise), and
-// positions it at off.
+// that it is the very file that was listed (ErrChanged otherwise), and
+// positions it at off. Its Unchanged reports a file that changed size or
+// modification time since.
 func (s *Sources) Open(i int, e Entry, off int64) (io.ReadCloser, error) {
 	f, err := s.open(i, e)
 	if err != nil {
@@ -297,141 +292,26 @@ func (s *Sources) Open(i int, e Entry, off int64) (io.ReadCloser, error) {
 		f.Close()
 		return nil, fmt.Errorf("transfer: %w", err)
 	}
-	return f, nil
+	return &sourceFile{File: f, want: s.files[i].info, name: e.Path}, nil
 }
 
-// Send offers m (with src the Source built with it: the Sources
-// BuildManifest returned, or the Source of BuildManifestFrom) on conn and,
-// if the receiver accepts, sends the files. progress, if not nil, is
-// called as bytes go out. With *Sources each file is opened again, without
-// following links, and sent only if it is the very file that was hashed
-// (ErrChanged otherwise).
-func Send(conn io.ReadWriter, m *Manifest, src Source, progress func(Progress)) (*SendResult, error) {
-	if n, ok := src.(sized); src == nil || ok && n.entries() != len(m.Entries) {
-		return nil, errors.New("transfer: Send needs the Source built with the manifest")
-	}
-	if err := writeFrame(conn, m); err != nil {
-		return nil, fmt.Errorf("transfer: sending the offer: %w", err)
-	}
-	offsets, err := readDecision(conn, m)
+// sourceFile is a file being sent, with what it was when it was listed.
+type sourceFile struct {
+	*os.File
+	want fs.FileInfo
+	name string
+}
+
+// Unchanged checks that the file still has the size and modification time
+// it had when it was listed: a file written to while it was sent is not
+// the file the receiver got.
+func (f *sourceFile) Unchanged() error {
+	fi, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return fmt.Errorf("%w: %s: %v", ErrChanged, Quote(f.name), err)
 	}
-	_, _, total := m.Totals()
-	res := &SendResult{}
-	for _, off := range offsets {
-		res.Resumed += off
-	}
-	done := res.Resumed
-	if progress != nil { // the start: nothing moved yet
-		progress(Progress{Done: done, Total: total})
-	}
-	buf := make([]byte, copyBuffer)
-	for i, e := range m.Entries {
-		if e.Dir {
-			continue
-		}
-		res.Files++
-		off := offsets[i]
-		if off == e.Size { // the receiver has it all
-			if e.Size > 0 {
-				res.Skipped++
-			}
-			continue
-		}
-		f, err := src.Open(i, e, off)
-		if err != nil {
-			return res, err
-		}
-		w := &countingWriter{w: conn, done: &done, total: total, file: e.Path, progress: progress}
-		n, err := io.CopyBuffer(w, io.LimitReader(f, e.Size-off), buf)
-		f.Close()
-		res.Bytes += n
-		if err != nil {
-			return res, fmt.Errorf("transfer: sending %s: %w", Quote(e.Path), err)
-		}
-		if n != e.Size-off {
-			return res, fmt.Errorf("transfer: %s changed while sending (%d bytes short)", Quote(e.Path), e.Size-off-n)
-		}
-	}
-	if err := readResult(conn); err != nil {
-		return res, err
-	}
-	return res, nil
-}
-
-// readDecision reads the receiver's decision on m and checks it: a
-// refusal is ErrDeclined with the receiver's reason (quoted); an
-// acceptance must give each entry an offset from 0 to its size (0 for a
-// directory). The frame is bounded by the size of m.
-func readDecision(r io.Reader, m *Manifest) ([]int64, error) {
-	var d decision
-	if err := readFrame(r, &d, maxDecisionFrame(len(m.Entries))); err != nil {
-		return nil, fmt.Errorf("transfer: waiting for the receiver's decision: %w", err)
-	}
-	if len(d.Reason) > MaxReasonLen {
-		return nil, fmt.Errorf("%w: a reason of %d bytes (at most %d)", ErrProtocol, len(d.Reason), MaxReasonLen)
-	}
-	if !d.Accept {
-		if d.Reason == "" || d.Reason == reasonDeclined {
-			return nil, ErrDeclined
-		}
-		return nil, fmt.Errorf("%w: %s", ErrDeclined, Quote(d.Reason))
-	}
-	if len(d.Offsets) != len(m.Entries) {
-		return nil, fmt.Errorf("%w: %d offsets for %d entries", ErrProtocol, len(d.Offsets), len(m.Entries))
-	}
-	for i, e := range m.Entries {
-		if off := d.Offsets[i]; off < 0 || off > e.Size || (e.Dir && off != 0) {
-			return nil, fmt.Errorf("%w: offset %d for %s", ErrProtocol, off, Quote(e.Path))
-		}
-	}
-	return d.Offsets, nil
-}
-
-// readResult reads the receiver's result frame: nil if it reports
-// success, otherwise an error with its (quoted) report.
-func readResult(r io.Reader) error {
-	var res result
-	if err := readFrame(r, &res, maxResultFrame); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return fmt.Errorf("transfer: the receiver stopped before it reported a result (its disk may be full, or it was interrupted; it says why): %w", err)
-		}
-		return fmt.Errorf("transfer: waiting for the receiver's result: %w", err)
-	}
-	if len(res.Error) > MaxResultLen {
-		return fmt.Errorf("%w: a result of %d bytes (at most %d)", ErrProtocol, len(res.Error), MaxResultLen)
-	}
-	if len(res.Kinds) > len(resultKinds) || res.OK && len(res.Kinds) > 0 {
-		return fmt.Errorf("%w: a result with %d kinds of failure", ErrProtocol, len(res.Kinds))
-	}
-	var kinds []error
-	for _, k := range res.Kinds {
-		sentinel, ok := resultKinds[k]
-		if !ok || slices.Contains(kinds, sentinel) {
-			return fmt.Errorf("%w: a result with an unknown or repeated kind of failure %s", ErrProtocol, Quote(k))
-		}
-		kinds = append(kinds, sentinel)
-	}
-	if !res.OK {
-		return &RemoteError{Report: res.Error, Kinds: kinds}
+	if fi.Size() != f.want.Size() || !fi.ModTime().Equal(f.want.ModTime()) {
+		return fmt.Errorf("%w: %s was modified while it was sent; the receiver does not keep it", ErrChanged, Quote(f.name))
 	}
 	return nil
-}
-
-type countingWriter struct {
-	w        io.Writer
-	done     *int64
-	total    int64
-	file     string
-	progress func(Progress)
-}
-
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	*c.done += int64(n)
-	if c.progress != nil {
-		c.progress(Progress{Done: *c.done, Total: c.total, File: c.file})
-	}
-	return n, err
 }

@@ -1,10 +1,11 @@
 package transfer
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 )
 
@@ -18,11 +19,21 @@ type Sink interface {
 	// Plan is asked about each entry of the checked offer before the
 	// receiver decides. For a file it returns how many of its first
 	// bytes the sink already has, to resume from (0 to e.Size; a sink
-	// that cannot resume says 0), or here if it holds the whole file
-	// already, identical, and needs nothing of it; for a directory 0 and
-	// false. An error refuses the offer; the sender is told that e's
+	// that cannot resume says 0), or here if it holds a file of e's size
+	// under e's name that may be e (have is then e.Size); for a directory
+	// 0 and false. The receiver hashes those bytes (Open) and asks the
+	// sender whether they are its own: only then is the file resumed or
+	// skipped. An error refuses the offer; the sender is told that e's
 	// name was refused (a *NameError describes why).
 	Plan(e Entry) (have int64, here bool, err error)
+	// Open reads the bytes Plan said the sink has of e: the file at e's
+	// name (here) or the one to resume from.
+	Open(e Entry, here bool) (io.ReadCloser, error)
+	// Replace is called when the file Plan said was here is not e (its
+	// bytes are not the sender's): nil means it will be received anew
+	// (Create from 0, then Commit replaces it); an error (ErrExists for
+	// a sink that does not replace files) refuses the offer.
+	Replace(e Entry) error
 	// Free is how many bytes the sink can still take, or -1 if it cannot
 	// tell. An offer that needs more is refused with a *SpaceError.
 	Free() int64
@@ -37,11 +48,10 @@ type Sink interface {
 // FileWriter takes the bytes of one file for a Sink. Exactly one of
 // Commit and Abort ends it.
 type FileWriter interface {
-	// Write takes the file's bytes from the offset on, in order.
+	// Write takes the file's bytes from the offset on, in order (the
+	// bytes before it are those Open gave, which count toward the
+	// SHA-256).
 	io.Writer
-	// Resumed reads the bytes the sink already has before the offset
-	// (called only when it is not 0): they count toward the SHA-256.
-	Resumed() io.Reader
 	// Commit is called when all the bytes are written and the file's
 	// SHA-256 matched: the sink keeps the file under its name. An error
 	// that wraps ErrDiskFull or ErrIncomplete stops the transfer; any
@@ -102,6 +112,16 @@ func (s *MemorySink) Plan(e Entry) (int64, bool, error) {
 	return 0, false, nil
 }
 
+// Open has nothing to read: Plan never says the sink has bytes.
+func (s *MemorySink) Open(e Entry, _ bool) (io.ReadCloser, error) {
+	return nil, fmt.Errorf("%w: a memory sink has nothing of %s", ErrIncomplete, Quote(e.Path))
+}
+
+// Replace refuses: Plan never says a file is here.
+func (s *MemorySink) Replace(e Entry) error {
+	return &NameError{Name: e.Path, Problem: "exists", Err: ErrExists}
+}
+
 // Free is what is left of the cap.
 func (s *MemorySink) Free() int64 {
 	s.mu.Lock()
@@ -153,8 +173,6 @@ func (w *memoryFile) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *memoryFile) Resumed() io.Reader { return strings.NewReader("") }
-
 func (w *memoryFile) Commit() error {
 	w.s.mu.Lock()
 	defer w.s.mu.Unlock()
@@ -162,7 +180,8 @@ func (w *memoryFile) Commit() error {
 		return errors.New("transfer: the file was already ended")
 	}
 	w.done = true
-	w.s.files = append(w.s.files, ReceivedFile{Path: w.e.Path, Data: w.data, SHA256: strings.ToLower(w.e.SHA256), Exec: w.e.Exec})
+	sum := sha256.Sum256(w.data)
+	w.s.files = append(w.s.files, ReceivedFile{Path: w.e.Path, Data: w.data, SHA256: hex.EncodeToString(sum[:]), Exec: w.e.Exec})
 	return nil
 }
 

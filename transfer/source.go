@@ -1,8 +1,6 @@
 package transfer
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"hash/maphash"
 	"io"
@@ -17,18 +15,19 @@ type SourceFile struct {
 	Path string // its name in the manifest: slash-separated, relative
 	Size int64
 	Exec bool
-	// Open returns the file's bytes from offset off to its end. It is
-	// called once from 0 to hash the file, and again by Send from the
-	// offset the receiver resumes at; each reader is closed after use.
+	// Open returns the file's bytes from offset off to its end. Send
+	// calls it from the offset the receiver resumes at (and, when the
+	// receiver has some of the file already, once more from 0 to compare
+	// those bytes); each reader is closed after use.
 	Open func(off int64) (io.ReadCloser, error)
 }
 
 // BuildManifestFrom makes the manifest of files, in their order, with the
 // checks BuildManifest makes (CheckName, no name twice, no file inside
-// another, the size limits), and hashes each file by reading it once. A
-// file that gives more or fewer bytes than its Size is refused
-// (ErrChanged). The Source reads the files again for Send, which stops
-// with ErrChanged if one ends before its size.
+// another, the size limits). It reads none of the files: Send hashes each
+// as it sends it, and stops with ErrChanged if one gives fewer or more
+// bytes than its Size (before the file's SHA-256 goes out, so the
+// receiver does not keep it).
 func BuildManifestFrom(files []SourceFile) (*Manifest, Source, error) {
 	m := &Manifest{Protocol: protocolHeader}
 	b := newBuilder(m)
@@ -46,15 +45,7 @@ func BuildManifestFrom(files []SourceFile) (*Manifest, Source, error) {
 	if p, file, ok := filesChecker(m.Entries).nested(m.Entries); ok {
 		return nil, nil, fmt.Errorf("transfer: cannot send %s: it would be inside the file %s", Quote(p), Quote(file))
 	}
-	src := fileSource(files)
-	for i := range m.Entries {
-		sum, err := src.hash(i)
-		if err != nil {
-			return nil, nil, err
-		}
-		m.Entries[i].SHA256 = sum
-	}
-	return m, src, nil
+	return m, fileSource(files), nil
 }
 
 // filesChecker is a checker that knows entries as files, for its nesting
@@ -73,31 +64,8 @@ type fileSource []SourceFile
 
 func (s fileSource) entries() int { return len(s) }
 
-// hash reads file i from its start and returns its SHA-256 (hex); it must
-// have exactly its size.
-func (s fileSource) hash(i int) (string, error) {
-	f := s[i]
-	r, err := f.Open(0)
-	if err != nil {
-		return "", fmt.Errorf("transfer: reading %s: %w", Quote(f.Path), err)
-	}
-	defer r.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(r, f.Size+1))
-	if err != nil {
-		return "", fmt.Errorf("transfer: reading %s: %w", Quote(f.Path), err)
-	}
-	if n > f.Size {
-		return "", fmt.Errorf("%w: %s has more than the %d bytes it was given with", ErrChanged, Quote(f.Path), f.Size)
-	}
-	if n < f.Size {
-		return "", fmt.Errorf("%w: %s has %d bytes, not the %d it was given with", ErrChanged, Quote(f.Path), n, f.Size)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // Open opens file i from off; its reader reports ErrChanged if the file
-// ends before its size.
+// ends before its size, and its Unchanged if it has more.
 func (s fileSource) Open(i int, e Entry, off int64) (io.ReadCloser, error) {
 	if i < 0 || i >= len(s) || s[i].Path != e.Path || s[i].Size != e.Size {
 		return nil, fmt.Errorf("transfer: no source for %s", Quote(e.Path))
@@ -106,13 +74,14 @@ func (s fileSource) Open(i int, e Entry, off int64) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transfer: opening %s: %w", Quote(e.Path), err)
 	}
-	return &exactReader{r: r, left: e.Size - off, name: e.Path}, nil
+	return &exactReader{r: r, left: e.Size - off, size: e.Size, name: e.Path}, nil
 }
 
 // exactReader reads left bytes from r: an end before them is ErrChanged.
 type exactReader struct {
 	r    io.ReadCloser
 	left int64
+	size int64
 	name string
 }
 
@@ -132,3 +101,18 @@ func (x *exactReader) Read(p []byte) (int, error) {
 }
 
 func (x *exactReader) Close() error { return x.r.Close() }
+
+// Unchanged reports a file that has more bytes than its size.
+func (x *exactReader) Unchanged() error {
+	var one [1]byte
+	for range 100 { // a reader that keeps returning nothing and no error counts as ended
+		n, err := x.r.Read(one[:])
+		if n > 0 {
+			return fmt.Errorf("%w: %s has more than the %d bytes it was offered with; the receiver does not keep it", ErrChanged, Quote(x.name), x.size)
+		}
+		if err != nil {
+			return nil
+		}
+	}
+	return nil
+}

@@ -7,13 +7,20 @@
 // The protocol, over any ordered, reliable byte stream (a session.Conn):
 //
 //  1. sender → receiver: the manifest frame (every entry's path, kind,
-//     size, executable bit and SHA-256);
-//  2. receiver → sender: the decision frame (accept or refuse, and for each
-//     file the offset to resume from; an offset equal to the file's size
-//     means the receiver has it all, and nothing of it is sent);
-//  3. sender → receiver: the bytes of every file from its offset, in
-//     manifest order, back to back;
-//  4. receiver → sender: the result frame.
+//     size and executable bit; no hashes, so it goes out before any file
+//     is read);
+//  2. receiver → sender, if the receiver has some of the files already
+//     (part files to resume, files of the same size at the names): the
+//     query frame, and the sender answers with the SHA-256 of as many of
+//     its first bytes of each, which the receiver compares with its own;
+//  3. receiver → sender: the decision frame (accept or refuse, and for each
+//     file the offset to resume from, only where the hashes matched; an
+//     offset equal to the file's size means the receiver has it all, and
+//     nothing of it is sent);
+//  4. sender → receiver: the bytes of every file from its offset, each
+//     followed by the SHA-256 of the whole file, computed as it is read,
+//     in manifest order, back to back;
+//  5. receiver → sender: the result frame.
 //
 // A frame is a 4-byte big-endian length and a JSON object. SECURITY.md
 // lists the limits.
@@ -55,7 +62,7 @@ const (
 
 	// maxResultFrame bounds the result frame (its error, JSON-escaped).
 	maxResultFrame = 1024 + 6*MaxResultLen + 128
-	protocolHeader = "sp2p-transfer v1"
+	protocolHeader = "sp2p-transfer v2"
 )
 
 // maxDecisionFrame bounds the decision frame for a manifest of n entries:
@@ -129,11 +136,10 @@ func unsafeName(name, problem string) error {
 
 // Entry is one file or directory of a transfer.
 type Entry struct {
-	Path   string `json:"path"` // slash-separated, relative
-	Dir    bool   `json:"dir,omitempty"`
-	Size   int64  `json:"size,omitempty"`
-	Exec   bool   `json:"exec,omitempty"`
-	SHA256 string `json:"sha256,omitempty"` // hex, files only
+	Path string `json:"path"` // slash-separated, relative
+	Dir  bool   `json:"dir,omitempty"`
+	Size int64  `json:"size,omitempty"`
+	Exec bool   `json:"exec,omitempty"`
 }
 
 // Manifest is what the sender offers.

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
@@ -78,17 +77,16 @@ func TestTreeRoundTrip(t *testing.T) {
 // hostileOffers are offers whose names or fields every receiver refuses,
 // whatever it writes into.
 func hostileOffers() map[string][]Entry {
-	hash := strings.Repeat("ab", 32)
 	return map[string][]Entry{
-		"dot-dot":       {{Path: "../x", Size: 1, SHA256: hash}},
-		"inner dot-dot": {{Path: "a/../../x", Size: 1, SHA256: hash}},
-		"absolute":      {{Path: "/etc/x", Size: 1, SHA256: hash}},
-		"escape codes":  {{Path: "evil\x1b]0;owned\x07.txt", Size: 1, SHA256: hash}},
-		"backslash":     {{Path: `..\x`, Size: 1, SHA256: hash}},
-		"file as dir":   {{Path: "f", Size: 1, SHA256: hash}, {Path: "f/x", Size: 1, SHA256: hash}},
-		"duplicate":     {{Path: "d", Size: 1, SHA256: hash}, {Path: "d", Size: 1, SHA256: hash}},
-		"no hash":       {{Path: "n", Size: 1}},
-		"negative size": {{Path: "n", Size: -1, SHA256: hash}},
+		"dot-dot":       {{Path: "../x", Size: 1}},
+		"inner dot-dot": {{Path: "a/../../x", Size: 1}},
+		"absolute":      {{Path: "/etc/x", Size: 1}},
+		"escape codes":  {{Path: "evil\x1b]0;owned\x07.txt", Size: 1}},
+		"backslash":     {{Path: `..\x`, Size: 1}},
+		"file as dir":   {{Path: "f", Size: 1}, {Path: "f/x", Size: 1}},
+		"duplicate":     {{Path: "d", Size: 1}, {Path: "d", Size: 1}},
+		"sized dir":     {{Path: "n", Dir: true, Size: 1}},
+		"negative size": {{Path: "n", Size: -1}},
 	}
 }
 
@@ -103,7 +101,7 @@ func TestMaliciousNamesRefused(t *testing.T) {
 	os.MkdirAll(outside, 0o755)
 	os.Symlink(outside, filepath.Join(out, "link")) // an escape route
 	cases := hostileOffers()
-	cases["symlink escape"] = []Entry{{Path: "link/x", Size: 1, SHA256: strings.Repeat("ab", 32)}}
+	cases["symlink escape"] = []Entry{{Path: "link/x", Size: 1}}
 	for name, entries := range cases {
 		s, r := sessionPair(t)
 		go func() {
@@ -173,10 +171,11 @@ func TestIntegrityFailure(t *testing.T) {
 	senderErr := make(chan error, 1)
 	go func() {
 		good := sha256.Sum256([]byte("good"))
-		writeFrame(s, Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: "f", Size: 4, SHA256: hex.EncodeToString(good[:])}}})
+		writeFrame(s, Manifest{Protocol: protocolHeader, Entries: []Entry{{Path: "f", Size: 4}}})
 		var d decision
 		readFrame(s, &d, 1<<20)
 		s.Write([]byte("evil"))
+		s.Write(good[:]) // the SHA-256 of what it should have been
 		senderErr <- readResult(s)
 	}()
 	_, err := Receive(r, ReceiveOptions{Dir: out})

@@ -1,9 +1,6 @@
 package transfer
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -46,8 +43,8 @@ func (d *dirSink) where(e Entry) string {
 // Plan refuses a name with a symbolic link or a file on the way, a
 // symbolic link, something of the other kind, or (without overwrite) a
 // file at the name, and a symbolic link or special file at the part
-// file's name. A file already at the name with e's size and SHA-256 is
-// here; a part file no longer than e resumes.
+// file's name. A regular file already at the name with e's size may be
+// here (the sender compares); a part file no longer than e resumes.
 func (d *dirSink) Plan(e Entry) (int64, bool, error) {
 	if err := d.dirs.check(e.Path); err != nil {
 		return 0, false, err
@@ -59,7 +56,7 @@ func (d *dirSink) Plan(e Entry) (int64, bool, error) {
 		return 0, false, unsafeName(e.Path, "is a symbolic link here")
 	case err == nil && (e.Dir || fi.IsDir()):
 		return 0, false, &NameError{Name: e.Path, Problem: fmt.Sprintf("(a %s) is in the way", map[bool]string{true: "directory", false: "file"}[fi.IsDir()]), Err: ErrExists}
-	case err == nil && fi.Mode().IsRegular() && fi.Size() == e.Size && alreadyHere(d.root, e):
+	case err == nil && !e.Dir && fi.Mode().IsRegular() && fi.Size() == e.Size:
 		return e.Size, true, nil
 	case err == nil && !d.overwrite:
 		return 0, false, &NameError{Name: e.Path, Problem: "exists", Err: ErrExists}
@@ -82,6 +79,29 @@ func (d *dirSink) Plan(e Entry) (int64, bool, error) {
 		return 0, false, fmt.Errorf("transfer: %s: %w", Quote(part), err)
 	}
 	return 0, false, nil
+}
+
+// Open reads the file at e's name (here) or its part file, opened without
+// following a link: the handle must be the regular file at that name.
+func (d *dirSink) Open(e Entry, here bool) (io.ReadCloser, error) {
+	name := partName(e)
+	if here {
+		name = e.Path
+	}
+	f, _, err := openRegular(d.root, name)
+	if err != nil {
+		return nil, fmt.Errorf("transfer: %s: %w", Quote(name), err)
+	}
+	return f, nil
+}
+
+// Replace allows the file at e's name to be replaced with overwrite, and
+// refuses otherwise.
+func (d *dirSink) Replace(e Entry) error {
+	if d.overwrite {
+		return nil
+	}
+	return &NameError{Name: e.Path, Problem: "exists", Err: ErrExists}
 }
 
 // Free is the free space of the directory's filesystem.
@@ -149,9 +169,6 @@ func (w *dirFile) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Resumed reads the part file up to the offset it resumes from.
-func (w *dirFile) Resumed() io.Reader { return io.NewSectionReader(w.f, 0, w.off) }
-
 // Commit syncs the part file and gives it its final name: a hard link
 // fails if anything (a link included) is at the name; a rename (with
 // overwrite) replaces the name itself, never a link's target.
@@ -208,29 +225,6 @@ func (w *dirFile) Abort(cause error) error {
 			ErrDiskFull, w.where, Quote(e.Path), got, e.Size, w.werr, Quote(part))
 	}
 	return fmt.Errorf("%w; the same transfer again resumes it", cause)
-}
-
-// alreadyHere reports whether the regular file at e's name inside root
-// (opened without following a link: it must be the regular file at that
-// name) has e's size and SHA-256. It reads at most e.Size+1 bytes, so
-// checking an offer costs at most its total, which the manifest's limits
-// bound.
-func alreadyHere(root *os.Root, e Entry) bool {
-	f, fi, err := openRegular(root, e.Path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	if fi.Size() != e.Size {
-		return false
-	}
-	want, err := hex.DecodeString(e.SHA256)
-	if err != nil {
-		return false
-	}
-	h := sha256.New()
-	n, err := io.Copy(h, io.LimitReader(f, e.Size+1))
-	return err == nil && n == e.Size && subtle.ConstantTimeCompare(h.Sum(nil), want) == 1
 }
 
 // openPart opens the temporary file of e, never through a symbolic link:

@@ -302,7 +302,7 @@ func TestBenchJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
 	}
-	for _, k := range []string{"bulk_mb_s", "small_msgs_s", "rtt_us", "connect_ms", "session_kib", "token_chars", "qr_version"} {
+	for _, k := range []string{"bulk_mb_s", "bulk_cpu_s_per_gib", "small_msgs_s", "small_msgs_4_senders_s", "rtt_us", "connect_ms", "session_kib", "idle_kib", "token_chars", "qr_version"} {
 		if _, ok := got[k]; !ok {
 			t.Errorf("no %q in %s", k, r.stdout)
 		}

@@ -39,7 +39,6 @@ On a local network there is nothing to paste: with --to a known peer
   sp2p send --offer-file o.txt --answer-file a.txt --yes big.iso`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			a.infof("hashing what you send…")
 			m, src, skipped, err := transfer.BuildManifest(args)
 			if err != nil {
 				return sendPathError(err)

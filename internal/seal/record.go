@@ -55,7 +55,10 @@ const (
 	TypeClose    Type = 5 // the sender closes the session
 	TypeConfirm  Type = 6 // key confirmation, the first record each way
 	TypeEnd      Type = 7 // the sender sends no more application data (half close)
-	maxType           = TypeEnd
+	// TypeBatch carries several whole application messages (see
+	// AppendBatch); sent only to a peer that announced it reads them.
+	TypeBatch Type = 8
+	maxType        = TypeBatch
 )
 
 func (t Type) String() string {
@@ -74,6 +77,8 @@ func (t Type) String() string {
 		return "confirm"
 	case TypeEnd:
 		return "end"
+	case TypeBatch:
+		return "batch"
 	}
 	return fmt.Sprintf("Type(%d)", uint8(t))
 }

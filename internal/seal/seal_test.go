@@ -79,7 +79,7 @@ func TestSealOpenRoundTrip(t *testing.T) {
 	t.Parallel()
 	p := newPair(t, Config{})
 	for _, n := range []int{0, 1, 100, 1024, 16 << 10, MaxPayload} {
-		for _, typ := range []Type{TypeData, TypeFragment, TypePing, TypePong, TypeClose, TypeConfirm, TypeEnd} {
+		for _, typ := range []Type{TypeData, TypeFragment, TypePing, TypePong, TypeClose, TypeConfirm, TypeEnd, TypeBatch} {
 			msg := bytes.Repeat([]byte{byte(n)}, n)
 			rec := mustSeal(t, p.oSeal, typ, msg)
 			if len(rec) != n+Overhead {

@@ -1,0 +1,72 @@
+package session
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/sp2p/sp2p/internal/seal"
+)
+
+// heartbeatLoop sends pings and pongs and notices a dead peer. It checks
+// ten times per timeout, so a lost peer is reported at most a tenth of the
+// timeout late, and pings an idle peer every third of it.
+func (s *Session) heartbeatLoop() {
+	defer s.wg.Done()
+	timeout := s.opts.heartbeat()
+	tick := time.NewTicker(timeout / 10)
+	defer tick.Stop()
+	var buf [8]byte
+	var lastPing time.Time
+	for {
+		select {
+		case <-s.done:
+			return
+		case v := <-s.pongDue:
+			if s.wmu.TryLock() {
+				binary.BigEndian.PutUint64(buf[:], v)
+				s.sendRecordLocked(seal.TypePong, buf[:])
+				s.wmu.Unlock()
+			}
+		case now := <-tick.C:
+			idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
+			if idle > timeout && !s.delivering.Load() {
+				s.shutdown(errHeartbeat)
+				return
+			}
+			if now.Sub(lastPing) < timeout/3 {
+				continue
+			}
+			// A busy writer means records are flowing or the peer is
+			// slow; either way a ping would only queue behind them.
+			if s.wmu.TryLock() {
+				lastPing = now
+				binary.BigEndian.PutUint64(buf[:], uint64(time.Since(s.started)))
+				s.sendRecordLocked(seal.TypePing, buf[:])
+				s.wmu.Unlock()
+			}
+		}
+	}
+}
+
+// Stats are a session's counters.
+type Stats struct {
+	MessagesSent, MessagesReceived uint64
+	BytesSent, BytesReceived       uint64 // application bytes
+	RecordsSent, RecordsReceived   uint64 // records that went out / were accepted
+	Rejected                       seal.Stats
+	RTT                            time.Duration // last measured round trip
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	st := Stats{
+		MessagesSent: s.msgsSent.Load(), MessagesReceived: s.msgsRecv.Load(),
+		BytesSent: s.bytesSent.Load(), BytesReceived: s.bytesRecv.Load(),
+		RecordsSent: s.recsSent.Load(), RecordsReceived: s.recsRecv.Load(),
+		RTT: time.Duration(s.rtt.Load()),
+	}
+	if r := s.rejected.Load(); r != nil {
+		st.Rejected = *r
+	}
+	return st
+}
