@@ -79,12 +79,22 @@ func TestDirect(t *testing.T) {
 	})
 
 	// Over the budget (a burst of one whole frame, then 1000 B/s): the
-	// first frame of the largest size is delivered, the next two not.
+	// first frame of the largest size is delivered, the next two not. An
+	// honest SendDirect paces itself (it would wait here); b is made to
+	// send as a flooder does, past its own pace.
 	big := make([]byte, MaxDirect)
-	for range 3 {
-		if err := b.SendDirect(ctx, a.Self(), 7, big); err != nil {
-			t.Fatal(err)
-		}
+	sctx, scancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	if err := b.SendDirect(sctx, a.Self(), 7, big); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.SendDirect(sctx, a.Self(), 7, big); err == nil {
+		t.Fatal("a second whole frame at once went out past the sender's own pace")
+	}
+	scancel()
+	for range 2 {
+		b.mu.Lock()
+		b.send(b.neigh[a.Self()], directFrame(7, big), false)
+		b.mu.Unlock()
 	}
 	eventually(t, 5*time.Second, "a to charge b's excess", func() bool {
 		for _, n := range a.Neighbours() {
@@ -112,4 +122,44 @@ func TestDirect(t *testing.T) {
 func withDirect(o Options, h DirectHandler) Options {
 	o.Direct = map[byte]DirectHandler{7: h}
 	return o
+}
+
+// TestDirectPaced: a sender that uses SendDirect stays within its
+// neighbour's budget by itself: three frames of the largest size against a
+// budget of a whole frame's burst and 1 MiB/s all arrive, with no
+// rate-limit violation counted.
+func TestDirectPaced(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tn := newTestNet(t, 12)
+	var mu sync.Mutex
+	n := 0
+	opts := tn.options()
+	opts.Budget = Budget{BytesPerSecond: 1 << 20, ByteBurst: 1}
+	a, err := Create(newID(t), "paced", withDirect(opts, func(identity.ID, []byte) { mu.Lock(); n++; mu.Unlock() }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := joinWith(ctx, a, newID(t), withDirect(opts, func(identity.ID, []byte) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if err := settle(ctx, []*Room{a, b}, 1); err != nil {
+		t.Fatal(err)
+	}
+	big := make([]byte, MaxDirect)
+	for range 3 {
+		if err := b.SendDirect(ctx, a.Self(), 7, big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, 10*time.Second, "all three frames", func() bool { mu.Lock(); defer mu.Unlock(); return n == 3 })
+	for _, nb := range a.Neighbours() {
+		if nb.ID == b.Self() && nb.RateViolations != 0 {
+			t.Fatalf("%d rate-limit violations counted against a paced sender", nb.RateViolations)
+		}
+	}
 }
