@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"io"
 	"sync"
 	"testing"
 	"time"
@@ -131,5 +132,35 @@ func TestBatchedFloodHeldToBudget(t *testing.T) {
 	}
 	if st := p.offerer.Stats(); st.RecordsSent >= st.MessagesSent {
 		t.Fatalf("%d messages in %d records: no batches, so nothing was tested", st.MessagesSent, st.RecordsSent)
+	}
+}
+
+// After CloseWrite no Send is queued behind a writer that then fails: every
+// Send returns ErrWriteClosed, and the peer sees a clean end, never data
+// after the end of data.
+func TestNoQueuedSendAfterCloseWrite(t *testing.T) {
+	t.Parallel()
+	p := connect(t, mem(), mem())
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := p.offerer.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 2000 {
+				if err := p.offerer.Send(ctx, []byte("late")); !errors.Is(err, ErrWriteClosed) {
+					t.Errorf("a Send after CloseWrite: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if m, err := p.answerer.Receive(ctx); err != io.EOF {
+		t.Fatalf("the peer got %q, %v; want io.EOF", m, err)
 	}
 }

@@ -239,16 +239,6 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 	}
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	s.startWriting()
-	err := s.sendLocked(ctx, msg)
-	if ferr := s.flushQueued(ctx); err == nil {
-		err = ferr
-	}
-	return err
-}
-
-// sendLocked sends msg (called with wmu held).
-func (s *Session) sendLocked(ctx context.Context, msg []byte) error {
 	if err := s.Err(); err != nil {
 		return err
 	}
@@ -258,6 +248,18 @@ func (s *Session) sendLocked(ctx context.Context, msg []byte) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	// Only now may other Sends queue behind this one: writeEnded cannot
+	// change while wmu is held, so nothing queued goes after an end.
+	s.startWriting()
+	err := s.sendLocked(ctx, msg)
+	if ferr := s.flushQueued(ctx); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// sendLocked sends msg (called with wmu held, after Send's checks).
+func (s *Session) sendLocked(ctx context.Context, msg []byte) error {
 	wd, hasDeadline := s.tr.(interface{ setWriteDeadline(time.Time) error })
 	if hasDeadline && ctx.Done() != nil { // a context that can end: honour it mid-write
 		if d, ok := ctx.Deadline(); ok {
