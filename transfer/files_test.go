@@ -3,6 +3,7 @@ package transfer
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -466,5 +467,61 @@ func TestWrongPartNotResumed(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(out, partName(e))); err == nil {
 		t.Fatal("the part file is still there")
+	}
+}
+
+// recordingConn records what one side writes.
+type recordingConn struct {
+	io.ReadWriter
+	mu    sync.Mutex
+	wrote bytes.Buffer
+}
+
+func (c *recordingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.wrote.Write(p)
+	c.mu.Unlock()
+	return c.ReadWriter.Write(p)
+}
+
+// TestNothingAskedBeforeTheDecision: what the output directory holds (a
+// part file, a file of the offered size at the name) is only asked about
+// once the user has accepted. A receiver that declines sends the decision
+// and nothing else: the sender learns nothing of its directory.
+func TestNothingAskedBeforeTheDecision(t *testing.T) {
+	t.Parallel()
+	src, out := t.TempDir(), t.TempDir()
+	f := filepath.Join(src, "f.bin")
+	writeRandom(t, f, 50_000)
+	g := filepath.Join(src, "g.bin")
+	writeRandom(t, g, 40_000)
+	same, err := os.ReadFile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(out, "f.bin"), same, 0o600) // the very file
+	os.WriteFile(filepath.Join(out, partName(Entry{Path: "g.bin", Size: 40_000})), make([]byte, 1000), 0o600)
+	s, r := sessionPair(t)
+	rec := &recordingConn{ReadWriter: r}
+	var shown *Offer
+	_, _, _, rerr := run(t, s, rec, []string{f, g}, ReceiveOptions{Dir: out, Confirm: func(o *Offer) (bool, error) {
+		shown = o
+		return false, nil
+	}})
+	if !errors.Is(rerr, ErrDeclined) {
+		t.Fatalf("receive: %v", rerr)
+	}
+	if shown == nil || shown.Here != 1 || shown.Resume != 1000 {
+		t.Fatalf("the user was shown %+v, want 1 file here and 1000 bytes to resume", shown)
+	}
+	rec.mu.Lock()
+	wrote := rec.wrote.Bytes()
+	rec.mu.Unlock()
+	if bytes.Contains(wrote, []byte(`"query"`)) {
+		t.Fatalf("the receiver asked about its directory before the user decided: %q", wrote)
+	}
+	n := binary.BigEndian.Uint32(wrote)
+	if len(wrote) != 4+int(n) {
+		t.Fatalf("the receiver wrote %d bytes, more than its one decision frame (%d)", len(wrote), 4+n)
 	}
 }

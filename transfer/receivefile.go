@@ -78,6 +78,23 @@ func receive(conn io.ReadWriter, m *Manifest, sink Sink, opts ReceiveOptions, wh
 		}
 		return decline(conn, reasonCannotWrite, err)
 	}
+	// What the user is shown counts what is here by name and size (a part
+	// file's length, a file of the offered size); only once the user has
+	// accepted is the sender asked whether it is its content: before, the
+	// sender learns nothing of what the output directory holds.
+	offer := offerOf(m, plans, sink)
+	if offer.Free >= 0 && offer.Need > offer.Free {
+		return decline(conn, reasonNoSpace, &SpaceError{Dir: where, Need: offer.Need, Free: offer.Free})
+	}
+	if opts.Confirm != nil {
+		ok, err := opts.Confirm(offer)
+		if err != nil {
+			return decline(conn, reasonDeclined, err)
+		}
+		if !ok {
+			return decline(conn, reasonDeclined, ErrDeclined)
+		}
+	}
 	if len(q) > 0 { // is what is here the sender's?
 		mine := make([][]byte, len(q))
 		for k, item := range q {
@@ -99,42 +116,23 @@ func receive(conn io.ReadWriter, m *Manifest, sink Sink, opts ReceiveOptions, wh
 			}
 			*p = planned{} // from the start
 		}
+		// What is not the sender's is received whole: check the space
+		// again.
+		if again := offerOf(m, plans, sink); again.Free >= 0 && again.Need > again.Free {
+			return decline(conn, reasonNoSpace, &SpaceError{Dir: where, Need: again.Need, Free: again.Free})
+		}
 	}
 	offsets := make([]int64, len(m.Entries))
-	var resume, hereBytes int64
-	var hereFiles int
 	for i, p := range plans {
 		offsets[i] = p.have
-		if p.here {
-			hereFiles++
-			hereBytes += p.have
-		} else {
-			resume += p.have
-		}
-	}
-	files, ndirs, total := m.Totals()
-	offer := &Offer{Manifest: m, Files: files, Dirs: ndirs, Bytes: total, Resume: resume,
-		Here: hereFiles, HereBytes: hereBytes, Need: total - resume - hereBytes, Free: sink.Free()}
-	if offer.Free < 0 {
-		offer.Free = -1
-	}
-	if offer.Free >= 0 && offer.Need > offer.Free {
-		return decline(conn, reasonNoSpace, &SpaceError{Dir: where, Need: offer.Need, Free: offer.Free})
-	}
-	if opts.Confirm != nil {
-		ok, err := opts.Confirm(offer)
-		if err != nil {
-			return decline(conn, reasonDeclined, err)
-		}
-		if !ok {
-			return decline(conn, reasonDeclined, ErrDeclined)
-		}
 	}
 	if err := writeFrame(conn, decision{Accept: true, Offsets: offsets}); err != nil {
 		return nil, fmt.Errorf("transfer: %w", err)
 	}
-	res := &ReceiveResult{Resumed: resume, Here: hereFiles, HereBytes: hereBytes}
-	done := resume + hereBytes
+	final := offerOf(m, plans, sink)
+	total := final.Bytes
+	res := &ReceiveResult{Resumed: final.Resume, Here: final.Here, HereBytes: final.HereBytes}
+	done := final.Resume + final.HereBytes
 	if opts.Progress != nil { // the start: nothing moved yet
 		opts.Progress(Progress{Done: done, Total: total})
 	}
@@ -231,4 +229,25 @@ func receiveFile(sink Sink, conn io.Reader, p *pipe, e Entry, off int64, state [
 		return n, errors.Is(err, ErrDiskFull) || errors.Is(err, ErrIncomplete), err
 	}
 	return n, false, nil
+}
+
+// offerOf is what the user is shown of m, given what is here.
+func offerOf(m *Manifest, plans []planned, sink Sink) *Offer {
+	var resume, hereBytes int64
+	var hereFiles int
+	for _, p := range plans {
+		if p.here {
+			hereFiles++
+			hereBytes += p.have
+		} else {
+			resume += p.have
+		}
+	}
+	files, ndirs, total := m.Totals()
+	offer := &Offer{Manifest: m, Files: files, Dirs: ndirs, Bytes: total, Resume: resume,
+		Here: hereFiles, HereBytes: hereBytes, Need: total - resume - hereBytes, Free: sink.Free()}
+	if offer.Free < 0 {
+		offer.Free = -1
+	}
+	return offer
 }

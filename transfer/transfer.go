@@ -10,9 +10,10 @@
 //     size and executable bit; no hashes, so it goes out before any file
 //     is read);
 //  2. receiver → sender, if the receiver has some of the files already
-//     (part files to resume, files of the same size at the names): the
-//     query frame, and the sender answers with the SHA-256 of as many of
-//     its first bytes of each, which the receiver compares with its own;
+//     (part files to resume, files of the same size at the names), once
+//     its user has accepted the offer: the query frame, and the sender
+//     answers with the SHA-256 of as many of its first bytes of each,
+//     which the receiver compares with its own;
 //  3. receiver → sender: the decision frame (accept or refuse, and for each
 //     file the offset to resume from, only where the hashes matched; an
 //     offset equal to the file's size means the receiver has it all, and
