@@ -9,8 +9,9 @@ import (
 	"github.com/sp2p/sp2p/identity"
 )
 
-// savedMagic starts a saved room: "sp2p room" and the format version 1.
-var savedMagic = []byte("sp2p room\x00\x01")
+// savedMagic starts a saved room: the ASCII text sp2p-room, a zero byte
+// and the format version 1.
+var savedMagic = []byte("sp2p-room\x00\x01")
 
 // MaxSaved bounds a saved room in bytes: the magic and one WELCOME frame.
 const MaxSaved = MaxFrame + 11

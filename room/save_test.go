@@ -19,7 +19,7 @@ func TestSaveOpen(t *testing.T) {
 	a := tn.create("saved")
 	b := tn.join(ctx, a)
 	saved := b.Save()
-	if !bytes.HasPrefix(saved, []byte("sp2p room\x00\x01")) {
+	if !bytes.HasPrefix(saved, []byte("sp2p-room\x00\x01")) {
 		t.Fatalf("saved room starts %q", saved[:min(len(saved), 16)])
 	}
 	self := b.self
@@ -140,8 +140,8 @@ func FuzzOpen(f *testing.F) {
 	}
 	f.Add(r.Save())
 	r.Close()
-	f.Add([]byte("sp2p room\x00\x01\x01"))
-	f.Add([]byte("sp2p room\x00")) // the magic without its version
+	f.Add([]byte("sp2p-room\x00\x01\x01"))
+	f.Add([]byte("sp2p-room\x00")) // the magic without its version
 	f.Fuzz(func(t *testing.T, b []byte) {
 		r, err := Open(id, b, Options{})
 		if err != nil {
