@@ -76,8 +76,12 @@ func (l *authorLog) limit() uint64 {
 	if l.forkAt != 0 {
 		lim = l.forkAt - 1
 	}
-	if l.cutoff != nil && l.cutoff.seq < lim {
-		lim = l.cutoff.seq
+	if c := l.cutoff; c != nil {
+		at := c.seq
+		if at > 0 && at <= uint64(len(l.ops)) && l.ops[at-1].hash != c.hash {
+			at-- // the cutoff names another op at its place: up to the one before
+		}
+		lim = min(lim, at)
 	}
 	return lim
 }
@@ -133,14 +137,14 @@ func (r *Replica) cheap(op *Op, now time.Time) (out outcome, err error, done boo
 	if limitMs := now.Add(r.cfg.MaxSkew).UnixMilli(); !r.loading && op.Millis() > limitMs {
 		return 0, fmt.Errorf("%w: %d ms ahead of the limit", ErrFuture, op.Millis()-limitMs), true
 	}
+	if l != nil && l.cutoff != nil && (op.Seq > l.cutoff.seq || op.Seq == l.cutoff.seq && op.hash != l.cutoff.hash) {
+		return 0, fmt.Errorf("%w: cut off at sequence number %d, this op is %d", ErrRemoved, l.cutoff.seq, op.Seq), true
+	}
 	if l != nil && op.Seq <= uint64(len(l.ops)) && l.ops[op.Seq-1].hash == op.hash {
 		return duplicate, nil, true
 	}
 	if l != nil && l.forkAt != 0 && op.Seq > l.forkAt {
 		return 0, fmt.Errorf("%w: at sequence number %d, this op is %d", ErrForked, l.forkAt, op.Seq), true
-	}
-	if l != nil && l.cutoff != nil && (op.Seq > l.cutoff.seq || op.Seq == l.cutoff.seq && op.hash != l.cutoff.hash) {
-		return 0, fmt.Errorf("%w: cut off at sequence number %d, this op is %d", ErrRemoved, l.cutoff.seq, op.Seq), true
 	}
 	if l == nil && len(r.logs) >= MaxAuthors {
 		return 0, ErrTooManyAuthors, true
@@ -214,7 +218,7 @@ func (r *Replica) appendOp(l *authorLog, op *Op) {
 		r.clock = op.HLC
 	}
 	if op.Kind == KindCutoff {
-		r.applyCutoff(op)
+		r.recomputeCutoffs()
 	}
 	r.version++
 	next := pendKey{op.Author, op.Seq + 1}
@@ -227,24 +231,48 @@ func (r *Replica) appendOp(l *authorLog, op *Op) {
 	}
 }
 
-func (r *Replica) applyCutoff(op *Op) {
-	a, seq, h := op.cutoff()
-	l := r.logs[a]
-	if l == nil {
-		if len(r.logs) >= MaxAuthors {
-			return
-		}
-		l = &authorLog{}
-		r.logs[a] = l
+// recomputeCutoffs derives every author's cutoff from the creator's ops
+// that count (below its fork point, if its log forked): of the cutoffs of
+// one author, the lowest (seq, then hash) wins. Nothing is cut from the
+// logs: ops past a cutoff are refused when they come and, when held, do
+// not count (limit), so a cutoff that stops counting (the creator's fork
+// point moved below it) is undone the same way on every member.
+func (r *Replica) recomputeCutoffs() {
+	for _, l := range r.logs {
+		l.cutoff = nil
 	}
-	if l.cutoff != nil && (l.cutoff.seq < seq || l.cutoff.seq == seq && bytes.Compare(l.cutoff.hash[:], h[:]) <= 0) {
+	c := r.logs[r.cfg.Members.Creator()]
+	if c == nil {
 		return
 	}
-	l.cutoff = &cutoffMark{seq: seq, hash: h}
-	if uint64(len(l.ops)) >= seq && seq > 0 && l.ops[seq-1].hash != h {
-		l.truncate(seq - 1)
+	lim := c.forkAt
+	if lim == 0 {
+		lim = ^uint64(0)
+	} else {
+		lim-- // the ops below the fork point count
 	}
-	l.truncate(seq)
+	for _, op := range c.ops {
+		if op.Seq > lim {
+			break
+		}
+		if op.Kind != KindCutoff {
+			continue
+		}
+		a, seq, h := op.cutoff()
+		l := r.logs[a]
+		if l == nil {
+			if len(r.logs) >= MaxAuthors {
+				continue
+			}
+			l = &authorLog{}
+			r.logs[a] = l
+		}
+		if l.cutoff != nil && (l.cutoff.seq < seq || l.cutoff.seq == seq && bytes.Compare(l.cutoff.hash[:], h[:]) <= 0) {
+			continue
+		}
+		l.cutoff = &cutoffMark{seq: seq, hash: h}
+	}
+	r.version++
 }
 
 func (r *Replica) addPending(op *Op) {
@@ -275,6 +303,9 @@ func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 		r.persist(recEvidence, encodeEvidence(e))
 		r.version++
 		r.cfg.Logger.Warn("state: an author forked its log", "author", e.A.Author.String(), "at", at)
+		if lower && e.A.Author == r.cfg.Members.Creator() {
+			r.recomputeCutoffs() // the creator's cutoffs past its fork point stop counting
+		}
 	}
 	if exact {
 		return lower
