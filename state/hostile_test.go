@@ -252,3 +252,30 @@ func TestLargeBatchForgeries(t *testing.T) {
 		}
 	}
 }
+
+// TestPendingPerAuthor: an author whose ops never resolve (far ahead of
+// its chain) holds at most MaxPendingPerAuthor places in the pending pool,
+// so another author's out-of-order op still waits there for its
+// predecessor instead of being dropped.
+func TestPendingPerAuthor(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, 3)
+	r, flooder, honest := c.reps[0], c.ids[1], c.ids[2]
+	stranger := mustOp(t, flooder, 1, nil, 1<<16, KindSet, "k", "v") // a chain nobody will get
+	for seq := uint64(1); seq <= MaxPendingPerAuthor+50; seq++ {
+		op := mustOp(t, flooder, seq+1000, stranger, uint64(seq)<<16, KindSet, "k", "v") // its predecessors never come
+		if n, errs := r.Take([]*Op{op}); n != 0 || len(errs) != 0 {
+			t.Fatalf("a future op: %d taken, %v", n, errs)
+		}
+	}
+	if got := len(r.pending); got != MaxPendingPerAuthor {
+		t.Fatalf("%d ops of one author pending, want %d", got, MaxPendingPerAuthor)
+	}
+	first := mustOp(t, honest, 1, nil, 1<<16, KindSet, "h", "1")
+	second := mustOp(t, honest, 2, first, 2<<16, KindSet, "h", "2")
+	r.Take([]*Op{second}) // out of order: it waits
+	r.Take([]*Op{first})
+	if v, ok := r.View().Get("h"); !ok || string(v) != "2" {
+		t.Fatalf("the honest author's out-of-order op was dropped: %q", v)
+	}
+}

@@ -14,8 +14,11 @@ const (
 	MaxAuthors = 2048
 	// MaxPending bounds the verified ops held while they wait for their
 	// predecessor, and maxPendingBytes their size.
-	MaxPending      = 4096
-	maxPendingBytes = 16 << 20
+	MaxPending = 4096
+	// MaxPendingPerAuthor bounds one author's share of them, so that an
+	// author whose ops never resolve cannot keep the others' out.
+	MaxPendingPerAuthor = MaxPending / 8
+	maxPendingBytes     = 16 << 20
 	// DefaultMaxSkew is how far ahead of the receiver's clock an op's HLC
 	// may be (inclusive).
 	DefaultMaxSkew = 2 * time.Minute
@@ -223,8 +226,7 @@ func (r *Replica) appendOp(l *authorLog, op *Op) {
 	r.version++
 	next := pendKey{op.Author, op.Seq + 1}
 	if p, ok := r.pending[next]; ok {
-		delete(r.pending, next)
-		r.pendingBytes -= p.Size()
+		r.dropPending(next, p)
 		if _, err := r.accept(p, r.now()); err != nil {
 			r.cfg.Logger.Debug("state: a pending op was refused", "author", p.Author.String(), "seq", p.Seq, "err", err)
 		}
@@ -277,11 +279,25 @@ func (r *Replica) recomputeCutoffs() {
 
 func (r *Replica) addPending(op *Op) {
 	k := pendKey{op.Author, op.Seq}
-	if _, ok := r.pending[k]; ok || len(r.pending) >= MaxPending || r.pendingBytes+op.Size() > maxPendingBytes {
+	if _, ok := r.pending[k]; ok || len(r.pending) >= MaxPending || r.pendingBytes+op.Size() > maxPendingBytes ||
+		r.pendingBy[op.Author] >= MaxPendingPerAuthor {
 		return // sync brings it again
 	}
 	r.pending[k] = op
 	r.pendingBytes += op.Size()
+	if r.pendingBy == nil {
+		r.pendingBy = map[identity.ID]int{}
+	}
+	r.pendingBy[op.Author]++
+}
+
+// dropPending takes op, held at k, out of the pending pool.
+func (r *Replica) dropPending(k pendKey, op *Op) {
+	delete(r.pending, k)
+	r.pendingBytes -= op.Size()
+	if r.pendingBy[k.author]--; r.pendingBy[k.author] <= 0 {
+		delete(r.pendingBy, k.author)
+	}
 }
 
 // addEvidence records a proven fork, keeps the lowest fork point per
@@ -331,8 +347,7 @@ func (r *Replica) addEvidence(l *authorLog, e *Evidence) bool {
 	// requests for refinement) but no longer count and are not sent.
 	for k, p := range r.pending {
 		if k.author == e.A.Author && k.seq >= at {
-			delete(r.pending, k)
-			r.pendingBytes -= p.Size()
+			r.dropPending(k, p)
 		}
 	}
 	return true

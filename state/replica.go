@@ -54,9 +54,10 @@ type Replica struct {
 	logs         map[identity.ID]*authorLog
 	pending      map[pendKey]*Op
 	pendingBytes int
-	clock        uint64 // the HLC: the largest taken in, own or received
-	version      uint64 // grows on every change
-	changed      []*Op  // taken in during the current call, for OnOp
+	pendingBy    map[identity.ID]int // pending ops per author
+	clock        uint64              // the HLC: the largest taken in, own or received
+	version      uint64              // grows on every change
+	changed      []*Op               // taken in during the current call, for OnOp
 	file         *logFile
 	fileErr      error
 	closed       bool
