@@ -155,6 +155,20 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 // already, from someone the invitation is not for) is refused with the
 // reason, and the wait goes on.
 func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitation, lan <-chan string) (*invite.Answer, error) {
+	var paste io.Reader // the stdin reader while the LAN may answer
+	if lan != nil {
+		// The paste read ends with this call, and is waited for: once
+		// the LAN's answer won, what is typed next (the answer to a
+		// question, the chat) is not taken by it.
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer func() {
+			stop()
+			if paste != nil {
+				drained(paste)
+			}
+		}()
+	}
 	var next func() (string, error)
 	where := " (paste it here)"
 	switch {
@@ -178,6 +192,7 @@ func (a *app) readAnswer(ctx context.Context, f *connFlags, inv *session.Invitat
 		}
 		if lan != nil {
 			r = stopReader(ctx, r) // lanstdin_unix.go
+			paste = r
 		}
 		pr := newPasteReader(r)
 		next = func() (string, error) { return pr.token(ctx, a.partialToken) }

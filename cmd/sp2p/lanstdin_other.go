@@ -9,3 +9,6 @@ import (
 
 // stopReader returns r: elsewhere a paste read may stay pending.
 func stopReader(_ context.Context, r io.Reader) io.Reader { return r }
+
+// drained: nothing to wait for.
+func drained(io.Reader) {}
