@@ -225,24 +225,7 @@ func TestBinaryChat(t *testing.T) {
 	dir := t.TempDir()
 	offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
 	start := func(home string, args ...string) (*exec.Cmd, io.WriteCloser, *syncBuffer, *syncBuffer) {
-		cmd := exec.Command(sp2pBinary, args...)
-		cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		out, errb := &syncBuffer{}, &syncBuffer{}
-		cmd.Stdout, cmd.Stderr = out, errb
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			if cmd.ProcessState == nil {
-				cmd.Process.Kill()
-				cmd.Wait()
-			}
-		})
-		return cmd, in, out, errb
+		return startPiped(t, home, args...)
 	}
 	// Bob is pinned as "bob" on Alice's side, so she sees his name.
 	bobID := strings.SplitN(runBinary(t, homeB, "", "id").stdout, "\n", 2)[0]

@@ -34,19 +34,7 @@ func TestNetnsRoomPartitionHeal(t *testing.T) {
 	common := []string{"--json", "--yes", "--stun", "stun:198.18.0.1:3478", "--heartbeat", "3s"}
 	a1 := l.room("ha", append([]string{"create", "split"}, common...)...)
 	waitFor(t, "the room", func() bool { return strings.Contains(a1.err.String(), `room "split" created`) })
-	join := func(n string, via *roomProc) *roomProc {
-		t.Helper()
-		before := via.token("A")
-		io.WriteString(via.in, "/invite\n")
-		var offer string
-		waitFor(t, "an invitation", func() bool { offer = via.token("A"); return offer != "" && offer != before })
-		m := l.room(n, append([]string{"join", offer}, common...)...)
-		var answer string
-		waitFor(t, "the answer", func() bool { answer = m.token("B"); return answer != "" })
-		io.WriteString(via.in, answer+"\n")
-		waitFor(t, "the newcomer in the room", func() bool { return strings.Contains(m.err.String(), `joined room "split"`) })
-		return m
-	}
+	join := func(n string, via *roomProc) *roomProc { return l.join(n, via, "split", common...) }
 	a2 := join("ha", a1)
 	b1 := join("hb", a1)
 	b2 := join("hb", b1)

@@ -41,6 +41,23 @@ func (p *roomProc) token(kind string) string {
 	return ""
 }
 
+// join lets a newcomer into the room in namespace n: via types /invite,
+// the newcomer (started with args after the token) answers, via takes the
+// answer, and the newcomer says it joined room name.
+func (l *netnsLab) join(n string, via *roomProc, name string, args ...string) *roomProc {
+	l.t.Helper()
+	before := via.token("A")
+	io.WriteString(via.in, "/invite\n")
+	var offer string
+	waitFor(l.t, "an invitation", func() bool { offer = via.token("A"); return offer != "" && offer != before })
+	m := l.room(n, append([]string{"join", offer}, args...)...)
+	var answer string
+	waitFor(l.t, "the answer", func() bool { answer = m.token("B"); return answer != "" })
+	io.WriteString(via.in, answer+"\n")
+	waitFor(l.t, "the newcomer in the room", func() bool { return strings.Contains(m.err.String(), `joined room "`+name+`"`) })
+	return m
+}
+
 // got reports whether the process printed a message with this text.
 func (p *roomProc) got(text string) bool {
 	for _, l := range strings.Split(p.out.String(), "\n") {
@@ -67,15 +84,7 @@ func TestNetnsRoomAcrossSymmetricNATs(t *testing.T) {
 	members := []*roomProc{p}
 	join := func(n string, via *roomProc) *roomProc {
 		t.Helper()
-		before := via.token("A")
-		io.WriteString(via.in, "/invite\n")
-		var offer string
-		waitFor(t, "an invitation", func() bool { offer = via.token("A"); return offer != "" && offer != before })
-		m := l.room(n, append([]string{"join", offer}, common...)...)
-		var answer string
-		waitFor(t, "the answer", func() bool { answer = m.token("B"); return answer != "" })
-		io.WriteString(via.in, answer+"\n")
-		waitFor(t, "the newcomer in the room", func() bool { return strings.Contains(m.err.String(), `joined room "lab"`) })
+		m := l.join(n, via, "lab", common...)
 		members = append(members, m)
 		return m
 	}
