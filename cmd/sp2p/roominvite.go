@@ -41,11 +41,7 @@ itself: once the newcomer is in, it is a line chat as with create.`,
 			if err != nil {
 				return err
 			}
-			st, err := a.roomStore()
-			if err != nil {
-				return err
-			}
-			sr, err := st.find(args[0])
+			st, sr, err := a.findRoom(args[0])
 			if err != nil {
 				return err
 			}

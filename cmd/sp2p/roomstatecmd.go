@@ -24,11 +24,7 @@ func (a *app) roomStateCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()
-			st, err := a.roomStore()
-			if err != nil {
-				return err
-			}
-			sr, err := st.find(args[0])
+			st, sr, err := a.findRoom(args[0])
 			if err != nil {
 				return err
 			}
@@ -105,11 +101,7 @@ func (a *app) roomExportCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, stop := signalContext()
 			defer stop()
-			st, err := a.roomStore()
-			if err != nil {
-				return err
-			}
-			sr, err := st.find(args[0])
+			st, sr, err := a.findRoom(args[0])
 			if err != nil {
 				return err
 			}

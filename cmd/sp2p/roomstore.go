@@ -37,6 +37,16 @@ func (a *app) roomStore() (*roomStore, error) {
 	return &roomStore{dir: filepath.Join(filepath.Dir(p), "rooms")}, nil
 }
 
+// findRoom opens the store and finds the remembered room name (see find).
+func (a *app) findRoom(name string) (*roomStore, savedRoom, error) {
+	st, err := a.roomStore()
+	if err != nil {
+		return nil, savedRoom{}, err
+	}
+	sr, err := st.find(name)
+	return st, sr, err
+}
+
 func (s *roomStore) file(id room.ID) string {
 	return filepath.Join(s.dir, hex.EncodeToString(id[:])+".room")
 }
