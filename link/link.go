@@ -18,6 +18,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/sp2p/sp2p/invite"
@@ -68,6 +71,10 @@ type PathStats struct {
 	ChecksSent, ChecksAnswered uint64
 	// RTT is the round trip of the last answered check (0: none yet).
 	RTT time.Duration
+	// Local and Remote are the addresses of the path in use (the
+	// selected candidate pair): Remote is where this side reaches the
+	// peer, which a session that resumes tries first. Zero: unknown.
+	Local, Remote netip.AddrPort
 }
 
 // Loss is the fraction of checks not answered, from 0 to 1, and false
@@ -127,6 +134,81 @@ type Config struct {
 	// chooses its own, which no token can carry (benchmarks of the bare
 	// transport).
 	ICEUfrag, ICEPwd string
+	// Anchor, if set, is shared by the successive links of one session,
+	// so that the session can move to a new link (resumption) and be
+	// found where it was: a link made with an Anchor keeps its kind's
+	// long-lived state there (pion: the DTLS certificate and the local
+	// UDP sockets), and every later link made with the same Anchor reuses
+	// it, so it has the same certificate fingerprint and the same local
+	// ports. The session closes the Anchor when it ends.
+	Anchor *Anchor
+}
+
+// Anchor holds what the links of one session share (Config.Anchor). Its
+// zero value is ready to use; the link kind that uses it stores its state
+// there on first use.
+type Anchor struct {
+	mu     sync.Mutex
+	state  io.Closer
+	closed bool
+	knock  string
+	onKnk  func()
+}
+
+// ErrAnchorClosed is returned by a link made with a closed Anchor.
+var ErrAnchorClosed = errors.New("link: the session's link anchor is closed")
+
+// State returns the anchor's state, making it with make on first use (a
+// link kind's own type; a link of another kind gets a type it does not
+// expect and fails).
+func (a *Anchor) State(make func() (io.Closer, error)) (io.Closer, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return nil, ErrAnchorClosed
+	}
+	if a.state == nil {
+		st, err := make()
+		if err != nil {
+			return nil, err
+		}
+		a.state = st
+	}
+	return a.state, nil
+}
+
+// SetKnock asks the anchor's link kind to call fn when a connectivity
+// check for the ICE username fragment ufrag (this side's next link's)
+// reaches the anchor's sockets while no link with that fragment exists:
+// the peer is already trying to reach this side's next link. Empty ufrag
+// or nil fn stops it. Link kinds without sockets of their own ignore it.
+func (a *Anchor) SetKnock(ufrag string, fn func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.knock, a.onKnk = ufrag, fn
+	if ufrag == "" {
+		a.onKnk = nil
+	}
+}
+
+// Knock returns what SetKnock set (for the link kind).
+func (a *Anchor) Knock() (string, func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.knock, a.onKnk
+}
+
+// Close releases the anchor's state; links made with it afterwards fail
+// with ErrAnchorClosed.
+func (a *Anchor) Close() error {
+	a.mu.Lock()
+	st := a.state
+	a.state, a.closed, a.onKnk = nil, true, nil
+	a.mu.Unlock()
+	if st != nil {
+		return st.Close()
+	}
+	return nil
 }
 
 // Maker makes a Link.
