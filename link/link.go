@@ -104,6 +104,13 @@ const (
 	Interrupted Event = iota + 1
 	// Recovered: traffic flows again.
 	Recovered
+	// Moving (from a session, not a link): the session's link failed or
+	// the network changed, and the session is resuming on a new link;
+	// sends wait meanwhile.
+	Moving
+	// Resumed (from a session): the session resumed on a new link;
+	// nothing sent was lost.
+	Resumed
 )
 
 func (e Event) String() string {
@@ -112,6 +119,10 @@ func (e Event) String() string {
 		return "interrupted"
 	case Recovered:
 		return "recovered"
+	case Moving:
+		return "moving"
+	case Resumed:
+		return "resumed"
 	}
 	return fmt.Sprintf("Event(%d)", int(e))
 }

@@ -48,7 +48,14 @@ func (s *Session) announceFeatures() {
 	var buf [9]byte
 	binary.BigEndian.PutUint64(buf[:8], uint64(time.Since(s.started)))
 	buf[8] = featureBatch
+	if s.res != nil {
+		buf[8] |= featureResume
+	}
 	if s.opts.noFeatures {
+		if s.res != nil { // a version before features does not resume
+			s.res.off.Store(true)
+			s.res.rtx.disable()
+		}
 		s.sendRecord(seal.TypePing, buf[:8])
 		return
 	}
@@ -59,6 +66,16 @@ func (s *Session) announceFeatures() {
 func (s *Session) peerFeatures(f byte) {
 	if f&featureBatch != 0 {
 		s.peerBatches.Store(true)
+	}
+	if s.res != nil {
+		if f&featureResume != 0 {
+			s.res.peerResumes.Store(true)
+		} else {
+			// The peer cannot resume: the session ends with its link,
+			// and keeps nothing for a resumption.
+			s.res.off.Store(true)
+			s.res.rtx.disable()
+		}
 	}
 }
 
@@ -81,6 +98,14 @@ func (s *Session) enqueue(msg []byte) bool {
 	}
 	if len(*q.pending)+seal.BatchEntryOverhead+len(msg) > maxChunk {
 		return false
+	}
+	if s.resumable() {
+		if s.res.isStopped() {
+			return false
+		}
+		// In writing order: the writing Send's own message went in
+		// before it let others queue.
+		s.res.rtx.add(msg, false)
 	}
 	*q.pending = seal.AppendBatch(*q.pending, msg)
 	q.n++
@@ -125,6 +150,11 @@ func (s *Session) flushQueued(ctx context.Context) error {
 			if s.closing.Load() {
 				return ErrClosed
 			}
+			if s.resumable() {
+				// The queued messages are in the retransmission buffer.
+				s.move(true, fmt.Errorf("writing: %w", err))
+				return nil
+			}
 			s.shutdown(fmt.Errorf("%w: queued messages: %v", ErrSendAborted, ctxErr(ctx, err)))
 			return s.Err()
 		}
@@ -153,13 +183,17 @@ var errStop = errors.New("session: stop delivering")
 // deliverBatch queues the messages of a batch record for Receive, each
 // charged to the peer's budget as a message (the record was charged once
 // for its bytes, as the first message); false ends the read loop.
-func (s *Session) deliverBatch(pt []byte) bool {
+func (s *Session) deliverBatch(pt []byte, gen uint64) bool {
 	first := true
 	err := seal.SplitBatch(pt, func(m []byte) error {
 		if !first && !s.chargeMessage() {
 			return errStop
 		}
 		first = false
+		if !s.take(gen, len(m)) {
+			s.readerParked = true
+			return errStop
+		}
 		if !s.deliver(append([]byte{}, m...)) {
 			return errStop
 		}

@@ -38,6 +38,29 @@ type Invitation struct {
 	offer   *invite.Offer
 	pending invite.Pending
 	limiter *ratelimit.Limiter[identity.ID]
+	links   linkShare
+}
+
+// linkShare is what the links of one session share: the anchor (nil
+// when the session does not resume) and the relay of network events.
+type linkShare struct {
+	anchor *link.Anchor
+	events *eventRelay
+}
+
+func newLinkShare(opts *Options) linkShare {
+	ls := linkShare{events: &eventRelay{user: opts.OnNetwork}}
+	if opts.resumeWindow() > 0 {
+		ls.anchor = &link.Anchor{}
+	}
+	return ls
+}
+
+// close releases the anchor of a handshake that made no session.
+func (ls linkShare) close() {
+	if ls.anchor != nil {
+		ls.anchor.Close()
+	}
 }
 
 // Invite creates a PeerConnection, gathers its candidates and returns the
@@ -55,10 +78,13 @@ func Invite(ctx context.Context, id *identity.Identity, opts Options) (*Invitati
 	// token does not carry them.
 	ephPub := [invite.EphemeralSize]byte(eph.PublicKey().Bytes())
 	ufrag, pwd := invite.ICECredentials(ephPub)
-	pc, err := opts.makeLink(link.Config{Channel: opts.Channel, ConnectTimeout: 30 * time.Second, ICEUfrag: ufrag, ICEPwd: pwd})
+	links := newLinkShare(&opts)
+	pc, err := opts.makeLink(link.Config{Channel: opts.Channel, ConnectTimeout: 30 * time.Second, ICEUfrag: ufrag, ICEPwd: pwd, Anchor: links.anchor}, links.events)
 	if err != nil {
+		links.close()
 		return nil, err
 	}
+	pc = closeBoth{pc, links}
 	desc, err := pc.Offer(ctx)
 	if err != nil {
 		pc.Close()
@@ -72,7 +98,7 @@ func Invite(ctx context.Context, id *identity.Identity, opts Options) (*Invitati
 		pc.Close()
 		return nil, err
 	}
-	inv := &Invitation{id: id, opts: opts, pc: pc, eph: eph, offer: offer, limiter: opts.Limiter}
+	inv := &Invitation{id: id, opts: opts, pc: pc, eph: eph, offer: offer, limiter: opts.Limiter, links: links}
 	inv.pending.Now = opts.Now
 	if err := inv.pending.Add(offer); err != nil {
 		pc.Close()
@@ -138,7 +164,7 @@ func (inv *Invitation) Connect(ctx context.Context, a *invite.Answer) (*Session,
 		inv.Close()
 		return nil, err
 	}
-	s, err := establish(ctx, inv.pc, keys, a.Answerer, inv.offer.Purpose, &inv.opts, inv.limiter)
+	s, err := establish(ctx, inv.pc, keys, a.Answerer, inv.offer.Purpose, &inv.opts, inv.limiter, &a.Conn, inv.offer.Options, inv.links)
 	if (errors.Is(err, ErrConnectFailed) || errors.Is(err, context.DeadlineExceeded)) && !errors.Is(err, link.ErrHandshakeFailed) {
 		err = explainFailure(err, inv.offer.Conn.Candidates, a.Conn.Candidates)
 	}
@@ -176,6 +202,7 @@ type Acceptance struct {
 	answer  *invite.Answer
 	keys    *seal.Keys
 	limiter *ratelimit.Limiter[identity.ID]
+	links   linkShare
 }
 
 // Accept verifies an offer (signature, expiry, recipient, and
@@ -202,10 +229,13 @@ func Accept(ctx context.Context, id *identity.Identity, offer *invite.Offer, opt
 	}
 	ephPub := [invite.EphemeralSize]byte(eph.PublicKey().Bytes())
 	ufrag, pwd := invite.ICECredentials(ephPub)
-	pc, err := opts.makeLink(link.Config{Channel: offer.Options, ConnectTimeout: wait, ICEUfrag: ufrag, ICEPwd: pwd})
+	links := newLinkShare(&opts)
+	pc, err := opts.makeLink(link.Config{Channel: offer.Options, ConnectTimeout: wait, ICEUfrag: ufrag, ICEPwd: pwd, Anchor: links.anchor}, links.events)
 	if err != nil {
+		links.close()
 		return nil, err
 	}
+	pc = closeBoth{pc, links}
 	desc, err := pc.Answer(ctx, &offer.Conn)
 	if err != nil {
 		pc.Close()
@@ -221,7 +251,7 @@ func Accept(ctx context.Context, id *identity.Identity, offer *invite.Offer, opt
 		pc.Close()
 		return nil, err
 	}
-	return &Acceptance{opts: opts, pc: pc, offer: offer, answer: answer, keys: keys, limiter: limiter}, nil
+	return &Acceptance{opts: opts, pc: pc, offer: offer, answer: answer, keys: keys, limiter: limiter, links: links}, nil
 }
 
 // Answer returns the signed answer.
@@ -249,7 +279,7 @@ func (a *Acceptance) Wait(ctx context.Context) (*Session, error) {
 	deadline := a.offer.Expires().Add(30 * time.Second)
 	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	s, err := establish(ctx, a.pc, a.keys, a.offer.Inviter, a.offer.Purpose, &a.opts, a.limiter)
+	s, err := establish(ctx, a.pc, a.keys, a.offer.Inviter, a.offer.Purpose, &a.opts, a.limiter, &a.offer.Conn, a.offer.Options, a.links)
 	if errors.Is(err, context.DeadlineExceeded) && !time.Now().Before(deadline) {
 		return nil, explainFailure(fmt.Errorf("%w: the inviter did not connect before the invitation expired (was the answer delivered?)", ErrConnectFailed),
 			a.answer.Conn.Candidates, a.offer.Conn.Candidates)
@@ -287,7 +317,11 @@ const abortLinger = 2 * time.Second
 
 // establish waits for the channel, exchanges key confirmations and starts
 // the session.
-func establish(ctx context.Context, pc link.Link, keys *seal.Keys, peer identity.ID, purpose invite.Purpose, opts *Options, limiter *ratelimit.Limiter[identity.ID]) (*Session, error) {
+// peerDesc and channel are the peer's description and the channel's
+// options, which a resumable session (links.anchor set) keeps for the
+// links it may move to.
+func establish(ctx context.Context, pc link.Link, keys *seal.Keys, peer identity.ID, purpose invite.Purpose, opts *Options, limiter *ratelimit.Limiter[identity.ID],
+	peerDesc *invite.ConnDesc, channel invite.ChannelOptions, links linkShare) (*Session, error) {
 	ch, err := pc.Open(ctx)
 	if err != nil && errors.Is(err, context.Canceled) {
 		// The caller gave up (Ctrl-C) while the connection was opening:
@@ -311,11 +345,32 @@ func establish(ctx context.Context, pc link.Link, keys *seal.Keys, peer identity
 	}
 	s := newSession(tr, keys, peer, opts, limiter)
 	s.purpose = purpose
+	if links.anchor != nil {
+		// The session closes the anchor (and the link) when it ends.
+		s.res = newResumption(keys, opts, pc.(closeBoth).Link, peerDesc, channel, links.anchor, links.events)
+	}
 	keys.Erase()
 	if err := s.confirm(ctx); err != nil {
 		s.shutdown(err)
 		return nil, err
 	}
+	links.events.s.Store(s)
+	if s.res != nil {
+		s.armKnock()
+	}
 	s.start()
 	return s, nil
+}
+
+// closeBoth is a handshake's link, which also releases the session's
+// anchor when it is closed (a handshake that made no session).
+type closeBoth struct {
+	link.Link
+	links linkShare
+}
+
+func (c closeBoth) Close() error {
+	err := c.Link.Close()
+	c.links.close()
+	return err
 }

@@ -17,10 +17,21 @@ func (s *Session) heartbeatLoop() {
 	defer tick.Stop()
 	var buf [8]byte
 	var lastPing time.Time
+	var ackWake chan struct{}
+	if s.res != nil {
+		ackWake = s.res.ackWake
+	}
 	for {
 		select {
 		case <-s.done:
 			return
+		case <-ackWake:
+			// When a Send holds the lock, it sends the ack before its
+			// next record (ackPending).
+			if s.wmu.TryLock() {
+				s.sendAckLocked()
+				s.wmu.Unlock()
+			}
 		case v := <-s.pongDue:
 			if s.wmu.TryLock() {
 				binary.BigEndian.PutUint64(buf[:], v)
@@ -28,8 +39,24 @@ func (s *Session) heartbeatLoop() {
 				s.wmu.Unlock()
 			}
 		case now := <-tick.C:
+			if s.res != nil {
+				if s.res.isStopped() {
+					continue // moving: the resume window bounds it
+				}
+				if s.res.recvd.Load() > 0 {
+					s.res.ackPending.Store(true)
+				}
+				if s.wmu.TryLock() {
+					s.sendAckLocked()
+					s.wmu.Unlock()
+				}
+			}
 			idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
 			if idle > timeout && !s.delivering.Load() {
+				if s.resumable() {
+					s.move(true, errHeartbeat)
+					continue
+				}
 				s.shutdown(errHeartbeat)
 				return
 			}

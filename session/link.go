@@ -25,6 +25,12 @@ type NetworkEvent = link.Event
 const (
 	NetworkInterrupted = link.Interrupted
 	NetworkRecovered   = link.Recovered
+	// NetworkMoving: the session's link failed or the network changed;
+	// the session is resuming on a new link, and sends wait.
+	NetworkMoving = link.Moving
+	// NetworkResumed: the session resumed on a new link (Session.Path
+	// tells the new path); nothing sent was lost.
+	NetworkResumed = link.Resumed
 )
 
 // transport carries records: one record per message, in both directions.
@@ -55,9 +61,11 @@ func (t chanTransport) keepsShortReads() bool {
 	return ok && k.KeepsShortReads()
 }
 
-// makeLink makes the link for a handshake: Options.Link, or pion.
-func (o *Options) makeLink(cfg link.Config) (link.Link, error) {
-	cfg.OnNetwork = o.OnNetwork
+// makeLink makes a link of the session: Options.Link, or pion. Its
+// network events go through events (to the application, and to the
+// session once there is one).
+func (o *Options) makeLink(cfg link.Config, events *eventRelay) (link.Link, error) {
+	cfg.OnNetwork = events.link
 	if o.Link != nil {
 		return o.Link(cfg)
 	}

@@ -92,6 +92,18 @@ type Options struct {
 	// was lost; only HeartbeatTimeout of silence does.
 	OnNetwork func(NetworkEvent)
 
+	// ResumeWindow is how long a session whose link failed (an address
+	// change, a NAT that forgot its mapping, an outage) keeps trying to
+	// resume on a new link before it ends with ErrPeerLost. Zero means
+	// DefaultResumeWindow; negative turns resumption off (the session
+	// then ends when its link does, as before). Both sides must resume.
+	ResumeWindow time.Duration
+	// ResumeBuffer bounds the bytes of sent messages a resumable session
+	// keeps until the peer acknowledges them (one larger message is kept
+	// alone); Send waits while it is full. Zero means
+	// DefaultResumeBuffer.
+	ResumeBuffer int
+
 	// Link makes the link the handshake runs over; nil means pion on the
 	// host's network (in a browser build, the browser's RTCPeerConnection
 	// through pion). The ICE and candidate options above apply to pion
@@ -125,6 +137,8 @@ type Options struct {
 
 // Defaults.
 const (
+	DefaultResumeWindow     = 3 * time.Minute
+	DefaultResumeBuffer     = 4 << 20
 	DefaultHeartbeatTimeout = 15 * time.Second
 	// MaxRecord is the largest record sessions send and accept: 65,535
 	// bytes, the largest SCTP message pion accepts when the peer
@@ -179,4 +193,18 @@ func (o *Options) logger() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return o.Logger
+}
+
+func (o *Options) resumeWindow() time.Duration {
+	if o.ResumeWindow == 0 {
+		return DefaultResumeWindow
+	}
+	return o.ResumeWindow
+}
+
+func (o *Options) resumeBuffer() int {
+	if o.ResumeBuffer <= 0 {
+		return DefaultResumeBuffer
+	}
+	return o.ResumeBuffer
 }

@@ -76,16 +76,18 @@ func TestShortOutageRecovers(t *testing.T) {
 	}
 }
 
-// A long outage ends the session on both sides with ErrPeerLost within
-// the heartbeat timeout.
+// A long outage ends a session that does not resume on both sides with
+// ErrPeerLost within the heartbeat timeout.
 func TestLongOutageLosesPeer(t *testing.T) {
 	checkGoroutines(t)
 	var f netFaults
 	o := loopback()
 	o.faults = &f
 	o.HeartbeatTimeout = 2 * time.Second
+	o.ResumeWindow = -1
 	a := loopback()
 	a.HeartbeatTimeout = 2 * time.Second
+	a.ResumeWindow = -1
 	p := connect(t, o, a)
 	f.cut.Store(true)
 	start := time.Now()

@@ -6,7 +6,7 @@ import "github.com/sp2p/sp2p/link"
 // answered on the path in use, and their round trip. It is false when the
 // link knows no network path (an in-memory link, the browser's).
 func (s *Session) Path() (link.PathStats, bool) {
-	ct, ok := s.tr.(chanTransport)
+	ct, ok := s.transport().(chanTransport)
 	if !ok {
 		return link.PathStats{}, false
 	}

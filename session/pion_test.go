@@ -73,7 +73,7 @@ func TestSixtyFourSessions(t *testing.T) {
 func TestExtraDataChannelsClosed(t *testing.T) {
 	checkGoroutines(t)
 	p := connect(t, loopback(), loopback())
-	pc := p.offerer.tr.(chanTransport).c.(*dcTransport).pc
+	pc := p.offerer.transport().(chanTransport).c.(*dcTransport).pc
 	opened := 0
 	for i := range 200 {
 		if _, err := pc.CreateDataChannel("extra"+fmtInt(i), nil); err != nil {
@@ -81,7 +81,7 @@ func TestExtraDataChannelsClosed(t *testing.T) {
 		}
 		opened++
 	}
-	victim := p.answerer.tr.(chanTransport).c.(*dcTransport).peer
+	victim := p.answerer.transport().(chanTransport).c.(*dcTransport).peer
 	deadline := time.Now().Add(10 * time.Second)
 	for victim.extraChannels.Load() < int64(opened) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

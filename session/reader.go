@@ -26,8 +26,23 @@ func (s *Session) readLoop() {
 		s.shutdown(ErrClosed)
 		close(s.incoming)
 	}()
+	var gen uint64
+	if s.res != nil {
+		gen = s.res.readGen()
+	}
 	for {
 		rec, pooled, err := s.readRecord()
+		if err != nil && s.resumable() && !s.closing.Load() && s.Err() == nil &&
+			!errors.Is(err, io.ErrShortBuffer) && !errors.Is(err, ErrReceiveOverflow) {
+			// The link failed (or a move closed it): wait for the
+			// session to resume on a new one.
+			s.move(true, fmt.Errorf("reading: %w", err))
+			if s.park() {
+				gen = s.res.readGen()
+				continue
+			}
+			return
+		}
 		if err != nil {
 			if s.closing.Load() {
 				s.shutdown(ErrClosed)
@@ -40,9 +55,18 @@ func (s *Session) readLoop() {
 			}
 			return
 		}
-		ok := s.handleRecord(rec)
+		ok := s.handleRecord(rec, gen)
 		release(pooled)
 		if !ok {
+			if s.readerParked && s.Err() == nil {
+				// A move stopped the link: what it still brings is
+				// dropped, and the peer sends it again.
+				s.readerParked = false
+				if s.park() {
+					gen = s.res.readGen()
+					continue
+				}
+			}
 			return
 		}
 	}
@@ -68,7 +92,7 @@ func recvBufferSize(tr transport) int {
 // small and the record does not fit, into a pooled record-sized buffer
 // (pooled, which release gives back; nil otherwise).
 func (s *Session) readRecord() (rec []byte, pooled *[]byte, err error) {
-	n, err := s.tr.readMessage(s.rbuf)
+	n, err := s.transport().readMessage(s.rbuf)
 	if err == nil {
 		return s.rbuf[:n], nil, nil
 	}
@@ -77,7 +101,7 @@ func (s *Session) readRecord() (rec []byte, pooled *[]byte, err error) {
 	}
 	bp := recordBufs.Get().(*[]byte)
 	big := (*bp)[:MaxRecord]
-	if n, err = s.tr.readMessage(big); err != nil {
+	if n, err = s.transport().readMessage(big); err != nil {
 		recordBufs.Put(bp)
 		return nil, nil, err
 	}
@@ -93,7 +117,7 @@ func release(pooled *[]byte) {
 
 // handleRecord applies the peer's budget to one record, opens it (in
 // place) and dispatches it; false ends the read loop.
-func (s *Session) handleRecord(rec []byte) bool {
+func (s *Session) handleRecord(rec []byte, gen uint64) bool {
 	n := len(rec)
 	s.delivering.Store(true)
 	waitStart := s.sealNow()
@@ -141,11 +165,14 @@ func (s *Session) handleRecord(rec []byte) bool {
 	}
 	s.lastRecv.Store(time.Now().UnixNano())
 	s.recsRecv.Add(1)
-	return s.dispatch(typ, pt)
+	if s.res != nil && !s.res.settled.Load() {
+		s.res.settled.Store(true)
+	}
+	return s.dispatch(typ, pt, gen)
 }
 
 // dispatch handles one authenticated record; false ends the read loop.
-func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
+func (s *Session) dispatch(typ seal.Type, pt []byte, gen uint64) bool {
 	switch typ {
 	case seal.TypeData, seal.TypeFragment:
 		if s.peerEnded.Load() {
@@ -166,19 +193,30 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 		} else {
 			msg = append([]byte{}, pt...) // non-nil, even when empty
 		}
+		if !s.take(gen, len(msg)) {
+			s.readerParked = true
+			return false
+		}
 		return s.deliver(msg)
 	case seal.TypeBatch:
 		if s.peerEnded.Load() {
 			s.shutdown(fmt.Errorf("%w: data after the end of data", ErrProtocol))
 			return false
 		}
-		return s.deliverBatch(pt)
+		return s.deliverBatch(pt, gen)
 	case seal.TypePing:
 		// 8 bytes, or 9 with the peer's features (a ping of any other
 		// length is ignored, as a later version may extend it).
 		if len(pt) == 8 || len(pt) == 9 {
-			if len(pt) == 9 {
-				s.peerFeatures(pt[8])
+			if !s.gotFeatures {
+				// The first ping has the features byte, or the peer has
+				// none.
+				s.gotFeatures = true
+				var f byte
+				if len(pt) == 9 {
+					f = pt[8]
+				}
+				s.peerFeatures(f)
 			}
 			select {
 			case s.pongDue <- binary.BigEndian.Uint64(pt):
@@ -195,7 +233,24 @@ func (s *Session) dispatch(typ seal.Type, pt []byte) bool {
 		}
 		return true
 	case seal.TypeEnd:
+		if !s.take(gen, 0) {
+			s.readerParked = true
+			return false
+		}
 		s.peerEnd()
+		return true
+	case seal.TypeAck:
+		if s.res == nil || len(pt) != 8 {
+			s.shutdown(fmt.Errorf("%w: an ack record this session did not ask for, or of %d bytes", ErrProtocol, len(pt)))
+			return false
+		}
+		if s.res.off.Load() {
+			return true // this side said it does not resume
+		}
+		if err := s.res.rtx.ack(binary.BigEndian.Uint64(pt)); err != nil {
+			s.shutdown(err)
+			return false
+		}
 		return true
 	case seal.TypeClose:
 		err := closeError(pt)

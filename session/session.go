@@ -55,7 +55,8 @@ type Session struct {
 	purpose    invite.Purpose
 	safetyCode string
 	sessionID  [seal.SessionIDSize]byte
-	tr         transport
+	trp        atomic.Pointer[trBox] // the transport in use; a resumption replaces it
+	res        *resumption           // nil: the session does not resume
 	opts       Options
 	log        *slog.Logger
 	limiter    *ratelimit.Limiter[identity.ID]
@@ -67,9 +68,11 @@ type Session struct {
 	sendq       sendQueue   // messages waiting for the Send that writes (batch.go)
 	peerBatches atomic.Bool // the peer announced it reads batch records
 
-	opener *seal.Opener // reader goroutine only
-	reasm  *seal.Reassembler
-	rbuf   []byte
+	opener       *seal.Opener // reader goroutine only (and a resumption, while the reader waits)
+	reasm        *seal.Reassembler
+	rbuf         []byte
+	gotFeatures  bool // reader only: the peer's first ping arrived
+	readerParked bool // reader only: a move stopped the link it read
 
 	incoming   chan []byte   // closed by the reader when the peer ends or the session fails
 	queued     atomic.Int64  // bytes in incoming: only the reader adds, Receive subtracts
@@ -101,16 +104,26 @@ type Session struct {
 func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, limiter *ratelimit.Limiter[identity.ID]) *Session {
 	sealer, opener := seal.New(keys, opts.Seal)
 	s := &Session{
-		peer: peer, safetyCode: keys.SafetyCode, sessionID: keys.SessionID, tr: tr, opts: *opts,
+		peer: peer, safetyCode: keys.SafetyCode, sessionID: keys.SessionID, opts: *opts,
 		log: opts.logger(), limiter: limiter, started: time.Now(),
 		sealer: sealer,
 		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, recvBufferSize(tr)),
 		incoming: make(chan []byte, incomingQueue), queueSpace: make(chan struct{}, 1), maxQueued: int64(opts.maxQueuedBytes()), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}), readerDone: make(chan struct{}),
 	}
+	s.setTransport(tr)
 	s.ctx, s.cancelCtx = context.WithCancel(context.Background())
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
 }
+
+// trBox holds a transport for the atomic pointer.
+type trBox struct{ t transport }
+
+// transport returns the transport in use.
+func (s *Session) transport() transport { return s.trp.Load().t }
+
+// setTransport replaces the transport in use.
+func (s *Session) setTransport(t transport) { s.trp.Store(&trBox{t}) }
 
 // confirm sends the key confirmation (a Confirm record carrying the session
 // id, sealed with this side's key) and checks the peer's: the session opens
@@ -120,7 +133,7 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 func (s *Session) confirm(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, confirmTimeout)
 	defer cancel()
-	stop := context.AfterFunc(ctx, func() { s.tr.close() })
+	stop := context.AfterFunc(ctx, func() { s.transport().close() })
 	defer stop()
 	if err := s.sendRecord(seal.TypeConfirm, s.sessionID[:]); err != nil {
 		return fmt.Errorf("%w: sending: %v", ErrKeyConfirmation, ctxErr(ctx, err))
@@ -191,7 +204,8 @@ func (s *Session) shutdown(err error) {
 		s.errMu.Unlock()
 		close(s.done)
 		s.cancelCtx()
-		s.tr.close()
+		s.transport().close()
+		s.endResume()
 		if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrPeerClosed) {
 			s.log.Warn("session ended", "peer", s.peer.String(), "reason", err.Error())
 		}
@@ -210,13 +224,16 @@ func (s *Session) sendRecord(typ seal.Type, payload []byte) error {
 var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, MaxRecord); return &b }}
 
 func (s *Session) sendRecordLocked(typ seal.Type, payload []byte) error {
+	if s.res != nil && typ != seal.TypeAck && s.res.ackPending.Load() {
+		s.sendAckLocked()
+	}
 	bp := recordBufs.Get().(*[]byte)
 	defer recordBufs.Put(bp)
 	rec, err := s.sealer.Seal((*bp)[:0], typ, payload)
 	if err != nil {
 		return err
 	}
-	if err := s.tr.writeMessage(rec); err != nil {
+	if err := s.transport().writeMessage(rec); err != nil {
 		return err
 	}
 	s.recsSent.Add(1)
@@ -233,34 +250,78 @@ func (s *Session) sendRecordLocked(typ seal.Type, payload []byte) error {
 // order, coalesced with the others queued meanwhile into batch records,
 // before it returns; if that write fails the session ends
 // (ErrSendAborted). A Send that finds nobody writing writes at once.
+//
+// A resumable session whose link failed (Options.ResumeWindow) is moving
+// to a new link: Send waits for it (as long as ctx allows) and a message
+// it had begun to write is sent again on the new link, whole; it returns
+// nil for such a message once it is in the retransmission buffer.
 func (s *Session) Send(ctx context.Context, msg []byte) error {
-	if s.enqueue(msg) { // another Send is writing: it sends this one next
-		return nil
+	for {
+		if s.res != nil {
+			if err := s.waitMoved(ctx); err != nil {
+				return err
+			}
+		}
+		if s.enqueue(msg) { // another Send is writing: it sends this one next
+			return nil
+		}
+		err, again := s.sendOne(ctx, msg)
+		if !again {
+			return err
+		}
 	}
+}
+
+// sendOne is one try of Send; again: a move stopped the link before the
+// message was taken, wait and try again.
+func (s *Session) sendOne(ctx context.Context, msg []byte) (err error, again bool) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	if err := s.Err(); err != nil {
-		return err
+		return err, false
 	}
 	if s.writeEnded {
-		return ErrWriteClosed
+		return ErrWriteClosed, false
 	}
 	if err := ctx.Err(); err != nil {
-		return err
+		return err, false
+	}
+	idx := uint64(0)
+	if s.resumable() {
+		if s.res.isStopped() {
+			return nil, true
+		}
+		if err := s.waitRtxSpace(ctx, len(msg)); err != nil {
+			return err, errors.Is(err, errStopped)
+		}
+		if limit := s.maxMessage(); len(msg) > limit {
+			return fmt.Errorf("%w: %d bytes, limit %d", seal.ErrMessageTooLarge, len(msg), limit), false
+		}
+		idx = s.res.rtx.next()
+		s.res.rtx.add(msg, false)
 	}
 	// Only now may other Sends queue behind this one: writeEnded cannot
 	// change while wmu is held, so nothing queued goes after an end.
 	s.startWriting()
-	err := s.sendLocked(ctx, msg)
+	err = s.sendLocked(ctx, msg, idx)
 	if ferr := s.flushQueued(ctx); err == nil {
 		err = ferr
 	}
-	return err
+	return err, false
 }
 
-// sendLocked sends msg (called with wmu held, after Send's checks).
-func (s *Session) sendLocked(ctx context.Context, msg []byte) error {
-	wd, hasDeadline := s.tr.(interface{ setWriteDeadline(time.Time) error })
+// maxMessage is the record layer's message size limit.
+func (s *Session) maxMessage() int {
+	if s.opts.Seal.MaxMessageSize > 0 {
+		return s.opts.Seal.MaxMessageSize
+	}
+	return seal.DefaultMaxMessageSize
+}
+
+// sendLocked sends msg, message number idx of a resumable session
+// (called with wmu held, after Send's checks).
+func (s *Session) sendLocked(ctx context.Context, msg []byte, idx uint64) error {
+	wd, hasDeadline := s.transport().(interface{ setWriteDeadline(time.Time) error })
 	if hasDeadline && ctx.Done() != nil { // a context that can end: honour it mid-write
 		if d, ok := ctx.Deadline(); ok {
 			wd.setWriteDeadline(d)
@@ -274,9 +335,15 @@ func (s *Session) sendLocked(ctx context.Context, msg []byte) error {
 	written := 0
 	bp := recordBufs.Get().(*[]byte)
 	defer recordBufs.Put(bp)
+	if s.res != nil && s.res.ackPending.Load() {
+		s.sendAckLocked()
+	}
 	buf, err := s.sealer.SealMessage((*bp)[:0], msg, MaxRecord, func(rec []byte) error {
-		if err := s.tr.writeMessage(rec); err != nil {
+		if err := s.transport().writeMessage(rec); err != nil {
 			return err
+		}
+		if s.res != nil && s.res.ackPending.Load() {
+			s.sendAckLocked()
 		}
 		written++
 		s.recsSent.Add(1)
@@ -288,6 +355,9 @@ func (s *Session) sendLocked(ctx context.Context, msg []byte) error {
 			return err
 		}
 		if written == 0 && ctx.Err() != nil {
+			if s.resumable() {
+				s.res.rtx.remove(idx)
+			}
 			return ctx.Err()
 		}
 		if e := s.Err(); e != nil {
@@ -296,6 +366,13 @@ func (s *Session) sendLocked(ctx context.Context, msg []byte) error {
 		if s.closing.Load() {
 			// Close cut the write short; it ends the session itself.
 			return ErrClosed
+		}
+		if s.resumable() && ctx.Err() == nil {
+			// The link failed or a move stopped it: the message is in
+			// the retransmission buffer and goes again, whole, on the
+			// next link.
+			s.move(true, fmt.Errorf("writing: %w", err))
+			return nil
 		}
 		s.shutdown(fmt.Errorf("%w: %v", ErrSendAborted, ctxErr(ctx, err)))
 		return s.Err()
@@ -368,6 +445,13 @@ func (s *Session) CloseWrite() error {
 		return err
 	}
 	s.writeEnded = true
+	if s.resumable() {
+		s.res.rtx.add(nil, true)
+		if err := s.sendRecordLocked(seal.TypeEnd, nil); err != nil && s.Err() == nil {
+			s.move(true, fmt.Errorf("writing: %w", err))
+		}
+		return nil
+	}
 	return s.sendRecordLocked(seal.TypeEnd, nil)
 }
 
@@ -413,7 +497,7 @@ func (s *Session) Close() error {
 // and takes the write lock, waiting at most a second; it reports whether
 // it has the lock.
 func (s *Session) abortSend() bool {
-	wd, ok := s.tr.(interface{ setWriteDeadline(time.Time) error })
+	wd, ok := s.transport().(interface{ setWriteDeadline(time.Time) error })
 	if !ok {
 		return false
 	}
@@ -429,7 +513,7 @@ func (s *Session) abortSend() bool {
 }
 
 func (s *Session) sendCloseLocked() {
-	if wd, ok := s.tr.(interface{ setWriteDeadline(time.Time) error }); ok {
+	if wd, ok := s.transport().(interface{ setWriteDeadline(time.Time) error }); ok {
 		wd.setWriteDeadline(time.Now().Add(time.Second))
 	}
 	s.sendRecordLocked(seal.TypeClose, nil)

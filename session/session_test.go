@@ -303,6 +303,7 @@ func TestPeerLost(t *testing.T) {
 	checkGoroutines(t)
 	opts := mem()
 	opts.HeartbeatTimeout = 1500 * time.Millisecond
+	opts.ResumeWindow = -1 // a resumable session moves instead (TestResume…)
 	var hole *blackHole
 	aOpts := opts
 	aOpts.wrapTransport = func(tr transport) transport {
@@ -331,11 +332,14 @@ func TestPeerLost(t *testing.T) {
 }
 
 // Closing one side's connection without a close record (the process
-// died): the other side reports a lost peer, not a clean end.
+// died): the other side reports a lost peer, not a clean end (when it
+// does not resume; a resumable one tries for its resume window).
 func TestPeerConnectionGone(t *testing.T) {
 	checkGoroutines(t)
-	p := connect(t, loopback(), loopback())
-	p.answerer.tr.close()
+	o := loopback()
+	o.ResumeWindow = -1
+	p := connect(t, o, o)
+	p.answerer.transport().close()
 	select {
 	case <-p.offerer.Done():
 	case <-time.After(10 * time.Second):

@@ -65,6 +65,7 @@ type Keys struct {
 	SessionID  [SessionIDSize]byte
 	SafetyCode string // for people to compare, e.g. "01234 56789 01234 56789"
 	send, recv [KeySize]byte
+	resume     [ResumeSecretSize]byte // see Resumer
 }
 
 // DeriveKeys runs the key schedule (SECURITY.md, "Key schedule"):
@@ -74,6 +75,7 @@ type Keys struct {
 //	k_ao = HKDF-Expand(prk, LabelKeyAnswererToOfferer, 32)
 //	sid  = HKDF-Expand(prk, LabelSessionID, 16)
 //	code = digits(HKDF-Expand(prk, LabelSafetyCode, 20))
+//	rs   = HKDF-Expand(prk, LabelResume, 32)
 //
 // shared is the X25519 result and transcript the SHA-256 of the offer token
 // bytes followed by the answer token bytes. The caller should clear shared
@@ -114,6 +116,9 @@ func DeriveKeys(shared []byte, transcript [TranscriptSize]byte, role Role) (*Key
 	}
 	copy(k.SessionID[:], expand(LabelSessionID, SessionIDSize))
 	k.SafetyCode = digitGroups(expand(LabelSafetyCode, safetyCodeBytes), safetyCodeGroups)
+	rs := expand(LabelResume, ResumeSecretSize)
+	copy(k.resume[:], rs)
+	clear(rs)
 	return k, nil
 }
 
@@ -123,6 +128,7 @@ func DeriveKeys(shared []byte, transcript [TranscriptSize]byte, role Role) (*Key
 func (k *Keys) Erase() {
 	clear(k.send[:])
 	clear(k.recv[:])
+	clear(k.resume[:])
 }
 
 // ratchet replaces key with HKDF-Expand(key, LabelRekey, 32): the next

@@ -58,7 +58,11 @@ const (
 	// TypeBatch carries several whole application messages (see
 	// AppendBatch); sent only to a peer that announced it reads them.
 	TypeBatch Type = 8
-	maxType        = TypeBatch
+	// TypeAck acknowledges how many application messages the sender has
+	// taken (a resumable session's; sent only to a peer that announced
+	// it resumes).
+	TypeAck Type = 9
+	maxType      = TypeAck
 )
 
 func (t Type) String() string {
@@ -77,6 +81,8 @@ func (t Type) String() string {
 		return "confirm"
 	case TypeEnd:
 		return "end"
+	case TypeAck:
+		return "ack"
 	case TypeBatch:
 		return "batch"
 	}
