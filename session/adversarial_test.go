@@ -22,8 +22,8 @@ type tamper struct {
 	transport
 	mu      sync.Mutex
 	n       int
-	flipAt  int // flip a bit in the n-th record read (0: never)
-	dupAt   int // deliver the n-th record twice
+	flipAt  int  // flip a bit in the n-th record read (0: never)
+	dupAt   int  // deliver the n-th record twice
 	data    bool // count only data records (heartbeats and acks interleave)
 	pending []byte
 }

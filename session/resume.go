@@ -68,14 +68,14 @@ type resumption struct {
 	peerResumes atomic.Bool // the peer announced it resumes: acks may be sent
 	settled     atomic.Bool // a record arrived on the link in use after its confirmation
 
-	recvd    atomic.Uint64 // messages taken from the peer (changed under mu)
-	sinceAck atomic.Int64  // bytes taken since the last ack was due
-	nAck     atomic.Int64  // messages taken since the last ack was due
+	recvd      atomic.Uint64 // messages taken from the peer (changed under mu)
+	sinceAck   atomic.Int64  // bytes taken since the last ack was due
+	nAck       atomic.Int64  // messages taken since the last ack was due
 	ackSent    uint64        // the last ack sent; under the session's wmu
 	ackPending atomic.Bool   // an ack is due: the next writer sends it
 	ackWake    chan struct{} // the reader asks for an ack
-	stopSig  chan struct{} // a Send waiting for room is told the link stopped
-	parked   chan struct{} // the reader stopped reading the old link
+	stopSig    chan struct{} // a Send waiting for room is told the link stopped
+	parked     chan struct{} // the reader stopped reading the old link
 
 	mu         sync.Mutex
 	ended      bool
