@@ -263,3 +263,32 @@ func fuzzSessionRecords(t *testing.T, in []byte) {
 		}
 	}
 }
+
+// FuzzDecodeResume: any bytes as a peer's resume message are refused with
+// ErrResume or decoded into fields that re-encode to the same bytes; it
+// never panics.
+func FuzzDecodeResume(f *testing.F) {
+	var tr [32]byte
+	k, err := seal.DeriveKeys(bytes.Repeat([]byte{7}, 32), tr, seal.Answerer)
+	if err != nil {
+		f.Fatal(err)
+	}
+	r := k.Resumer()
+	valid := (&resumeMsg{role: seal.Offerer, counter: 3, pub: [32]byte{1, 2, 3}, received: 42}).encode(r)
+	f.Add(valid)
+	f.Add(valid[:99])
+	f.Add(append(append([]byte{}, valid...), 0))
+	f.Add([]byte{resumeMagic, resumeVersion})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := decodeResume(b, r, seal.Offerer)
+		if err != nil {
+			if !errors.Is(err, ErrResume) {
+				t.Fatalf("error %v does not wrap ErrResume", err)
+			}
+			return
+		}
+		if again := m.encode(r); !bytes.Equal(again, b) {
+			t.Fatalf("decoded %x, re-encodes as %x", b, again)
+		}
+	})
+}

@@ -64,9 +64,10 @@ type resumption struct {
 	events   *eventRelay
 	rtx      *rtxBuf
 
-	off         atomic.Bool // the peer does not resume
-	peerResumes atomic.Bool // the peer announced it resumes: acks may be sent
-	settled     atomic.Bool // a record arrived on the link in use after its confirmation
+	off         atomic.Bool  // the peer does not resume
+	peerResumes atomic.Bool  // the peer announced it resumes: acks may be sent
+	settled     atomic.Bool  // a record arrived on the link in use after its confirmation
+	refused     atomic.Int64 // resume messages refused
 
 	recvd      atomic.Uint64 // messages taken from the peer (changed under mu)
 	sinceAck   atomic.Int64  // bytes taken since the last ack was due
@@ -461,31 +462,22 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	stop := context.AfterFunc(hctx, func() { ch.Close() })
 	defer stop()
 
+	var tr transport = chanTransport{ch}
+	if s.opts.wrapTransport != nil {
+		tr = s.opts.wrapTransport(tr)
+	}
 	eph, err := ecdh.X25519().GenerateKey(crand.Reader)
 	if err != nil {
 		return err
 	}
 	mine := (&resumeMsg{role: rs.role, counter: ctr, pub: [32]byte(eph.PublicKey().Bytes()), received: recvd}).encode(rs.r)
-	if err := ch.WriteMessage(mine); err != nil {
+	if err := tr.writeMessage(mine); err != nil {
 		return fmt.Errorf("sending the resume message: %w", err)
 	}
-	buf := make([]byte, MaxRecord)
-	n, err := ch.ReadMessage(buf)
-	if err != nil {
-		return fmt.Errorf("reading the resume message: %w", err)
-	}
-	m, err := decodeResume(buf[:n], rs.r, 1-rs.role)
+	m, theirs, err := s.readResume(tr)
 	if err != nil {
 		return err
 	}
-	rs.mu.Lock()
-	if m.counter <= rs.peerCtr {
-		old := rs.peerCtr
-		rs.mu.Unlock()
-		return fmt.Errorf("%w: counter %d, not above the last one taken (%d): a replay", ErrResume, m.counter, old)
-	}
-	rs.peerCtr = m.counter
-	rs.mu.Unlock()
 	if m.received > rs.rtx.next() {
 		err := fmt.Errorf("%w: the peer says it took %d messages of %d sent", ErrProtocol, m.received, rs.rtx.next())
 		s.shutdown(err)
@@ -502,9 +494,9 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	h := sha256.New()
 	if rs.role == seal.Offerer {
 		h.Write(mine)
-		h.Write(buf[:n])
+		h.Write(theirs)
 	} else {
-		h.Write(buf[:n])
+		h.Write(theirs)
 		h.Write(mine)
 	}
 	keys, err := rs.r.Derive(shared, [32]byte(h.Sum(nil)))
@@ -514,10 +506,6 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	}
 	sealer, opener := seal.New(keys, s.opts.Seal)
 	keys.Erase()
-	var tr transport = chanTransport{ch}
-	if s.opts.wrapTransport != nil {
-		tr = s.opts.wrapTransport(tr)
-	}
 	if err := confirmOn(tr, sealer, opener, s.sessionID); err != nil {
 		return err
 	}
@@ -541,6 +529,13 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	if err == nil {
 		err = s.resend(ents)
 	}
+	if err == nil {
+		// A first record on the new link tells the peer this side
+		// took its confirmation (it settles the link generation).
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(time.Since(s.started)))
+		err = s.sendRecordLocked(seal.TypePing, b[:])
+	}
 	s.wmu.Unlock()
 	if old != nil {
 		old.Close()
@@ -561,6 +556,43 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 		s.move(true, err)
 	}
 	return nil
+}
+
+// maxRefusals is how many refused resume messages a new link may bring
+// before the attempt is given up.
+const maxRefusals = 16
+
+// readResume reads the peer's resume message on a new link. A message
+// that is refused (malformed, not the peer's, altered, or with a counter
+// not above the last one taken: a replay) is counted and skipped, and the
+// next one read: whoever sent it cannot make the resumption fail, only
+// wait for the real one.
+func (s *Session) readResume(tr transport) (*resumeMsg, []byte, error) {
+	rs := s.res
+	buf := make([]byte, MaxRecord)
+	for range maxRefusals {
+		n, err := tr.readMessage(buf)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading the resume message: %w", err)
+		}
+		m, err := decodeResume(buf[:n], rs.r, 1-rs.role)
+		if err == nil {
+			rs.mu.Lock()
+			if m.counter <= rs.peerCtr {
+				err = fmt.Errorf("%w: counter %d, not above the last one taken (%d): a replay", ErrResume, m.counter, rs.peerCtr)
+			} else {
+				rs.peerCtr = m.counter
+			}
+			rs.mu.Unlock()
+		}
+		if err != nil {
+			rs.refused.Add(1)
+			s.log.Warn("resume message refused", "peer", s.peer.String(), "reason", err.Error())
+			continue
+		}
+		return m, append([]byte(nil), buf[:n]...), nil
+	}
+	return nil, nil, fmt.Errorf("%w: %d refused in a row", ErrResume, maxRefusals)
 }
 
 // resend sends the messages the peer did not take (wmu held).

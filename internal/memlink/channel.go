@@ -1,8 +1,10 @@
 package memlink
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"sync"
 	"time"
@@ -38,6 +40,7 @@ type pipe struct {
 	buffered   int       // bytes written and not yet read
 	lastArrive time.Time // when the last message sent arrives (ordering, bandwidth)
 	closed     bool
+	dead       bool // the path went away (Move): what is sent is lost
 	timer      *time.Timer
 }
 
@@ -48,6 +51,9 @@ type message struct {
 
 // send queues p with the network's faults. net.mu must be held.
 func (p *pipe) send(data []byte, now time.Time) {
+	if p.dead {
+		return
+	}
 	n := p.net
 	f := n.faults
 	arrive := now.Add(f.Delay)
@@ -107,7 +113,9 @@ func (p *pipe) wake(d time.Duration) {
 
 // channel is one end of a channel.
 type channel struct {
-	in, out *pipe
+	in, out       *pipe
+	local, remote netip.AddrPort
+	broken        bool // Move: this end fails (guarded by net.mu)
 
 	wmu      sync.Mutex
 	deadline time.Time
@@ -120,6 +128,9 @@ func (c *channel) ReadMessage(b []byte) (int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for {
+		if c.broken {
+			return 0, errMoved
+		}
 		if len(p.queue) > 0 && !n.cut {
 			m := p.queue[0]
 			if d := time.Until(m.arrive); d <= 0 {
@@ -152,6 +163,9 @@ func (c *channel) WriteMessage(b []byte) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for {
+		if c.broken {
+			return errMoved
+		}
 		if p.closed {
 			return io.ErrClosedPipe
 		}
@@ -186,6 +200,27 @@ func (c *channel) SetWriteDeadline(t time.Time) error {
 	}
 	c.wmu.Unlock()
 	return nil
+}
+
+// errMoved is what a channel whose endpoint moved returns.
+var errMoved = errors.New("memlink: this endpoint's address went away")
+
+// breakLocal is Move's: this end fails, and the path goes silent.
+func (c *channel) breakLocal() {
+	n := c.in.net
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c.broken = true
+	c.in.dead, c.out.dead = true, true
+	c.in.queue, c.out.queue = nil, nil
+	c.in.cond.Broadcast()
+	c.out.cond.Broadcast()
+}
+
+// PathStats reports the channel's addresses (no checks: memlink has no
+// ICE).
+func (c *channel) PathStats() (link.PathStats, bool) {
+	return link.PathStats{Local: c.local, Remote: c.remote}, true
 }
 
 // Close ends both directions: the peer reads what already arrived, then

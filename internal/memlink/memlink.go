@@ -30,6 +30,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/netip"
 	"sync"
@@ -75,6 +76,7 @@ type Network struct {
 	faults    Faults
 	cut       bool
 	endpoints map[netip.AddrPort]*endpoint
+	anchors   map[netip.AddrPort]*link.Anchor
 	nextPort  uint16
 	channels  map[*pipe]struct{}
 }
@@ -82,7 +84,7 @@ type Network struct {
 // New returns an empty network whose faults are drawn from seed.
 func New(seed uint64, f Faults) *Network {
 	return &Network{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), faults: f,
-		endpoints: map[netip.AddrPort]*endpoint{}, nextPort: 1, channels: map[*pipe]struct{}{}}
+		endpoints: map[netip.AddrPort]*endpoint{}, anchors: map[netip.AddrPort]*link.Anchor{}, nextPort: 1, channels: map[*pipe]struct{}{}}
 }
 
 // SetFaults changes the faults for messages sent from now on.
@@ -117,6 +119,56 @@ func (n *Network) SetOutage(cut bool) {
 	for _, f := range notify {
 		f(ev)
 	}
+	if !cut {
+		n.connectPending()
+	}
+}
+
+// anchorState is what an anchor keeps for memlink: the certificate and
+// the address, the same for every link of the anchor until Move.
+type anchorState struct {
+	cert [32]byte
+	addr netip.AddrPort
+}
+
+func (*anchorState) Close() error { return nil }
+
+// Move gives the anchor whose links are at addr a new address (a host
+// that changed networks): its open channel fails on its side (reads and
+// writes return an error, as the moved host's own link notices), while
+// on the peer's side it goes silent (what either sends is lost), as a
+// path whose far end went away. Later links of the anchor have the new
+// address. It returns the new address, or false when no anchor is at
+// addr.
+func (n *Network) Move(addr netip.AddrPort) (netip.AddrPort, bool) {
+	n.mu.Lock()
+	a := n.anchors[addr]
+	if a == nil || n.nextPort == 0 {
+		n.mu.Unlock()
+		return netip.AddrPort{}, false
+	}
+	na := netip.AddrPortFrom(addr.Addr(), n.nextPort)
+	n.nextPort++
+	delete(n.anchors, addr)
+	n.anchors[na] = a
+	e := n.endpoints[addr]
+	delete(n.endpoints, addr)
+	n.mu.Unlock()
+	st, err := a.State(nil)
+	if err == nil {
+		n.mu.Lock()
+		st.(*anchorState).addr = na
+		n.mu.Unlock()
+	}
+	if e != nil {
+		e.mu.Lock()
+		ch := e.ch
+		e.mu.Unlock()
+		if ch != nil {
+			ch.breakLocal()
+		}
+	}
+	return na, true
 }
 
 // Maker returns a link.Maker for this network.
@@ -147,6 +199,20 @@ func (n *Network) NewLink(cfg link.Config) (link.Link, error) {
 		e.ufrag, e.pwd = cfg.ICEUfrag, cfg.ICEPwd
 	}
 	copy(e.cert[:], cred[23:])
+	if a := cfg.Anchor; a != nil {
+		st, err := a.State(func() (io.Closer, error) {
+			return &anchorState{cert: e.cert, addr: e.addr}, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		as, ok := st.(*anchorState)
+		if !ok {
+			return nil, errors.New("memlink: the anchor belongs to another kind of link")
+		}
+		e.cert, e.addr = as.cert, as.addr
+		n.anchors[e.addr] = a
+	}
 	n.endpoints[e.addr] = e
 	return e, nil
 }
@@ -159,6 +225,7 @@ type endpoint struct {
 	cert       [32]byte
 
 	mu       sync.Mutex
+	offerer  bool
 	local    *invite.ConnDesc
 	remote   *invite.ConnDesc
 	ch       *channel
@@ -183,6 +250,7 @@ func (e *endpoint) Offer(ctx context.Context) (*invite.ConnDesc, error) {
 		return nil, errors.New("memlink: Offer on a used link")
 	}
 	e.local = e.desc(invite.RoleActPass)
+	e.offerer = true
 	d := *e.local
 	return &d, nil
 }
@@ -198,6 +266,9 @@ func (e *endpoint) Answer(ctx context.Context, offer *invite.ConnDesc) (*invite.
 	e.local = e.desc(invite.RoleActive)
 	d := *e.local
 	e.startTimeout()
+	e.mu.Unlock()
+	e.net.tryConnect(e)
+	e.mu.Lock()
 	return &d, nil
 }
 
@@ -212,9 +283,12 @@ func (e *endpoint) startTimeout() {
 	})
 }
 
-// Apply connects the offerer to the answerer named in the answer, if the
-// answerer is there, holds the offer's credentials (ICE) and each side's
-// certificate matches the other's signed fingerprint (DTLS).
+// Apply connects the offerer to the answerer, if the answerer is there,
+// holds the offer's credentials (ICE) and each side's certificate matches
+// the other's signed fingerprint (DTLS). As with ICE, it is enough that
+// one side's description names the other's address (the other is then
+// learnt as a peer-reflexive candidate), and the side that comes second
+// connects.
 func (e *endpoint) Apply(answer *invite.ConnDesc) error {
 	e.mu.Lock()
 	if e.local == nil || e.remote != nil {
@@ -225,47 +299,123 @@ func (e *endpoint) Apply(answer *invite.ConnDesc) error {
 	e.remote = &r
 	e.startTimeout()
 	e.mu.Unlock()
+	e.net.tryConnect(e)
+	return nil
+}
 
-	n := e.net
+// tryConnect connects e to a counterpart waiting on the network, if one
+// matches; an endpoint whose description names an anchor that waits for
+// its credentials knocks there.
+func (n *Network) tryConnect(e *endpoint) {
 	n.mu.Lock()
-	var peer *endpoint
-	for _, c := range answer.Candidates {
-		if p := n.endpoints[c.Addr]; p != nil && p != e {
-			peer = p
-			break
+	if n.cut {
+		n.mu.Unlock()
+		return
+	}
+	var peers []*endpoint
+	for _, p := range n.endpoints {
+		if p != e {
+			peers = append(peers, p)
+		}
+	}
+	var knocks []func()
+	e.mu.Lock()
+	remote := e.remote
+	e.mu.Unlock()
+	if remote != nil {
+		for _, c := range remote.Candidates {
+			if a := n.anchors[c.Addr]; a != nil {
+				if ufrag, fn := a.Knock(); ufrag != "" && ufrag == remote.ICEUfrag && fn != nil {
+					if p := n.endpoints[c.Addr]; p == nil || p.ufrag != ufrag {
+						knocks = append(knocks, fn)
+					}
+				}
+			}
 		}
 	}
 	n.mu.Unlock()
-	if peer == nil {
-		return nil // like ICE: nobody answers; Open fails at the timeout
+	for _, fn := range knocks {
+		go fn()
 	}
-	peer.mu.Lock()
-	ok := peer.remote != nil && peer.remote.ICEUfrag == e.ufrag && peer.remote.ICEPwd == e.pwd &&
-		answer.ICEUfrag == peer.ufrag && answer.ICEPwd == peer.pwd && !peer.closed
-	peerSees := peer.remote != nil && peer.remote.Fingerprint == sha256.Sum256(e.cert[:])
-	peer.mu.Unlock()
-	if !ok {
-		return nil // connectivity checks fail: Open fails at the timeout
-	}
-	weSee := answer.Fingerprint == sha256.Sum256(peer.cert[:])
-	switch {
-	case !weSee:
-		e.fail(link.ErrCertificateMismatch)
-		if peerSees {
-			peer.fail(fmt.Errorf("%w: %w", link.ErrConnectFailed, link.ErrHandshakeFailed))
-		} else {
-			peer.fail(link.ErrCertificateMismatch)
+	for _, p := range peers {
+		o, a := e, p
+		if !e.offerer {
+			o, a = p, e
 		}
-		return nil
-	case !peerSees:
-		peer.fail(link.ErrCertificateMismatch)
-		e.fail(fmt.Errorf("%w: %w", link.ErrConnectFailed, link.ErrHandshakeFailed))
-		return nil
+		if n.pair(o, a) {
+			return
+		}
 	}
-	a, b := n.newChannelPair(e.cfg)
-	e.open(a)
-	peer.open(b)
-	return nil
+}
+
+// connectPending connects the endpoints that wait for a counterpart (an
+// outage ended).
+func (n *Network) connectPending() {
+	n.mu.Lock()
+	var waiting []*endpoint
+	for _, p := range n.endpoints {
+		waiting = append(waiting, p)
+	}
+	n.mu.Unlock()
+	for _, e := range waiting {
+		e.mu.Lock()
+		wait := e.remote != nil && e.ch == nil && e.err == nil && !e.closed
+		e.mu.Unlock()
+		if wait {
+			n.tryConnect(e)
+		}
+	}
+}
+
+// pair connects offerer o and answerer a if they match (see Apply).
+func (n *Network) pair(o, a *endpoint) bool {
+	if o == a || !o.offerer || a.offerer {
+		return false
+	}
+	o.mu.Lock()
+	oRemote, oFree := o.remote, o.ch == nil && o.err == nil && !o.closed
+	o.mu.Unlock()
+	a.mu.Lock()
+	aRemote, aFree := a.remote, a.ch == nil && a.err == nil && !a.closed
+	a.mu.Unlock()
+	if oRemote == nil || aRemote == nil || !oFree || !aFree {
+		return false
+	}
+	if oRemote.ICEUfrag != a.ufrag || oRemote.ICEPwd != a.pwd || aRemote.ICEUfrag != o.ufrag || aRemote.ICEPwd != o.pwd {
+		return false // connectivity checks fail
+	}
+	names := func(d *invite.ConnDesc, addr netip.AddrPort) bool {
+		for _, c := range d.Candidates {
+			if c.Addr == addr {
+				return true
+			}
+		}
+		return false
+	}
+	if !names(oRemote, a.addr) && !names(aRemote, o.addr) {
+		return false // neither can reach the other
+	}
+	oSees := oRemote.Fingerprint == sha256.Sum256(a.cert[:])
+	aSees := aRemote.Fingerprint == sha256.Sum256(o.cert[:])
+	switch {
+	case !oSees:
+		o.fail(link.ErrCertificateMismatch)
+		if aSees {
+			a.fail(fmt.Errorf("%w: %w", link.ErrConnectFailed, link.ErrHandshakeFailed))
+		} else {
+			a.fail(link.ErrCertificateMismatch)
+		}
+		return true
+	case !aSees:
+		a.fail(link.ErrCertificateMismatch)
+		o.fail(fmt.Errorf("%w: %w", link.ErrConnectFailed, link.ErrHandshakeFailed))
+		return true
+	}
+	oc, ac := n.newChannelPair(o.cfg)
+	oc.local, oc.remote, ac.local, ac.remote = o.addr, a.addr, a.addr, o.addr
+	o.open(oc)
+	a.open(ac)
+	return true
 }
 
 func (e *endpoint) open(c *channel) {
@@ -311,7 +461,9 @@ func (e *endpoint) Close() error {
 	e.mu.Unlock()
 	e.fail(fmt.Errorf("%w: the link was closed", link.ErrConnectFailed))
 	e.net.mu.Lock()
-	delete(e.net.endpoints, e.addr)
+	if e.net.endpoints[e.addr] == e {
+		delete(e.net.endpoints, e.addr)
+	}
 	e.net.mu.Unlock()
 	if ch != nil {
 		ch.Close()
