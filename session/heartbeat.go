@@ -82,6 +82,8 @@ type Stats struct {
 	RecordsSent, RecordsReceived   uint64 // records that went out / were accepted
 	Rejected                       seal.Stats
 	RTT                            time.Duration // last measured round trip
+	// Resumptions is how many times the session moved to a new link.
+	Resumptions int
 }
 
 // Stats returns the session's counters.
@@ -94,6 +96,11 @@ func (s *Session) Stats() Stats {
 	}
 	if r := s.rejected.Load(); r != nil {
 		st.Rejected = *r
+	}
+	if s.res != nil {
+		s.res.mu.Lock()
+		st.Resumptions = s.res.attempts
+		s.res.mu.Unlock()
 	}
 	return st
 }

@@ -98,6 +98,9 @@ type Options struct {
 	// DefaultResumeWindow; negative turns resumption off (the session
 	// then ends when its link does, as before). Both sides must resume.
 	ResumeWindow time.Duration
+	// OnResumed, if set, is told of each resumption: how long the
+	// session was moving and the new path.
+	OnResumed func(Resumption)
 	// ResumeBuffer bounds the bytes of sent messages a resumable session
 	// keeps until the peer acknowledges them (one larger message is kept
 	// alone); Send waits while it is full. Zero means

@@ -106,6 +106,18 @@ func newResumption(keys *seal.Keys, opts *Options, l link.Link, peerDesc *invite
 	return rs
 }
 
+// Resumption is what Options.OnResumed is told.
+type Resumption struct {
+	// After is the time from the start of the move (the link failed or
+	// the network changed) to the session running on the new link.
+	After time.Duration
+	// Path is the new link's path, if the link knows it.
+	Path link.PathStats
+	// Resent is how many messages were sent again because the peer had
+	// not taken them.
+	Resent int
+}
+
 // resumable reports whether the session resumes when its link fails.
 func (s *Session) resumable() bool { return s.res != nil && !s.res.off.Load() }
 
@@ -546,12 +558,13 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	close(rs.resumed)
 	rs.mu.Unlock()
 	s.armKnock()
-	path := ""
-	if p, ok := s.Path(); ok && p.Remote.IsValid() {
-		path = p.Remote.String()
-	}
-	s.log.Info("resumed", "peer", s.peer.String(), "after", time.Since(since).Round(time.Millisecond), "resent", len(ents), "path", path)
+	info := Resumption{After: time.Since(since), Resent: len(ents)}
+	info.Path, _ = s.Path()
+	s.log.Info("resumed", "peer", s.peer.String(), "after", info.After.Round(time.Millisecond), "resent", len(ents), "path", info.Path.Remote.String())
 	rs.events.session(link.Resumed)
+	if s.opts.OnResumed != nil {
+		s.opts.OnResumed(info)
+	}
 	if err != nil {
 		s.move(true, err)
 	}

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
 	"errors"
 	"fmt"
 	"io"
@@ -321,3 +324,66 @@ func otherResumer(t *testing.T) *seal.Resumer {
 	}
 	return k.Resumer()
 }
+
+// The resume message for fixed inputs, byte for byte
+// (testdata/resume-message.json, SECURITY.md "Resumption"): the keys of
+// testdata/resume-vectors.json, the offerer's message with counter 2, an
+// X25519 key of bytes 0x01..0x20 and 1000 messages taken.
+func TestResumeMessageVector(t *testing.T) {
+	t.Parallel()
+	var v struct {
+		Shared     []byte `json:"shared"`
+		Transcript []byte `json:"transcript"`
+	}
+	b, err := os.ReadFile("../testdata/resume-vectors.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	k, err := seal.DeriveKeys(v.Shared, [32]byte(v.Transcript), seal.Answerer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := k.Resumer()
+	var pub [32]byte
+	for i := range pub {
+		pub[i] = byte(i + 1)
+	}
+	got := hex.EncodeToString((&resumeMsg{role: seal.Offerer, counter: 2, pub: pub, received: 1000}).encode(r))
+	const file = "../testdata/resume-message.json"
+	if *updateVectors {
+		out, _ := json.MarshalIndent(map[string]string{"offerer_resume_message": got}, "", "  ")
+		os.WriteFile(file, append(out, '\n'), 0o644)
+	}
+	var want map[string]string
+	b, err = os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	if want["offerer_resume_message"] != got {
+		t.Fatalf("resume message\ngot  %s\nwant %s", got, want["offerer_resume_message"])
+	}
+	m, err := decodeResume(mustHex(t, got), r, seal.Offerer)
+	if err != nil || m.counter != 2 || m.received != 1000 || m.pub != pub {
+		t.Fatalf("decoding the vector: %+v %v", m, err)
+	}
+	if _, err := decodeResume(mustHex(t, got), r, seal.Answerer); !errors.Is(err, ErrResume) {
+		t.Fatalf("the offerer's message taken as the answerer's: %v", err)
+	}
+}
+
+func mustHex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+var updateVectors = flag.Bool("update", false, "rewrite testdata/resume-message.json from the implementation")

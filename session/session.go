@@ -461,6 +461,12 @@ func (s *Session) CloseWrite() error {
 // follows what it wrote, if the peer makes room within a second. Close
 // waits for the session's goroutines to finish.
 func (s *Session) Close() error {
+	if s.Err() == nil && s.res != nil && s.res.isStopped() {
+		// Moving: there is no link to tell the peer on (it gives up at
+		// the end of its resume window).
+		s.closing.Store(true)
+		s.shutdown(ErrClosed)
+	}
 	if s.Err() == nil {
 		s.closing.Store(true)
 		if s.wmu.TryLock() {

@@ -25,6 +25,7 @@ type connFlags struct {
 	expect                string
 	savePeer              string
 	heartbeat             time.Duration
+	resumeWindow          time.Duration
 	noLAN                 bool            // --no-lan (lan.go)
 	from                  string          // --from (accept, receive)
 	pairing               *pendingPairing // the secret of this session, kept once the peer is pinned
@@ -48,7 +49,8 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.turnUser, "turn-user", "", "TURN user name")
 	fl.StringVar(&f.turnPwFile, "turn-password-file", "", "read the TURN password from the first line of `FILE`")
 	fl.StringVar(&f.savePeer, "save-peer", "", "pin the peer under `NAME` in your known peers after the session (a chat or a transfer) instead of asking")
-	fl.DurationVar(&f.heartbeat, "heartbeat", session.DefaultHeartbeatTimeout, "give up on a peer not heard from for this long")
+	fl.DurationVar(&f.heartbeat, "heartbeat", session.DefaultHeartbeatTimeout, "move to a new path when the peer is not heard from for this long")
+	fl.DurationVar(&f.resumeWindow, "resume-window", session.DefaultResumeWindow, "after the network changes or the connection fails, keep trying to resume the session on a new path for this long (0: do not resume)")
 	lanFlags(cmd, f)
 }
 
@@ -65,13 +67,34 @@ func (a *app) sessionOptions(f *connFlags) (session.Options, error) {
 	if f.heartbeat < time.Second {
 		return session.Options{}, &usageError{fmt.Errorf("--heartbeat %v: at least 1s", f.heartbeat)}
 	}
-	opts := session.Options{LoopbackOnly: f.loopback, HeartbeatTimeout: f.heartbeat, RelayOnly: f.relayOnly}
+	if f.resumeWindow < 0 {
+		return session.Options{}, &usageError{fmt.Errorf("--resume-window %v: not negative (0 turns resumption off)", f.resumeWindow)}
+	}
+	window := f.resumeWindow
+	if window == 0 {
+		window = -1 // the session's "off"
+	}
+	opts := session.Options{LoopbackOnly: f.loopback, HeartbeatTimeout: f.heartbeat, RelayOnly: f.relayOnly, ResumeWindow: window}
 	opts.OnNetwork = func(e session.NetworkEvent) {
-		if e == session.NetworkInterrupted {
-			a.warnf("connection interrupted; waiting up to %v for it to come back", f.heartbeat)
-		} else {
+		switch e {
+		case session.NetworkInterrupted:
+			if window > 0 {
+				a.warnf("connection interrupted; waiting for it to come back (after %v of silence the session moves to a new path)", f.heartbeat)
+			} else {
+				a.warnf("connection interrupted; waiting up to %v for it to come back", f.heartbeat)
+			}
+		case session.NetworkRecovered:
 			a.infof("connection recovered")
+		case session.NetworkMoving:
+			a.warnf("network changed, resuming… (for up to %v; nothing sent is lost)", window)
 		}
+	}
+	opts.OnResumed = func(r session.Resumption) {
+		path := "unknown"
+		if r.Path.Remote.IsValid() {
+			path = r.Path.Remote.String()
+		}
+		a.infof("resumed after %v (new path: %s)", r.After.Round(100*time.Millisecond), path)
 	}
 	if err := a.applyConfigDefaults(f); err != nil {
 		return session.Options{}, err
