@@ -52,7 +52,9 @@ func TestPathReportsLoss(t *testing.T) {
 	t.Logf("after the lossy phase: %+v", ps)
 
 	m := connect(t, mem(), mem())
-	if _, ok := m.offerer.Path(); ok {
-		t.Error("the in-memory link reports a network path")
+	if mp, ok := m.offerer.Path(); !ok || !mp.Remote.IsValid() {
+		t.Errorf("the in-memory link reports no addresses: %+v", mp)
+	} else if _, known := mp.Loss(); known {
+		t.Errorf("the in-memory link reports a loss, with no checks to count: %+v", mp)
 	}
 }

@@ -337,9 +337,12 @@ func (n *Network) tryConnect(e *endpoint) {
 	for _, fn := range knocks {
 		go fn()
 	}
+	e.mu.Lock()
+	eOffers := e.offerer
+	e.mu.Unlock()
 	for _, p := range peers {
 		o, a := e, p
-		if !e.offerer {
+		if !eOffers {
 			o, a = p, e
 		}
 		if n.pair(o, a) {
@@ -369,16 +372,16 @@ func (n *Network) connectPending() {
 
 // pair connects offerer o and answerer a if they match (see Apply).
 func (n *Network) pair(o, a *endpoint) bool {
-	if o == a || !o.offerer || a.offerer {
+	if o == a {
 		return false
 	}
 	o.mu.Lock()
-	oRemote, oFree := o.remote, o.ch == nil && o.err == nil && !o.closed
+	oRemote, oFree, oOffers := o.remote, o.ch == nil && o.err == nil && !o.closed, o.offerer
 	o.mu.Unlock()
 	a.mu.Lock()
-	aRemote, aFree := a.remote, a.ch == nil && a.err == nil && !a.closed
+	aRemote, aFree, aOffers := a.remote, a.ch == nil && a.err == nil && !a.closed, a.offerer
 	a.mu.Unlock()
-	if oRemote == nil || aRemote == nil || !oFree || !aFree {
+	if !oOffers || aOffers || oRemote == nil || aRemote == nil || !oFree || !aFree {
 		return false
 	}
 	if oRemote.ICEUfrag != a.ufrag || oRemote.ICEPwd != a.pwd || aRemote.ICEUfrag != o.ufrag || aRemote.ICEPwd != o.pwd {
