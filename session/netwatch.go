@@ -27,8 +27,10 @@ type netWatch struct {
 	subs   map[uint64]func()
 	next   uint64
 	cancel context.CancelFunc // of the running detector's loop; nil: none
-	// closed counts the detectors closed so far (tests).
-	closed uint64
+	// checks counts the detector's answers (every change it saw, whether
+	// it changed the address set or not) and closed the detectors closed
+	// so far (tests).
+	checks, closed uint64
 }
 
 var netWatcher = netWatch{subs: map[uint64]func(){}}
@@ -101,6 +103,9 @@ func (w *netWatch) run(ctx context.Context, det *netchange.Detector, log *slog.L
 			continue
 		}
 		now := usableAddrs(ifaces)
+		w.mu.Lock()
+		w.checks++
+		w.mu.Unlock()
 		if first || maps.Equal(now, last) {
 			last = now
 			continue
@@ -168,12 +173,12 @@ func usableAddr(a netip.Addr) bool {
 	return true
 }
 
-// netWatchState reports the subscribers and how many detectors were
-// closed so far (tests).
-func netWatchState() (subs int, running bool, closed uint64) {
+// netWatchState reports the subscribers, whether a detector runs, how
+// many changes detectors saw and how many were closed so far (tests).
+func netWatchState() (subs int, running bool, checks, closed uint64) {
 	w := &netWatcher
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return len(w.subs), w.cancel != nil, w.closed
+	return len(w.subs), w.cancel != nil, w.checks, w.closed
 }
 
