@@ -181,4 +181,3 @@ func netWatchState() (subs int, running bool, checks, closed uint64) {
 	defer w.mu.Unlock()
 	return len(w.subs), w.cancel != nil, w.checks, w.closed
 }
-
