@@ -8,9 +8,11 @@ package session
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/link"
+	"github.com/sp2p/sp2p/relay"
 )
 
 // Two fixed sets of ICE credentials for the second links (a session
@@ -391,4 +394,74 @@ func FuzzStunUsername(f *testing.F) {
 		k.anchor = &link.Anchor{}
 		k.check(p) // no knock set: nothing happens
 	})
+}
+
+// An anchored link gathers its host candidates on the anchor's socket and
+// its server-reflexive and relay candidates as any link does (pion opens
+// a socket of the link's own for each); two anchored links connect
+// through the relay alone.
+func TestAnchoredLinkGathersSrflxAndRelay(t *testing.T) {
+	t.Parallel()
+	srv, err := relay.Start(relay.Config{
+		Listen: "127.0.0.1:0", RelayIP: net.IPv4(127, 0, 0, 1),
+		Users:      map[string]string{"u": "p"},
+		AllowPeers: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		Logger:     slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	stunURL := "stun:" + strings.TrimPrefix(strings.SplitN(srv.URL(), "?", 2)[0], "turn:")
+	opts := loopback()
+	opts.ICEServers = []ICEServer{{URLs: []string{stunURL}}, {URLs: []string{srv.URL()}, Username: "u", Credential: "p"}}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var aa, ab link.Anchor
+	defer aa.Close()
+	defer ab.Close()
+	st, err := pionAnchor(&opts, &aa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := newLink(t, opts, link.Config{Anchor: &aa}).Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[invite.CandidateType]int{}
+	for _, c := range d.Candidates {
+		types[c.Type]++
+		if c.Type == invite.Host && int(c.Addr.Port()) != st.mux.ports()[0] {
+			t.Errorf("host candidate %v not on the anchor's socket (port %d)", c, st.mux.ports()[0])
+		}
+	}
+	if types[invite.Host] == 0 || types[invite.ServerReflexive] == 0 || types[invite.Relay] == 0 {
+		t.Fatalf("candidates %v", d.Candidates)
+	}
+
+	relayOnly := opts
+	relayOnly.RelayOnly = true
+	a1 := newLink(t, relayOnly, link.Config{Anchor: &aa})
+	b1 := newLink(t, relayOnly, link.Config{Anchor: &ab})
+	offer, err := a1.Offer(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range offer.Candidates {
+		if c.Type != invite.Relay {
+			t.Fatalf("relay-only anchored link offers %v", c)
+		}
+	}
+	answer, err := b1.Answer(ctx, offer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a1.Apply(answer); err != nil {
+		t.Fatal(err)
+	}
+	ca, cb := openBoth(t, ctx, a1, b1)
+	roundTrip(t, ca, cb)
+	if p, _ := ca.(link.PathReporter).PathStats(); p.Local.Addr() != netip.MustParseAddr("127.0.0.1") || p.Local.Port() == 0 {
+		t.Errorf("relay path %v", p)
+	}
 }
