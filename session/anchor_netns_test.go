@@ -174,6 +174,7 @@ func anchorChild(t *testing.T, offerer bool, say func(string, ...any), next func
 	pingPong(t, c2, offerer)
 	p2, _ := c2.(link.PathReporter).PathStats()
 	say("resumed %d %v %v", took.Milliseconds(), p2.Local, p2.Remote)
+	next() // until the parent is done: closing now could cut off the pong
 	l2.Close()
 }
 

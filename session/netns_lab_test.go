@@ -80,6 +80,15 @@ type nsChild struct {
 	in     io.WriteCloser
 	lines  chan string
 	stderr bytes.Buffer
+	mu     sync.Mutex
+	output bytes.Buffer // what the child printed other than its answers
+}
+
+// logs returns the child's test output and stderr.
+func (c *nsChild) logs() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.output.String() + c.stderr.String()
 }
 
 // start runs the child role in namespace n.
@@ -110,6 +119,10 @@ func (l *nsLab) start(n, role string) *nsChild {
 		for sc.Scan() {
 			if line, ok := strings.CutPrefix(sc.Text(), "@@ "); ok {
 				c.lines <- line
+			} else {
+				c.mu.Lock()
+				fmt.Fprintln(&c.output, sc.Text())
+				c.mu.Unlock()
 			}
 		}
 	}()
@@ -120,12 +133,12 @@ func (l *nsLab) start(n, role string) *nsChild {
 		select {
 		case err := <-done:
 			if err != nil {
-				l.t.Logf("%s exited: %v; stderr:\n%s", role, err, c.stderr.Bytes())
+				l.t.Logf("%s exited: %v; output:\n%s", role, err, c.logs())
 			}
 		case <-time.After(10 * time.Second):
 			cmd.Process.Kill()
 			<-done
-			l.t.Logf("%s killed; stderr:\n%s", role, c.stderr.Bytes())
+			l.t.Logf("%s killed; output:\n%s", role, c.logs())
 		}
 	})
 	return c
@@ -145,7 +158,7 @@ func (c *nsChild) recv(word string, timeout time.Duration) string {
 	select {
 	case line, ok := <-c.lines:
 		if !ok {
-			c.t.Fatalf("%s ended; stderr:\n%s", c.name, c.stderr.Bytes())
+			c.t.Fatalf("%s ended; output:\n%s", c.name, c.logs())
 		}
 		rest, found := strings.CutPrefix(line, word)
 		if !found {
