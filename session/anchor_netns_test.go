@@ -6,8 +6,10 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -199,4 +201,47 @@ func pingPong(t *testing.T, c link.Channel, offerer bool) {
 		read("ping")
 		write("pong")
 	}
+}
+
+// The anchor's sockets get the buffer sizes every link's sockets get
+// (tune.go).
+func TestAnchorSocketBuffers(t *testing.T) {
+	t.Parallel()
+	var a link.Anchor
+	defer a.Close()
+	opts := loopback()
+	st, err := pionAnchor(&opts, &a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4zero})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	untuned := bufSizes(t, plain)
+	plain.SetReadBuffer(socketBuffer)
+	plain.SetWriteBuffer(socketBuffer)
+	want := bufSizes(t, plain)
+	if got := bufSizes(t, st.mux.socks[0].UDPConn); got != want {
+		t.Fatalf("anchor socket buffers %v, want %v (untuned: %v)", got, want, untuned)
+	}
+}
+
+func bufSizes(t *testing.T, c *net.UDPConn) (sizes [2]int) {
+	t.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	raw.Control(func(fd uintptr) {
+		if sizes[0], serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF); serr == nil {
+			sizes[1], serr = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF)
+		}
+	})
+	if serr != nil {
+		t.Fatal(serr)
+	}
+	return sizes
 }

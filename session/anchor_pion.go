@@ -93,6 +93,7 @@ func newAnchorState(opts *Options, a *link.Anchor) (*anchorState, error) {
 type anchorMux struct {
 	v4, v6       *ice.UDPMuxDefault
 	socks        []*anchorConn
+	knock        *knocker
 	loopbackOnly bool
 	loopback     bool
 }
@@ -105,8 +106,8 @@ func newAnchorMux(opts *Options, a *link.Anchor) (*anchorMux, error) {
 		return nil, fmt.Errorf("session: %w", err)
 	}
 	n := &liveNet{Net: sn}
-	m := &anchorMux{loopbackOnly: opts.LoopbackOnly, loopback: opts.LoopbackOnly || opts.IncludeLoopback}
-	k := &knocker{anchor: a}
+	k := &knocker{anchor: a, links: map[string]bool{}}
+	m := &anchorMux{knock: k, loopbackOnly: opts.LoopbackOnly, loopback: opts.LoopbackOnly || opts.IncludeLoopback}
 	families := []string{"udp4"}
 	if !opts.UDP4Only {
 		families = append(families, "udp6")
@@ -151,6 +152,7 @@ func (m *anchorMux) GetConn(ufrag string, addr net.Addr) (net.PacketConn, error)
 	if !ok {
 		return nil, fmt.Errorf("session: not a UDP address: %v", addr)
 	}
+	m.knock.linkMade(ufrag)
 	if u.IP.To4() != nil {
 		if m.v4 == nil {
 			return nil, errors.New("session: no IPv4 socket")
@@ -165,6 +167,7 @@ func (m *anchorMux) GetConn(ufrag string, addr net.Addr) (net.PacketConn, error)
 
 // RemoveConnByUfrag forgets a closed link.
 func (m *anchorMux) RemoveConnByUfrag(ufrag string) {
+	m.knock.linkGone(ufrag)
 	for _, mux := range []*ice.UDPMuxDefault{m.v4, m.v6} {
 		if mux != nil {
 			mux.RemoveConnByUfrag(ufrag)
@@ -276,11 +279,27 @@ func (c *anchorConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 }
 
 // knocker calls the anchor's knock function (link.Anchor.SetKnock) for
-// the first connectivity check naming its fragment.
+// the first connectivity check naming its fragment while no link of the
+// anchor has that fragment. It is called once per fragment: a second
+// SetKnock with the fragment that knocked does not call again (a session
+// knocks for a new fragment at every attempt).
 type knocker struct {
 	anchor *link.Anchor
 	mu     sync.Mutex
-	fired  string // the fragment whose function was called
+	fired  string          // the fragment whose function was called
+	links  map[string]bool // the fragments of the anchor's links
+}
+
+func (k *knocker) linkMade(ufrag string) {
+	k.mu.Lock()
+	k.links[ufrag] = true
+	k.mu.Unlock()
+}
+
+func (k *knocker) linkGone(ufrag string) {
+	k.mu.Lock()
+	delete(k.links, ufrag)
+	k.mu.Unlock()
 }
 
 // check looks at one received datagram. Only a STUN message (first byte
@@ -299,8 +318,10 @@ func (k *knocker) check(p []byte) {
 		return
 	}
 	k.mu.Lock()
-	first := k.fired != ufrag
-	k.fired = ufrag
+	first := k.fired != ufrag && !k.links[ufrag]
+	if first {
+		k.fired = ufrag
+	}
 	k.mu.Unlock()
 	if first {
 		go fn() // not on the socket's read loop
@@ -427,8 +448,14 @@ func (s *anchorState) configure(se *webrtc.SettingEngine, conf *webrtc.Configura
 	if s.mux != nil {
 		se.SetICEUDPMux(s.mux)
 	}
-	se.SetICEMaxBindingRequests(uint16(min(connect/iceCheckInterval, 1<<16-1)))
+	se.SetICEMaxBindingRequests(uint16(min(connect, maxCheckingFor) / iceCheckInterval))
 }
+
+// maxCheckingFor bounds how long a link's pairs are checked while it
+// connects (every iceCheckInterval, each): an invitation's answerer may
+// wait minutes for its answer to be pasted, and a resuming side needs
+// seconds.
+const maxCheckingFor = time.Minute
 
 // iceCheckInterval is pion's interval between checks of a pair while
 // connecting.

@@ -345,6 +345,29 @@ func TestAnchorKnock(t *testing.T) {
 	if other.Load() != 1 {
 		t.Fatal("knock function called after SetKnock(\"\", nil)")
 	}
+
+	// While a link of the anchor has the fragment, checks for it are
+	// that link's, not a knock; once it is closed, they knock.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	l := newLink(t, opts, link.Config{Anchor: &a, ICEUfrag: "knockL1", ICEPwd: resumePwdA})
+	if _, err := l.Offer(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var third atomic.Int32
+	a.SetKnock("knockL1", func() { third.Add(1) })
+	send(check(stun.BindingRequest, "knockL1:peer"))
+	time.Sleep(200 * time.Millisecond)
+	if third.Load() != 0 {
+		t.Fatal("a check for an existing link's fragment knocked")
+	}
+	l.Close()
+	send(check(stun.BindingRequest, "knockL1:peer"))
+	for deadline := time.Now().Add(5 * time.Second); third.Load() < 1 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	}
+	if third.Load() != 1 {
+		t.Fatalf("after the link closed: %d knocks", third.Load())
+	}
 }
 
 // stunUsername reads USERNAME from well-formed binding requests and
