@@ -23,9 +23,21 @@ import (
 // subnet added, a new default route). Then each side makes its next link
 // on its anchor from what it knew (no signalling): A against B's predicted
 // description, B against A's, which names only A's old address. They
-// connect, from A's new address (B learns it from A's checks).
+// connect, from A's new address (B learns it from A's checks): when both
+// start together, when either starts 2 s before the other, and when B
+// starts only when A's checks knock at its anchor (B's first link still
+// open: B had not noticed).
 func TestAnchoredLinkAfterAddressChange(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{"together", "A first", "B first", "knock"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			addressChange(t, mode)
+		})
+	}
+}
+
+func addressChange(t *testing.T, mode string) {
 	l := newNSLab(t, "a", "r", "b")
 	l.veth("a", "eth0", "r", "la")
 	l.veth("r", "lb", "b", "eth0")
@@ -51,10 +63,26 @@ func TestAnchoredLinkAfterAddressChange(t *testing.T) {
 	l.ip("a", "addr", "add", "10.99.3.1/24", "dev", "eth0")
 	l.ip("a", "route", "replace", "default", "via", "10.99.3.254")
 
-	b.send("resume")
-	a.send("resume")
+	switch mode {
+	case "together":
+		b.send("resume")
+		a.send("resume")
+	case "A first":
+		a.send("resume")
+		time.Sleep(2 * time.Second)
+		b.send("resume")
+	case "B first":
+		b.send("resume")
+		time.Sleep(2 * time.Second)
+		a.send("resume")
+	case "knock":
+		b.send("knock")
+		b.recv("waiting", 5*time.Second)
+		a.send("resume")
+		b.recv("knocked", 10*time.Second)
+	}
 	ra, rb := a.recv("resumed", 30*time.Second), b.recv("resumed", 30*time.Second)
-	t.Logf("second links (ms from making the link to open, local, remote): A %s, B %s", ra, rb)
+	t.Logf("%s: second links (ms from making the link to open, local, remote): A %s, B %s", mode, ra, rb)
 	fa, fb := strings.Fields(ra), strings.Fields(rb)
 	if len(fa) != 3 || len(fb) != 3 || !strings.HasPrefix(fa[1], "10.99.3.1:") || fb[2] != fa[1] || fa[2] != fb[1] || !strings.HasPrefix(fb[1], "10.99.2.2:") {
 		t.Fatalf("second path: A %s, B %s", ra, rb)
@@ -150,7 +178,22 @@ func anchorChild(t *testing.T, offerer bool, say func(string, ...any), next func
 	p1, _ := c1.(link.PathReporter).PathStats()
 	say("open %v %v", p1.Local, p1.Remote)
 
-	cmd("resume")
+	if line := next(); line == "knock" {
+		// B has not noticed: its first link is open until A's checks
+		// for its next link's fragment reach its anchor.
+		knocked := make(chan struct{}, 1)
+		anchor.SetKnock(resumeUfragB, func() { knocked <- struct{}{} })
+		say("waiting")
+		select {
+		case <-knocked:
+		case <-ctx.Done():
+			t.Fatal("no knock")
+		}
+		anchor.SetKnock("", nil)
+		say("knocked")
+	} else if line != "resume" {
+		t.Fatalf("got %q, want resume or knock", line)
+	}
 	l1.Close()
 	start := time.Now()
 	var l2 link.Link

@@ -16,9 +16,13 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
+
+// nsLabs numbers the labs of this process (their namespaces' names).
+var nsLabs atomic.Int64
 
 // childEnv names the role a child of a namespace test plays.
 const childEnv = "SP2P_H_ANCHOR_CHILD"
@@ -41,7 +45,7 @@ func newNSLab(t *testing.T, names ...string) *nsLab {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("no ip command")
 	}
-	l := &nsLab{t: t, prefix: fmt.Sprintf("h-anchor-%d-%d", os.Getpid(), time.Now().UnixNano()%1e6)}
+	l := &nsLab{t: t, prefix: fmt.Sprintf("h-anchor-%d-%d", os.Getpid(), nsLabs.Add(1))}
 	for _, n := range names {
 		if out, err := exec.Command("ip", "netns", "add", l.ns(n)).CombinedOutput(); err != nil {
 			t.Skipf("cannot make a network namespace: %v: %s", err, out)
