@@ -439,8 +439,8 @@ func ecdsaKey() (*ecdsa.PrivateKey, error) {
 }
 
 // configure makes a link use the anchor: its certificate, its sockets (on
-// the host's network), and connectivity checks that go on for the whole
-// connect timeout, not pion's seven: a resuming side may start seconds
+// the host's network), and connectivity checks that go on for the connect
+// timeout (at most a minute), not pion's seven (1.6 s): a resuming side may start seconds
 // before its peer listens, and a pair pion gave up on stays failed even
 // when the peer's own checks arrive later.
 func (s *anchorState) configure(se *webrtc.SettingEngine, conf *webrtc.Configuration, connect time.Duration) {

@@ -370,55 +370,6 @@ func TestAnchorKnock(t *testing.T) {
 	}
 }
 
-// stunUsername reads USERNAME from well-formed binding requests and
-// refuses the rest.
-func TestStunUsername(t *testing.T) {
-	t.Parallel()
-	m, err := stun.Build(stun.BindingRequest, stun.TransactionID, stun.NewSoftware("x"), stun.NewUsername("abcd:efgh"), stun.Fingerprint)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if u, ok := stunUsername(m.Raw); !ok || string(u) != "abcd:efgh" {
-		t.Fatalf("%q %v", u, ok)
-	}
-	bad := map[string][]byte{
-		"short":     m.Raw[:19],
-		"truncated": m.Raw[:len(m.Raw)-4],
-		"longer":    append(slices.Clone(m.Raw), 0, 0, 0, 0),
-		"cookie":    func() []byte { b := slices.Clone(m.Raw); b[5] ^= 1; return b }(),
-		"type":      func() []byte { b := slices.Clone(m.Raw); b[1] = 0x11; return b }(),
-		"attr len":  func() []byte { b := slices.Clone(m.Raw); b[stunHeader+3] = 0xff; return b }(),
-	}
-	long, err := stun.Build(stun.BindingRequest, stun.TransactionID, stun.RawAttribute{Type: stun.AttrUsername, Value: make([]byte, stunMaxUsername+1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad["username over 513"] = long.Raw
-	for name, p := range bad {
-		if u, ok := stunUsername(p); ok {
-			t.Errorf("%s: read %q", name, u)
-		}
-	}
-}
-
-func FuzzStunUsername(f *testing.F) {
-	m, _ := stun.Build(stun.BindingRequest, stun.TransactionID, stun.NewUsername("abcd:efgh"), stun.Fingerprint)
-	f.Add(m.Raw)
-	f.Add([]byte{0, 1, 0, 0, 0x21, 0x12, 0xa4, 0x42})
-	f.Fuzz(func(t *testing.T, p []byte) {
-		u, ok := stunUsername(p)
-		if !ok {
-			return
-		}
-		if len(u) > stunMaxUsername || len(p) < stunHeader+4+len(u) {
-			t.Fatalf("username of %d bytes from a %d-byte message", len(u), len(p))
-		}
-		var k knocker
-		k.anchor = &link.Anchor{}
-		k.check(p) // no knock set: nothing happens
-	})
-}
-
 // An anchored link gathers its host candidates on the anchor's socket and
 // its server-reflexive and relay candidates as any link does (pion opens
 // a socket of the link's own for each); two anchored links connect
