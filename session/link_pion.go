@@ -108,6 +108,10 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 			return nil, err
 		}
 	}
+	anchor, err := pionAnchor(opts, cfg.Anchor)
+	if err != nil {
+		return nil, err
+	}
 	var se webrtc.SettingEngine
 	se.DetachDataChannels()
 	se.EnableDataChannelBlockWrite(true)
@@ -168,6 +172,9 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
 	conf := webrtc.Configuration{ICEServers: servers}
+	if anchor != nil {
+		anchor.configure(&se, &conf, iceFailed)
+	}
 	if opts.RelayOnly {
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
 	}

@@ -3,6 +3,7 @@
 package session
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -41,5 +42,22 @@ func (t *dcTransport) PathStats() (link.PathStats, bool) {
 	if st.CurrentRoundTripTime > 0 {
 		p.RTT = time.Duration(st.CurrentRoundTripTime * float64(time.Second))
 	}
+	if pair, err := sctp.Transport().ICETransport().GetSelectedCandidatePair(); err == nil && pair != nil {
+		p.Local, p.Remote = candidateAddr(pair.Local), candidateAddr(pair.Remote)
+	}
 	return p, true
+}
+
+// candidateAddr is a candidate's address and port: for a relay candidate
+// the relay's, for a peer-reflexive one where it was seen from. Zero when
+// the candidate has a name (mDNS) rather than an address.
+func candidateAddr(c *webrtc.ICECandidate) netip.AddrPort {
+	if c == nil {
+		return netip.AddrPort{}
+	}
+	a, err := netip.ParseAddr(c.Address)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a.Unmap().WithZone(""), c.Port)
 }
