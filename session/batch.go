@@ -45,12 +45,7 @@ type sendQueue struct {
 
 // announceFeatures sends the first ping, with the features byte.
 func (s *Session) announceFeatures() {
-	var buf [9]byte
-	binary.BigEndian.PutUint64(buf[:8], uint64(time.Since(s.started)))
-	buf[8] = featureBatch
-	if s.res != nil {
-		buf[8] |= featureResume
-	}
+	buf := s.featuresPing()
 	if s.opts.noFeatures {
 		if s.res != nil { // a version before features does not resume
 			s.res.off.Store(true)
@@ -60,6 +55,17 @@ func (s *Session) announceFeatures() {
 		return
 	}
 	s.sendRecord(seal.TypePing, buf[:])
+}
+
+// featuresPing is the payload of a ping with this side's features.
+func (s *Session) featuresPing() []byte {
+	buf := make([]byte, 9)
+	binary.BigEndian.PutUint64(buf[:8], uint64(time.Since(s.started)))
+	buf[8] = featureBatch
+	if s.res != nil {
+		buf[8] |= featureResume
+	}
+	return buf
 }
 
 // peerFeatures notes the features of a ping of 9 bytes.

@@ -40,6 +40,12 @@ const (
 	// the next one is made (pion gives up on a candidate pair after a few
 	// unanswered checks; a new link checks again).
 	attemptTimeout = 10 * time.Second
+	// softWait is how long a move keeps the old link while the new one
+	// opens (make-before-break). pion's shared sockets route a peer
+	// address's packets to the link that last wrote to it, so a new link
+	// to a peer whose address did not change opens only once the old one
+	// is closed: after softWait it is.
+	softWait = 3 * time.Second
 	// resumeHandshakeTimeout bounds the resume messages and key
 	// confirmations on a new link.
 	resumeHandshakeTimeout = 10 * time.Second
@@ -92,6 +98,7 @@ type resumption struct {
 	lastRemote netip.AddrPort
 	cur        link.Link
 	attempts   int
+	unwatch    func() // stops the network watch
 }
 
 func newResumption(keys *seal.Keys, opts *Options, l link.Link, peerDesc *invite.ConnDesc, ch invite.ChannelOptions, anchor *link.Anchor, events *eventRelay) *resumption {
@@ -328,8 +335,12 @@ func (s *Session) endResume() {
 	if rs.cancel != nil {
 		rs.cancel()
 	}
-	cur := rs.cur
+	cur, unwatch := rs.cur, rs.unwatch
+	rs.unwatch = nil
 	rs.mu.Unlock()
+	if unwatch != nil {
+		unwatch()
+	}
 	if cur != nil {
 		cur.Close()
 	}
@@ -350,7 +361,15 @@ func (s *Session) resumeLoop() {
 	defer cancel()
 	for i := 0; ; i++ {
 		gen := rs.attemptGen(i)
-		l, ch, err := s.attempt(ctx, gen)
+		wait := attemptTimeout
+		if !rs.isStopped() {
+			wait = softWait
+		}
+		l, ch, err := s.attempt(ctx, gen, wait)
+		if err != nil && ctx.Err() == nil && !rs.isStopped() {
+			// Make-before-break did not work: break, then make.
+			s.move(true, fmt.Errorf("no new link within %v beside the old one", softWait))
+		}
 		if err == nil {
 			if err = s.resumeOn(ctx, l, ch, gen); err == nil {
 				return
@@ -415,7 +434,7 @@ func (rs *resumption) predict(gen uint64) *invite.ConnDesc {
 
 // attempt makes a link of generation gen to the predicted peer and waits
 // for it to open.
-func (s *Session) attempt(ctx context.Context, gen uint64) (link.Link, link.Channel, error) {
+func (s *Session) attempt(ctx context.Context, gen uint64, wait time.Duration) (link.Link, link.Channel, error) {
 	rs := s.res
 	ufrag, pwd := rs.r.ICECredentials(rs.role, gen)
 	l, err := s.opts.makeLink(link.Config{Channel: rs.channel, ConnectTimeout: attemptTimeout, ICEUfrag: ufrag, ICEPwd: pwd, Anchor: rs.anchor}, rs.events)
@@ -434,7 +453,7 @@ func (s *Session) attempt(ctx context.Context, gen uint64) (link.Link, link.Chan
 		l.Close()
 		return nil, nil, err
 	}
-	actx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	actx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	ch, err := l.Open(actx)
 	if err != nil {
@@ -543,10 +562,10 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	}
 	if err == nil {
 		// A first record on the new link tells the peer this side
-		// took its confirmation (it settles the link generation).
-		var b [8]byte
-		binary.BigEndian.PutUint64(b[:], uint64(time.Since(s.started)))
-		err = s.sendRecordLocked(seal.TypePing, b[:])
+		// took its confirmation (it settles the link generation); it
+		// is a ping with the features, in case the first one was lost
+		// with the old link.
+		err = s.sendRecordLocked(seal.TypePing, s.featuresPing())
 	}
 	s.wmu.Unlock()
 	if old != nil {

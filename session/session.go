@@ -168,6 +168,12 @@ func ctxErr(ctx context.Context, err error) error {
 }
 
 func (s *Session) start() {
+	if s.res != nil {
+		stop := watchNetwork(s.log, func() { s.move(false, errors.New("this machine's addresses changed")) })
+		s.res.mu.Lock()
+		s.res.unwatch = stop
+		s.res.mu.Unlock()
+	}
 	s.announceFeatures()
 	s.wg.Add(2)
 	go s.readLoop()
