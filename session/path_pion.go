@@ -22,6 +22,11 @@ func (t *dcTransport) PathStats() (link.PathStats, bool) {
 	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
 		return link.PathStats{}, false
 	}
+	if s := t.pc.ConnectionState(); s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed {
+		// pion logs an error (to stderr) for the statistics of a closed
+		// agent.
+		return link.PathStats{}, false
+	}
 	st, ok := sctp.Transport().ICETransport().GetSelectedCandidatePairStats()
 	if !ok {
 		return link.PathStats{}, false
