@@ -139,6 +139,16 @@ func (s *Session) armKnock() {
 	rs.anchor.SetKnock(ufrag, func() { s.move(false, errors.New("the peer is resuming")) })
 }
 
+// notePath remembers the remote address of the path in use, where a
+// resumption looks for the peer first.
+func (s *Session) notePath() {
+	if p, ok := s.Path(); ok && p.Remote.IsValid() {
+		s.res.mu.Lock()
+		s.res.lastRemote = p.Remote
+		s.res.mu.Unlock()
+	}
+}
+
 // move starts resuming, or, with hard, also stops the link in use (it
 // failed: the reader and writers stop using it and wait).
 func (s *Session) move(hard bool, why error) {
@@ -579,6 +589,7 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	s.armKnock()
 	info := Resumption{After: time.Since(since), Resent: len(ents)}
 	info.Path, _ = s.Path()
+	s.notePath()
 	s.log.Info("resumed", "peer", s.peer.String(), "after", info.After.Round(time.Millisecond), "resent", len(ents), "path", info.Path.Remote.String())
 	rs.events.session(link.Resumed)
 	if s.opts.OnResumed != nil {

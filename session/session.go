@@ -173,6 +173,7 @@ func (s *Session) start() {
 		s.res.mu.Lock()
 		s.res.unwatch = stop
 		s.res.mu.Unlock()
+		s.notePath()
 	}
 	s.announceFeatures()
 	s.wg.Add(2)
