@@ -22,7 +22,8 @@ func (t *dcTransport) PathStats() (link.PathStats, bool) {
 	if sctp == nil || sctp.Transport() == nil || sctp.Transport().ICETransport() == nil {
 		return link.PathStats{}, false
 	}
-	if s := t.pc.ConnectionState(); s == webrtc.PeerConnectionStateClosed || s == webrtc.PeerConnectionStateFailed {
+	if s := sctp.Transport().ICETransport().State(); s == webrtc.ICETransportStateClosed || s == webrtc.ICETransportStateFailed ||
+		t.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
 		// pion logs an error (to stderr) for the statistics of a closed
 		// agent.
 		return link.PathStats{}, false

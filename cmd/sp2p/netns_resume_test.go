@@ -46,10 +46,11 @@ type resumeRun struct {
 	codeS, codeR int
 	out          string
 	data         []byte
-	// toResumed and toFlowing are the times from the event to the first
-	// "resumed" message of either side and to the first 256 KiB that
-	// arrived after it.
-	toResumed, toFlowing time.Duration
+	// toFlowing is the time from the event to the first bytes after the
+	// stall it caused (zero: no stall of 500 ms or more); resumed is what
+	// the sides said ("resumed after …").
+	toFlowing time.Duration
+	resumed   []string
 }
 
 // transferWithEvent starts the transfer, calls event once 4 MiB have
@@ -71,20 +72,22 @@ func (l *netnsLab) transferWithEvent(event func(), limit time.Duration, extra ..
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	wg.Add(1)
-	go func() { // watch for the resumption and the data after it
+	go func() { // watch the bytes arrive: a stall, then data again
 		defer wg.Done()
-		var after int64 = -1
+		size, lastGrow, stalled := dirBytes(run.out), time.Now(), false
 		for {
 			select {
 			case <-stop:
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			if after < 0 && (strings.Contains(run.r.stderr.String(), "resumed after") || strings.Contains(run.s.stderr.String(), "resumed after")) {
-				run.toResumed = time.Since(start)
-				after = dirBytes(run.out)
+			n := dirBytes(run.out)
+			if n == size {
+				stalled = stalled || time.Since(lastGrow) >= 500*time.Millisecond
+				continue
 			}
-			if after >= 0 && dirBytes(run.out) > after+256<<10 {
+			size, lastGrow = n, time.Now()
+			if stalled {
 				run.toFlowing = time.Since(start)
 				return
 			}
@@ -94,6 +97,13 @@ func (l *netnsLab) transferWithEvent(event func(), limit time.Duration, extra ..
 	run.codeR = run.r.wait(l.t, limit)
 	close(stop)
 	wg.Wait()
+	for _, p := range []*proc{run.s, run.r} {
+		for _, line := range strings.Split(p.stderr.String(), "\n") {
+			if i := strings.Index(line, "resumed after"); i >= 0 {
+				run.resumed = append(run.resumed, line[i:])
+			}
+		}
+	}
 	return run
 }
 
@@ -120,11 +130,11 @@ func (run *resumeRun) intact(t *testing.T, what string) {
 	if !bytes.Equal(got, run.data) {
 		t.Fatalf("%s: the file differs (%d bytes of %d)", what, len(got), len(run.data))
 	}
-	if run.toResumed == 0 {
+	if len(run.resumed) == 0 {
 		t.Fatalf("%s: the transfer completed but neither side said it resumed:\nsender:\n%s\nreceiver:\n%s", what, run.s.stderr.String(), run.r.stderr.String())
 	}
-	t.Logf("%s: 64 MiB intact; resumed %v after the event, data flowing again after %v", what,
-		run.toResumed.Round(10*time.Millisecond), run.toFlowing.Round(10*time.Millisecond))
+	t.Logf("%s: 64 MiB intact; data flowing again %v after the event; the sides said %q", what,
+		run.toFlowing.Round(10*time.Millisecond), run.resumed)
 }
 
 // Test 1: host A gets a new address mid-transfer (the old one removed, a

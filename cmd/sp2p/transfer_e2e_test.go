@@ -94,8 +94,10 @@ func TestBinaryKilledSenderThenResume(t *testing.T) {
 	writeRandomFile(t, big, 64<<20)
 	run := func(dir string) (*proc, *proc) {
 		offer, answer := filepath.Join(dir, "offer"), filepath.Join(dir, "answer")
-		a := startBinary(t, homeA, nil, "send", "--offer-file", offer, "--answer-file", answer, "--yes", "--loopback", "--json", "--heartbeat", "2s", big)
-		b := startBinary(t, homeB, nil, "receive", "--offer-file", offer, "--answer-file", answer, "--yes", "--loopback", "--json", "--heartbeat", "2s", "--out", out)
+		// A killed sender never comes back: the receiver tries to resume
+		// for its resume window (5 s here), then gives up.
+		a := startBinary(t, homeA, nil, "send", "--offer-file", offer, "--answer-file", answer, "--yes", "--loopback", "--json", "--heartbeat", "2s", "--resume-window", "5s", big)
+		b := startBinary(t, homeB, nil, "receive", "--offer-file", offer, "--answer-file", answer, "--yes", "--loopback", "--json", "--heartbeat", "2s", "--resume-window", "5s", "--out", out)
 		return a, b
 	}
 	a, b := run(t.TempDir())
