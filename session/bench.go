@@ -171,6 +171,11 @@ func (p *loopbackPair) close() {
 }
 
 func newLoopbackPair(ctx context.Context) (*loopbackPair, error) {
+	return newLoopbackPairWith(ctx, benchOptions())
+}
+
+// newLoopbackPairWith is newLoopbackPair with other options.
+func newLoopbackPairWith(ctx context.Context, opts Options) (*loopbackPair, error) {
 	alice, err := identity.Generate()
 	if err != nil {
 		return nil, err
@@ -179,7 +184,6 @@ func newLoopbackPair(ctx context.Context) (*loopbackPair, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := benchOptions()
 	var token string
 	as, bs, err := ConnectInProcess(ctx, alice, bob, opts, opts, func(o *invite.Offer, _ *invite.Answer) { token = o.Text() })
 	if err != nil {

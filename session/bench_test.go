@@ -39,11 +39,26 @@ func BenchmarkThroughput(b *testing.B) {
 		b.SetBytes(int64(len(msg)))
 		benchSealed(b, msg)
 	})
+	b.Run("sealed_no_resume", func(b *testing.B) {
+		b.SetBytes(int64(len(msg)))
+		benchSealedWith(b, msg, noResume())
+	})
+}
+
+// noResume is benchOptions without resumption (no retransmission
+// buffer, no acks), for comparison.
+func noResume() Options {
+	o := benchOptions()
+	o.ResumeWindow = -1
+	return o
 }
 
 // benchSealed sends msg one way over an sp2p session for b.N iterations.
-func benchSealed(b *testing.B, msg []byte) {
-	p := benchPair(b)
+func benchSealed(b *testing.B, msg []byte) { benchSealedWith(b, msg, benchOptions()) }
+
+// benchSealedWith is benchSealed with the sessions' options.
+func benchSealedWith(b *testing.B, msg []byte, opts Options) {
+	p := benchPairWith(b, opts)
 	ctx := context.Background()
 	go func() {
 		for {
@@ -83,8 +98,11 @@ func benchRaw(b *testing.B, tuned bool, msg []byte) {
 }
 
 // benchPair connects a session pair for a benchmark.
-func benchPair(b *testing.B) *pair {
-	lp, err := newLoopbackPair(context.Background())
+func benchPair(b *testing.B) *pair { return benchPairWith(b, benchOptions()) }
+
+// benchPairWith is benchPair with the sessions' options.
+func benchPairWith(b *testing.B, opts Options) *pair {
+	lp, err := newLoopbackPairWith(context.Background(), opts)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -152,6 +170,10 @@ func BenchmarkSmallMessages(b *testing.B) {
 	b.Run("sealed", func(b *testing.B) {
 		b.ReportAllocs()
 		benchSealed(b, msg)
+	})
+	b.Run("sealed_no_resume", func(b *testing.B) {
+		b.ReportAllocs()
+		benchSealedWith(b, msg, noResume())
 	})
 }
 
