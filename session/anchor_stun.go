@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+	pionnet "github.com/pion/transport/v5"
 
 	"github.com/sp2p/sp2p/invite"
 )
@@ -347,4 +348,32 @@ func (s *anchorState) reflexiveFor(opts *Options) func(context.Context) []netip.
 		defer cancel()
 		return s.mux.reflexive(ctx, stunServers(ctx, servers, udp4Only), stunGatherTimeout)
 	}
+}
+
+// errOwnSocket: an anchored link opens no UDP socket of its own.
+var errOwnSocket = errors.New("session: an anchored link's candidates are on the anchor's sockets")
+
+// anchoredNet is the network of an anchored link: pion may open no UDP
+// socket on an ephemeral port. With the anchor's mux, the only such
+// sockets pion opens are those it gathers server-reflexive candidates
+// from (one per STUN or UDP TURN server, even given TURN servers only),
+// whose NAT mappings die with the link; TURN clients (ListenPacket) and
+// mDNS (port 5353) are not affected.
+type anchoredNet struct{ pionnet.Net }
+
+// ListenUDP refuses an ephemeral port.
+func (n anchoredNet) ListenUDP(network string, laddr *net.UDPAddr) (pionnet.UDPConn, error) {
+	if laddr == nil || laddr.Port == 0 {
+		return nil, errOwnSocket
+	}
+	return n.Net.ListenUDP(network, laddr)
+}
+
+// linkNet is the network of a link made on the anchor: n, without
+// sockets of the link's own when the anchor has sockets.
+func (s *anchorState) linkNet(n pionnet.Net) pionnet.Net {
+	if s == nil || s.mux == nil {
+		return n
+	}
+	return anchoredNet{n}
 }

@@ -169,7 +169,7 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 				return nil, fmt.Errorf("session: %w", err)
 			}
 		}
-		se.SetNet(n)
+		se.SetNet(anchor.linkNet(n))
 	}
 	iceServers := opts.ICEServers
 	if anchor != nil && anchor.mux != nil {
