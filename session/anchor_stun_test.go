@@ -305,7 +305,9 @@ func TestAddReflexive(t *testing.T) {
 	tcp := invite.Candidate{Type: invite.Host, TCP: true, TCPType: invite.TCPPassive, Addr: netip.MustParseAddrPort("203.0.113.7:5000")}
 	rel := invite.Candidate{Type: invite.Relay, Addr: netip.MustParseAddrPort("198.51.100.9:3000")}
 	m1, m2 := netip.MustParseAddrPort("203.0.113.7:5000"), netip.MustParseAddrPort("[2001:db8::7]:5000")
-	srflx := func(a netip.AddrPort) invite.Candidate { return invite.Candidate{Type: invite.ServerReflexive, Addr: a} }
+	srflx := func(a netip.AddrPort) invite.Candidate {
+		return invite.Candidate{Type: invite.ServerReflexive, Addr: a}
+	}
 
 	d := &invite.ConnDesc{Candidates: []invite.Candidate{host, tcp, rel}}
 	addReflexive(d, []netip.AddrPort{m1, m2, host.Addr, m1})
