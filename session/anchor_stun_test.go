@@ -5,10 +5,12 @@ package session
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -387,4 +389,34 @@ func FuzzStunMapped(f *testing.F) {
 			t.Fatalf("stunMapped = %v, pion reads %v", a, want)
 		}
 	})
+}
+
+// stunMapped reads RFC 5769's sample responses (testdata/stun_rfc5769.txt):
+// the vectors of another implementation than the one the other tests
+// encode with.
+func TestStunMappedRFC5769(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile("testdata/stun_rfc5769.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for line := range strings.Lines(string(raw)) {
+		if line = strings.TrimSpace(line); line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		hexMsg, addr, _ := strings.Cut(line, " ")
+		p, err := hex.DecodeString(hexMsg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := netip.MustParseAddrPort(addr)
+		if got, typ, ok := stunMapped(p); !ok || typ != stunBindingSuccess || got != want {
+			t.Errorf("stunMapped = %v, %#x, %v; want %v", got, typ, ok, want)
+		}
+		n++
+	}
+	if n != 2 {
+		t.Fatalf("%d vectors, want 2", n)
+	}
 }
