@@ -96,6 +96,7 @@ type anchorMux struct {
 	knock        *knocker
 	loopbackOnly bool
 	loopback     bool
+	log          *slog.Logger
 }
 
 var _ ice.UDPMux = (*anchorMux)(nil)
@@ -107,7 +108,7 @@ func newAnchorMux(opts *Options, a *link.Anchor) (*anchorMux, error) {
 	}
 	n := &liveNet{Net: sn}
 	k := &knocker{anchor: a, links: map[string]bool{}}
-	m := &anchorMux{knock: k, loopbackOnly: opts.LoopbackOnly, loopback: opts.LoopbackOnly || opts.IncludeLoopback}
+	m := &anchorMux{knock: k, loopbackOnly: opts.LoopbackOnly, loopback: opts.LoopbackOnly || opts.IncludeLoopback, log: opts.logger()}
 	families := []string{"udp4"}
 	if !opts.UDP4Only {
 		families = append(families, "udp6")
@@ -130,7 +131,7 @@ func newAnchorMux(opts *Options, a *link.Anchor) (*anchorMux, error) {
 		}
 		u.SetReadBuffer(socketBuffer)
 		u.SetWriteBuffer(socketBuffer)
-		c := &anchorConn{UDPConn: u, faults: opts.faults, knock: k}
+		c := &anchorConn{UDPConn: u, faults: opts.faults, knock: k, refl: newReflector()}
 		m.socks = append(m.socks, c)
 		mux := ice.NewUDPMuxDefault(ice.UDPMuxParams{
 			UDPConn: c,
@@ -230,11 +231,13 @@ func (m *anchorMux) ports() []int {
 }
 
 // anchorConn is one of the anchor's sockets as the mux reads it: it calls
-// the anchor's knock, and drops datagrams as a test's faults say.
+// the anchor's knock, takes the responses to the anchor's STUN queries
+// off it, and drops datagrams as a test's faults say.
 type anchorConn struct {
 	*net.UDPConn
 	faults *netFaults
 	knock  *knocker
+	refl   *reflector
 }
 
 // ReadFromAddrPort reads the next datagram (the mux's allocation-free
@@ -246,6 +249,9 @@ func (c *anchorConn) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 			return n, addr, err
 		}
 		if c.faults != nil && c.faults.cut.Load() {
+			continue
+		}
+		if c.refl.take(b[:n], addr) {
 			continue
 		}
 		c.knock.check(b[:n])

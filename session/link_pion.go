@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,9 @@ type peerConn struct {
 	iceConnected      atomic.Bool // ICE reached the peer at least once
 	mangleLocal       func(*invite.ConnDesc)
 	onNetwork         func(link.Event)
+	// reflexive, for a link on an anchor's sockets, learns their NAT
+	// mappings (the link's server-reflexive candidates).
+	reflexive func(context.Context) []netip.AddrPort
 }
 
 var _ link.Link = (*peerConn)(nil)
@@ -165,10 +169,17 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 				return nil, fmt.Errorf("session: %w", err)
 			}
 		}
-		se.SetNet(n)
+		se.SetNet(anchor.linkNet(n))
+	}
+	iceServers := opts.ICEServers
+	if anchor != nil && anchor.mux != nil {
+		// The anchor finds the server-reflexive candidates of its own
+		// sockets (anchor_stun.go); pion's would be on sockets of the
+		// link's own, whose NAT mappings die with it.
+		iceServers = withoutSTUN(iceServers)
 	}
 	var servers []webrtc.ICEServer
-	for _, s := range opts.ICEServers {
+	for _, s := range iceServers {
 		servers = append(servers, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
 	}
 	conf := webrtc.Configuration{ICEServers: servers}
@@ -182,7 +193,7 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 	if err != nil {
 		return nil, fmt.Errorf("session: creating the peer connection: %w", err)
 	}
-	p := &peerConn{pc: pc, opened: make(chan struct{}), failed: make(chan struct{}), mangleLocal: opts.mangleLocalDesc, onNetwork: cfg.OnNetwork}
+	p := &peerConn{pc: pc, opened: make(chan struct{}), failed: make(chan struct{}), mangleLocal: opts.mangleLocalDesc, onNetwork: cfg.OnNetwork, reflexive: anchor.reflexiveFor(opts)}
 	negotiated, id := true, uint16(0)
 	ordered := !ch.Unordered
 	init := &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Ordered: &ordered}
@@ -244,9 +255,19 @@ func (p *peerConn) fail() { p.once.Do(func() { close(p.failed) }) }
 
 // gather gathers every candidate and returns this side's description.
 func (p *peerConn) gather(ctx context.Context, desc webrtc.SessionDescription) (*invite.ConnDesc, error) {
+	var mapped chan []netip.AddrPort
+	if p.reflexive != nil {
+		// Beside pion's gathering: both are bounded by the STUN gather
+		// timeout.
+		mapped = make(chan []netip.AddrPort, 1)
+		go func() { mapped <- p.reflexive(ctx) }()
+	}
 	d, err := gatherLocal(ctx, p.pc, desc, "check the network and the ICE servers")
 	if err != nil {
 		return nil, err
+	}
+	if mapped != nil {
+		addReflexive(d, <-mapped)
 	}
 	if p.mangleLocal != nil {
 		p.mangleLocal(d)
