@@ -231,11 +231,12 @@ func (j *resumeInjector) readMessage(p []byte) (int, error) {
 	j.mu.Lock()
 	*j.recorded = append(*j.recorded, real)
 	forge := *j.forge
-	j.mu.Unlock()
 	if forge == nil {
+		j.mu.Unlock()
 		return n, nil
 	}
 	j.pending = append(forge(real), real)
+	j.mu.Unlock()
 	m := j.pending[0]
 	j.pending = j.pending[1:]
 	return copy(p, m), nil
@@ -291,7 +292,9 @@ func TestResumeRefusesForgeries(t *testing.T) {
 		t.Fatalf("%d resume messages recorded", len(recorded))
 	}
 	old := recorded[len(recorded)-1]
+	forged := 0
 	forge = func(real []byte) [][]byte {
+		forged++ // under mu (the injector's caller holds it)
 		r := p.offerer.res.r // the peer's resumer: what only the peer holds
 		var key [32]byte
 		key[0] = 9
@@ -306,8 +309,11 @@ func TestResumeRefusesForgeries(t *testing.T) {
 	mu.Unlock()
 	move()
 	roundTrip("after the second move")
-	if got := p.answerer.res.refused.Load(); got != 4 {
-		t.Fatalf("%d resume messages refused, want 4", got)
+	mu.Lock()
+	want := int64(4 * forged)
+	mu.Unlock()
+	if got := p.answerer.res.refused.Load(); got != want || want == 0 {
+		t.Fatalf("%d resume messages refused, want %d (4 forgeries before each real one)", got, want)
 	}
 	if p.answerer.Err() != nil || p.offerer.Err() != nil {
 		t.Fatal("a forgery ended the session")
