@@ -49,7 +49,7 @@ func (f *connFlags) register(cmd *cobra.Command) {
 	fl.StringVar(&f.turnUser, "turn-user", "", "TURN user name")
 	fl.StringVar(&f.turnPwFile, "turn-password-file", "", "read the TURN password from the first line of `FILE`")
 	fl.StringVar(&f.savePeer, "save-peer", "", "pin the peer under `NAME` in your known peers after the session (a chat or a transfer) instead of asking")
-	fl.DurationVar(&f.heartbeat, "heartbeat", session.DefaultHeartbeatTimeout, "move to a new path when the peer is not heard from for this long")
+	fl.DurationVar(&f.heartbeat, "heartbeat", session.DefaultHeartbeatTimeout, "when the peer is not heard from for this long, move to a new path (or give up, with --resume-window 0)")
 	fl.DurationVar(&f.resumeWindow, "resume-window", session.DefaultResumeWindow, "after the network changes or the connection fails, keep trying to resume the session on a new path for this long (0: do not resume)")
 	lanFlags(cmd, f)
 }

@@ -133,6 +133,9 @@ func (run *resumeRun) intact(t *testing.T, what string) {
 	if len(run.resumed) == 0 {
 		t.Fatalf("%s: the transfer completed but neither side said it resumed:\nsender:\n%s\nreceiver:\n%s", what, run.s.stderr.String(), run.r.stderr.String())
 	}
+	if os.Getenv("SP2P_TEST_SHOW") != "" { // what the people at both ends saw
+		t.Logf("sender:\n%s\nreceiver:\n%s", run.s.stderr.String(), run.r.stderr.String())
+	}
 	t.Logf("%s: 64 MiB intact; data flowing again %v after the event; the sides said %q", what,
 		run.toFlowing.Round(10*time.Millisecond), run.resumed)
 }
