@@ -50,7 +50,10 @@ type linkShare struct {
 
 func newLinkShare(opts *Options) linkShare {
 	ls := linkShare{events: &eventRelay{user: opts.OnNetwork}}
-	if opts.resumeWindow() > 0 {
+	// The browser's link cannot keep a certificate or sockets for the
+	// session (an anchor), so a session there does not resume (unless a
+	// link of the test's own, which can, is given).
+	if opts.resumeWindow() > 0 && (nativeAnchors || opts.Link != nil) {
 		ls.anchor = &link.Anchor{}
 	}
 	return ls

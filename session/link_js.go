@@ -308,3 +308,7 @@ func (c *jsChannel) Close() error {
 	})
 	return c.l.pc.Close()
 }
+
+// nativeAnchors: the browser's link keeps nothing for a session (no
+// link anchor), so sessions in a browser do not resume.
+const nativeAnchors = false

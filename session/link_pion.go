@@ -344,3 +344,7 @@ func (t *dcTransport) Close() error {
 	t.rw.Close()
 	return t.pc.Close()
 }
+
+// nativeAnchors: the native pion link keeps a session's certificate and
+// sockets in its link anchor, so native sessions resume.
+const nativeAnchors = true
