@@ -294,7 +294,7 @@ func TestResumeRefusesForgeries(t *testing.T) {
 	old := recorded[len(recorded)-1]
 	forged := 0
 	forge = func(real []byte) [][]byte {
-		forged++ // under mu (the injector's caller holds it)
+		forged++             // under mu (the injector's caller holds it)
 		r := p.offerer.res.r // the peer's resumer: what only the peer holds
 		var key [32]byte
 		key[0] = 9
