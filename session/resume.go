@@ -95,6 +95,11 @@ type resumption struct {
 	cur        link.Link
 	attempts   int
 	unwatch    func() // stops the network watch
+
+	localCands    []invite.Candidate      // this side's candidates in its last attempt (its resume token)
+	hints         []invite.Candidate      // the peer's, from its resume token
+	hintIssued    time.Time               // when that token was issued
+	attemptCancel context.CancelCauseFunc // ends the attempt in progress
 }
 
 func newResumption(keys *seal.Keys, opts *Options, l link.Link, peerDesc *invite.ConnDesc, ch invite.ChannelOptions, anchor *link.Anchor, events *eventRelay) *resumption {
@@ -424,17 +429,27 @@ func (rs *resumption) predict(gen uint64) *invite.ConnDesc {
 	peer := 1 - rs.role
 	d := rs.peerDesc
 	d.ICEUfrag, d.ICEPwd = rs.r.ICECredentials(peer, gen)
-	d.Candidates = slices.Clone(rs.peerDesc.Candidates)
 	rs.mu.Lock()
-	last := rs.lastRemote
+	last, hints := rs.lastRemote, slices.Clone(rs.hints)
 	rs.mu.Unlock()
-	if last.IsValid() && !slices.ContainsFunc(d.Candidates, func(c invite.Candidate) bool { return c.Addr == last }) {
-		c := invite.Candidate{Type: invite.PeerReflexive, Addr: last}
-		if len(d.Candidates) >= invite.MaxCandidates {
-			d.Candidates = d.Candidates[:invite.MaxCandidates-1]
+	// The peer's resume token first, then where it was last seen, then
+	// its token's candidates; each address once, at most 16.
+	var cands []invite.Candidate
+	add := func(c invite.Candidate) {
+		if len(cands) < invite.MaxCandidates && !slices.ContainsFunc(cands, func(o invite.Candidate) bool { return o.Addr == c.Addr && o.TCP == c.TCP }) {
+			cands = append(cands, c)
 		}
-		d.Candidates = append([]invite.Candidate{c}, d.Candidates...)
 	}
+	for _, c := range hints {
+		add(c)
+	}
+	if last.IsValid() {
+		add(invite.Candidate{Type: invite.PeerReflexive, Addr: last})
+	}
+	for _, c := range rs.peerDesc.Candidates {
+		add(c)
+	}
+	d.Candidates = cands
 	return &d
 }
 
@@ -448,18 +463,22 @@ func (s *Session) attempt(ctx context.Context, gen uint64, wait time.Duration) (
 		return nil, nil, err
 	}
 	remote := rs.predict(gen)
+	var local *invite.ConnDesc
 	if rs.role == seal.Offerer {
-		if _, err = l.Offer(ctx); err == nil {
+		if local, err = l.Offer(ctx); err == nil {
 			err = l.Apply(remote)
 		}
 	} else {
-		_, err = l.Answer(ctx, remote)
+		local, err = l.Answer(ctx, remote)
 	}
 	if err != nil {
 		l.Close()
 		return nil, nil, err
 	}
-	actx, cancel := context.WithTimeout(ctx, wait)
+	rs.mu.Lock()
+	rs.localCands = slices.Clone(local.Candidates)
+	rs.mu.Unlock()
+	actx, cancel := rs.attemptContext(ctx, wait)
 	defer cancel()
 	ch, err := l.Open(actx)
 	if err != nil {

@@ -3,6 +3,7 @@ package session
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -358,9 +359,12 @@ func TestResumeMessageVector(t *testing.T) {
 		pub[i] = byte(i + 1)
 	}
 	got := hex.EncodeToString((&resumeMsg{role: seal.Offerer, counter: 2, pub: pub, received: 1000}).encode(r))
+	// And a resume token: the offerer's, one host candidate
+	// 192.0.2.1:8080, issued at 2026-01-01T00:00:00Z.
+	tok := testResumeToken(r, seal.Offerer, time.UnixMilli(1767225600000))
 	const file = "../testdata/resume-message.json"
 	if *updateVectors {
-		out, _ := json.MarshalIndent(map[string]string{"offerer_resume_message": got}, "", "  ")
+		out, _ := json.MarshalIndent(map[string]string{"offerer_resume_message": got, "offerer_resume_token": tok}, "", "  ")
 		os.WriteFile(file, append(out, '\n'), 0o644)
 	}
 	var want map[string]string
@@ -373,6 +377,12 @@ func TestResumeMessageVector(t *testing.T) {
 	}
 	if want["offerer_resume_message"] != got {
 		t.Fatalf("resume message\ngot  %s\nwant %s", got, want["offerer_resume_message"])
+	}
+	if want["offerer_resume_token"] != tok {
+		t.Fatalf("resume token\ngot  %s\nwant %s", tok, want["offerer_resume_token"])
+	}
+	if _, cands, err := decodeResumeToken(tok, r, seal.Offerer); err != nil || len(cands) != 1 || cands[0].Addr.String() != "192.0.2.1:8080" {
+		t.Fatalf("decoding the token vector: %v %v", cands, err)
 	}
 	m, err := decodeResume(mustHex(t, got), r, seal.Offerer)
 	if err != nil || m.counter != 2 || m.received != 1000 || m.pub != pub {
@@ -393,3 +403,101 @@ func mustHex(t *testing.T, s string) []byte {
 }
 
 var updateVectors = flag.Bool("update", false, "rewrite testdata/resume-message.json from the implementation")
+
+// Both sides move at once: neither finds the other where it was, and the
+// session waits; each side's resume token, taken by the other, brings it
+// back (one direction is enough when that side is then reachable). A
+// side's own token, a replayed one, one of another session and an
+// altered one are refused.
+func TestResumeTokenWhenBothMoved(t *testing.T) {
+	checkGoroutines(t)
+	n := memlink.New(11, memlink.Faults{})
+	p := connect(t, resumeOpts(n, nil), resumeOpts(n, nil))
+	other := connect(t, resumeOpts(n, nil), resumeOpts(n, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := p.offerer.ResumeToken(); !errors.Is(err, ErrNotMoving) {
+		t.Fatalf("a token while not moving: %v", err)
+	}
+	n.SetOutage(true)
+	for _, s := range []*Session{p.offerer, p.answerer} {
+		path, _ := s.Path()
+		if _, ok := n.Move(path.Local); !ok {
+			t.Fatal("no anchor")
+		}
+	}
+	n.SetOutage(false)
+	var tokO, tokA string
+	waitFor(t, func() bool {
+		var e1, e2 error
+		tokO, e1 = p.offerer.ResumeToken()
+		tokA, e2 = p.answerer.ResumeToken()
+		return e1 == nil && e2 == nil
+	})
+	time.Sleep(300 * time.Millisecond)
+	if p.offerer.res.committed != 0 {
+		t.Fatal("resumed although neither side could find the other")
+	}
+	if err := p.answerer.UseResumeToken(tokA); !errors.Is(err, ErrResumeToken) {
+		t.Fatalf("its own token: %v", err)
+	}
+	flipped := []byte(tokO)
+	flipped[len(flipped)-5] ^= 0x01
+	if err := p.answerer.UseResumeToken(string(flipped)); !errors.Is(err, ErrResumeToken) {
+		t.Fatalf("an altered token: %v", err)
+	}
+	otherTok := testResumeToken(other.offerer.res.r, seal.Offerer, time.Now())
+	if err := p.answerer.UseResumeToken(otherTok); !errors.Is(err, ErrResumeToken) {
+		t.Fatalf("another session's token: %v", err)
+	}
+	if err := p.answerer.UseResumeToken(tokO); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.answerer.UseResumeToken(tokO); !errors.Is(err, ErrResumeToken) {
+		t.Fatalf("the same token again: %v", err)
+	}
+	if err := p.offerer.Send(ctx, []byte("back")); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := p.answerer.Receive(ctx); err != nil || string(m) != "back" {
+		t.Fatalf("after the tokens: %q %v", m, err)
+	}
+}
+
+// FuzzResumeToken: any text as a peer's resume token is refused with
+// ErrResumeToken or taken; it never panics.
+func FuzzResumeToken(f *testing.F) {
+	var tr [32]byte
+	k, err := seal.DeriveKeys(bytes.Repeat([]byte{3}, 32), tr, seal.Answerer)
+	if err != nil {
+		f.Fatal(err)
+	}
+	r := k.Resumer()
+	f.Add(testResumeToken(r, seal.Offerer, time.UnixMilli(1_700_000_000_000)))
+	f.Add(ResumeTokenPrefix)
+	f.Add("sp2p-resume:AQ")
+	f.Fuzz(func(t *testing.T, text string) {
+		_, cands, err := decodeResumeToken(text, r, seal.Offerer)
+		if err != nil {
+			if !errors.Is(err, ErrResumeToken) {
+				t.Fatalf("error %v does not wrap ErrResumeToken", err)
+			}
+			return
+		}
+		if len(cands) < 1 || len(cands) > 16 {
+			t.Fatalf("%d candidates taken", len(cands))
+		}
+	})
+}
+
+// testResumeToken is a resume token from role with one host candidate,
+// 192.0.2.1:8080, issued at issued.
+func testResumeToken(r *seal.Resumer, role seal.Role, issued time.Time) string {
+	id := r.ResumeID()
+	b := []byte{resumeTokenVersion, byte(role)}
+	b = append(b, id[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(issued.UnixMilli()))
+	b = append(b, 1, 0, 4, 192, 0, 2, 1, 0x1f, 0x90)
+	tag := r.TokenMAC(role, b)
+	return ResumeTokenPrefix + base64.RawURLEncoding.EncodeToString(append(b, tag[:]...))
+}

@@ -21,6 +21,8 @@ const (
 	LabelResumeMAC           = "sp2p v1 resume mac "
 	LabelResumeKeyOAToAnswer = "sp2p v1 resume key offerer to answerer"
 	LabelResumeKeyAOToOffer  = "sp2p v1 resume key answerer to offerer"
+	LabelResumeTokenMAC      = "sp2p v1 resume token "
+	LabelResumeID            = "sp2p v1 resume id"
 )
 
 // Sizes of resumption's values.
@@ -145,6 +147,29 @@ func (r *Resumer) Derive(shared []byte, transcript [TranscriptSize]byte) (*Keys,
 		copy(k.recv[:], oa)
 	}
 	return k, nil
+}
+
+// TokenMAC is the tag of a resume token from role:
+// HMAC-SHA256(HKDF-Expand(secret, LabelResumeTokenMAC || role, 32), msg).
+func (r *Resumer) TokenMAC(role Role, msg []byte) [ResumeMACSize]byte {
+	key := r.expand(LabelResumeTokenMAC, role, 32)
+	defer clear(key)
+	m := hmac.New(sha256.New, key)
+	m.Write(msg)
+	var out [ResumeMACSize]byte
+	m.Sum(out[:0])
+	return out
+}
+
+// ResumeID is the session's public handle in resume tokens, the same on
+// both sides: HKDF-Expand(secret, LabelResumeID, 8). It reveals nothing
+// of the secret, and nothing links it to the session id.
+func (r *Resumer) ResumeID() [8]byte {
+	b, err := hkdf.Expand(sha256.New, r.secret[:], LabelResumeID, 8)
+	if err != nil {
+		panic(err)
+	}
+	return [8]byte(b)
 }
 
 // Erase overwrites the resume secret.
