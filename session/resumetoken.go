@@ -231,3 +231,14 @@ func (rs *resumption) attemptContext(ctx context.Context, wait time.Duration) (c
 		cancel()
 	}
 }
+
+// Moving reports whether the session is moving to a new link now, and
+// since when.
+func (s *Session) Moving() (since time.Time, moving bool) {
+	if s.res == nil {
+		return time.Time{}, false
+	}
+	s.res.mu.Lock()
+	defer s.res.mu.Unlock()
+	return s.res.since, s.res.moving
+}

@@ -212,6 +212,7 @@ func (a *app) openAccept(ctx context.Context, f *connFlags, args []string, qrIma
 	}
 	connected = true
 	a.rememberPairing(f, s, peers)
+	a.watchResume(s)
 	return s, peers, nil
 }
 

@@ -146,6 +146,7 @@ func (a *app) openInvite(ctx context.Context, f *connFlags, to string, ttl time.
 	}
 	connected = true
 	a.rememberPairing(f, s, peers)
+	a.watchResume(s)
 	return s, peers, nil
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -223,4 +224,83 @@ func TestNetnsResumeAfterLongOutage(t *testing.T) {
 			t.Logf("%v window: both gave up (%s)", window, lastLine(run.r.stderr.String()))
 		})
 	}
+}
+
+// startSync is start with output a test may read while the process runs.
+func (l *netnsLab) startSync(n, home string, args ...string) (*exec.Cmd, *syncBuffer) {
+	l.t.Helper()
+	cmd := exec.Command("ip", append([]string{"netns", "exec", l.prefix + "-" + n, sp2pBinary}, args...)...)
+	cmd.Env = []string{"HOME=" + home, "PATH=" + os.Getenv("PATH")}
+	errb := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = io.Discard, errb
+	if err := cmd.Start(); err != nil {
+		l.t.Fatal(err)
+	}
+	l.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	})
+	return cmd, errb
+}
+
+// resumeTokenIn returns the resume token a process printed, or "".
+func resumeTokenIn(b *syncBuffer) string {
+	for _, line := range strings.Split(b.String(), "\n") {
+		if _, tok, ok := strings.Cut(line, "sp2p resume "); ok && strings.HasPrefix(tok, "sp2p-resume:") {
+			return strings.TrimSpace(tok)
+		}
+	}
+	return ""
+}
+
+// Both hosts change addresses at once (and their NAT mappings with
+// them): neither finds the other where it was. After a while each side
+// prints its resume token; `sp2p resume` with it on the other host brings
+// the transfer back, and it completes intact.
+func TestNetnsResumeTokenBothMoved(t *testing.T) {
+	t.Parallel()
+	lab := newNetnsLab(t, "cone", "cone")
+	lab.relay()
+	data := randomBytes(64 << 20)
+	homeA, homeB := newHome(t), newHome(t)
+	dir, out := t.TempDir(), t.TempDir()
+	src := filepath.Join(dir, "payload.bin")
+	os.WriteFile(src, data, 0o644)
+	common := []string{"--yes", "--offer-file", filepath.Join(dir, "offer"), "--answer-file", filepath.Join(dir, "answer"), "--stun", "stun:198.18.0.1:3478"}
+	s, serr := lab.startSync("ha", homeA, append(append([]string{"send"}, common...), src)...)
+	r, rerr := lab.startSync("hb", homeB, append([]string{"receive", "--out", out}, common...)...)
+	waitForBytes(t, out, 4<<20)
+	start := time.Now()
+	for _, h := range []struct{ ns, addr, gw string }{{"ha", "10.77.1.3/24", "10.77.1.1"}, {"hb", "10.77.2.3/24", "10.77.2.1"}} {
+		lab.run(h.ns, "ip", "addr", "flush", "dev", "eth0")
+		lab.run(h.ns, "ip", "addr", "add", h.addr, "dev", "eth0")
+		lab.run(h.ns, "ip", "route", "add", "default", "via", h.gw)
+	}
+	var tokA, tokB string
+	waitFor(t, "both sides' resume tokens", func() bool {
+		tokA, tokB = resumeTokenIn(serr), resumeTokenIn(rerr)
+		return tokA != "" && tokB != ""
+	})
+	shown := time.Since(start)
+	for _, c := range []struct {
+		ns, home, tok string
+	}{{"hb", homeB, tokA}, {"ha", homeA, tokB}} {
+		cmd := exec.Command("ip", "netns", "exec", lab.prefix+"-"+c.ns, sp2pBinary, "resume", c.tok)
+		cmd.Env = []string{"HOME=" + c.home, "PATH=" + os.Getenv("PATH")}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("sp2p resume in %s: %v\n%s", c.ns, err, out)
+		}
+	}
+	codeS := waitExit(t, s, 120*time.Second, serr.String)
+	codeR := waitExit(t, r, 120*time.Second, rerr.String)
+	if codeS != 0 || codeR != 0 {
+		t.Fatalf("exit %d/%d\nsender:\n%s\nreceiver:\n%s", codeS, codeR, serr.String(), rerr.String())
+	}
+	got, _ := os.ReadFile(filepath.Join(out, "payload.bin"))
+	if !bytes.Equal(got, data) {
+		t.Fatal("the file differs")
+	}
+	t.Logf("both moved: tokens shown %v after the change, transfer done %v after it", shown.Round(100*time.Millisecond), time.Since(start).Round(100*time.Millisecond))
 }

@@ -64,7 +64,7 @@ people, and 'sp2p send' / 'sp2p receive' move files.`,
 	pf.StringVar(&a.identityPath, "identity", "", "identity file (default $SP2P_IDENTITY, else sp2p/identity in your config directory)")
 	pf.StringVar(&a.passFile, "passphrase-file", "", "read the identity passphrase from the first line of `FILE` (default $SP2P_PASSPHRASE_FILE)")
 
-	root.AddCommand(a.keygenCmd(), a.idCmd(), a.peersCmd(), a.inviteCmd(), a.acceptCmd(), a.sendCmd(), a.receiveCmd(), a.benchCmd(), a.relayCmd(), a.roomCmd(), a.webCmd(), a.demoCmd(), a.versionCmd())
+	root.AddCommand(a.keygenCmd(), a.idCmd(), a.peersCmd(), a.inviteCmd(), a.acceptCmd(), a.sendCmd(), a.receiveCmd(), a.benchCmd(), a.relayCmd(), a.resumeCmd(), a.roomCmd(), a.webCmd(), a.demoCmd(), a.versionCmd())
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		wrapArgs(c)
