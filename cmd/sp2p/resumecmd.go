@@ -200,4 +200,3 @@ func serveResume(path string, s *session.Session) (stop func(), err error) {
 		}
 	}, nil
 }
-
