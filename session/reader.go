@@ -31,6 +31,9 @@ func (s *Session) readLoop() {
 		gen = s.res.readGen()
 	}
 	for {
+		if s.res != nil {
+			gen = s.install(gen) // a resumption's new link, if one came
+		}
 		rec, pooled, err := s.readRecord()
 		if err != nil && s.resumable() && !s.closing.Load() && s.Err() == nil &&
 			!errors.Is(err, io.ErrShortBuffer) && !errors.Is(err, ErrReceiveOverflow) {
@@ -38,7 +41,6 @@ func (s *Session) readLoop() {
 			// session to resume on a new one.
 			s.move(true, fmt.Errorf("reading: %w", err))
 			if s.park() {
-				gen = s.res.readGen()
 				continue
 			}
 			return
@@ -63,7 +65,6 @@ func (s *Session) readLoop() {
 				// dropped, and the peer sends it again.
 				s.readerParked = false
 				if s.park() {
-					gen = s.res.readGen()
 					continue
 				}
 			}
@@ -92,7 +93,7 @@ func recvBufferSize(tr transport) int {
 // small and the record does not fit, into a pooled record-sized buffer
 // (pooled, which release gives back; nil otherwise).
 func (s *Session) readRecord() (rec []byte, pooled *[]byte, err error) {
-	n, err := s.transport().readMessage(s.rbuf)
+	n, err := s.readTr.readMessage(s.rbuf)
 	if err == nil {
 		return s.rbuf[:n], nil, nil
 	}
@@ -101,7 +102,7 @@ func (s *Session) readRecord() (rec []byte, pooled *[]byte, err error) {
 	}
 	bp := recordBufs.Get().(*[]byte)
 	big := (*bp)[:MaxRecord]
-	if n, err = s.transport().readMessage(big); err != nil {
+	if n, err = s.readTr.readMessage(big); err != nil {
 		recordBufs.Put(bp)
 		return nil, nil, err
 	}

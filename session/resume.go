@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -78,7 +79,6 @@ type resumption struct {
 	ackPending atomic.Bool   // an ack is due: the next writer sends it
 	ackWake    chan struct{} // the reader asks for an ack
 	stopSig    chan struct{} // a Send waiting for room is told the link stopped
-	parked     chan struct{} // the reader stopped reading the old link
 
 	mu         sync.Mutex
 	ended      bool
@@ -94,7 +94,9 @@ type resumption struct {
 	lastRemote netip.AddrPort
 	cur        link.Link
 	attempts   int
-	unwatch    func() // stops the network watch
+	unwatch    func()       // stops the network watch
+	pending    *readerState // the reader's state on the new link, until it takes it
+	looping    bool         // a resume loop runs (it erases the secret if the session ended)
 
 	localCands    []invite.Candidate      // this side's candidates in its last attempt (its resume token)
 	hints         []invite.Candidate      // the peer's, from its resume token
@@ -106,7 +108,7 @@ func newResumption(keys *seal.Keys, opts *Options, l link.Link, peerDesc *invite
 	rs := &resumption{
 		r: keys.Resumer(), role: keys.Role, window: opts.resumeWindow(), anchor: anchor, peerDesc: *peerDesc,
 		channel: ch, events: events, rtx: newRtxBuf(opts.resumeBuffer()),
-		ackWake: make(chan struct{}, 1), stopSig: make(chan struct{}, 1), parked: make(chan struct{}, 1),
+		ackWake: make(chan struct{}, 1), stopSig: make(chan struct{}, 1),
 		resumed: make(chan struct{}), cur: l,
 	}
 	close(rs.resumed)
@@ -168,7 +170,7 @@ func (s *Session) move(hard bool, why error) {
 	}
 	start := !rs.moving
 	if start {
-		rs.moving, rs.since, rs.resumed = true, time.Now(), make(chan struct{})
+		rs.moving, rs.since, rs.resumed, rs.looping = true, time.Now(), make(chan struct{}), true
 		if remote.IsValid() {
 			rs.lastRemote = remote
 		}
@@ -234,19 +236,21 @@ func (rs *resumption) isStopped() bool {
 // errStopped: a Send waiting for room gives way to a move.
 var errStopped = errors.New("session: the link stopped")
 
-// waitRtxSpace waits (wmu held) until a message of n bytes fits the
-// retransmission buffer, sending this side's acks meanwhile (the peer may
-// be waiting for them in the same way).
-func (s *Session) waitRtxSpace(ctx context.Context, n int) error {
+// waitRtxRoom waits, without the write lock, until a message of n bytes
+// may fit the retransmission buffer (the peer acknowledged something),
+// the link stops (errStopped), or ctx or the session ends. It looks
+// again every 50 ms besides.
+func (s *Session) waitRtxRoom(ctx context.Context, n int) error {
 	rs := s.res
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
 	for !rs.rtx.fits(n) {
-		s.sendAckLocked()
 		if rs.isStopped() {
 			return errStopped
 		}
 		select {
 		case <-rs.rtx.space:
-		case <-rs.ackWake:
+		case <-tick.C:
 		case <-rs.stopSig:
 		case <-ctx.Done():
 			return ctx.Err()
@@ -312,22 +316,46 @@ func (rs *resumption) readGen() uint64 {
 
 // park is the reader stopping on a link a move stopped; it waits for the
 // resumption and reports whether to go on reading (false: the session
-// ended).
+// ended). The reader then takes its new state (install).
 func (s *Session) park() bool {
 	rs := s.res
 	rs.mu.Lock()
 	ch := rs.resumed
 	rs.mu.Unlock()
 	select {
-	case rs.parked <- struct{}{}:
-	default:
-	}
-	select {
 	case <-ch:
 		return s.Err() == nil
 	case <-s.done:
 		return false
 	}
+}
+
+// readerState is what a resumption hands the reader: the new link's
+// transport and opener.
+type readerState struct {
+	tr     transport
+	opener *seal.Opener
+}
+
+// install takes the reader's new state after a resumption, if there is
+// one, and returns the generation to read from then on; otherwise gen,
+// the one it reads (a move that has begun but not finished must not
+// change it: what the old link still brings is dropped). Only the
+// reader calls it.
+func (s *Session) install(gen uint64) uint64 {
+	rs := s.res
+	rs.mu.Lock()
+	p := rs.pending
+	rs.pending = nil
+	if p != nil {
+		gen = rs.gen
+	}
+	rs.mu.Unlock()
+	if p != nil {
+		s.opener.Erase()
+		s.readTr, s.opener, s.reasm, s.stalled = p.tr, p.opener, seal.NewReassembler(s.opts.Seal), 0
+	}
+	return gen
 }
 
 // endResume ends resumption with the session: waiters wake, the attempt
@@ -356,7 +384,11 @@ func (s *Session) endResume() {
 		cur.Close()
 	}
 	rs.anchor.Close()
-	rs.r.Erase()
+	rs.mu.Lock()
+	if !rs.looping { // else the resume loop erases it when it stops
+		rs.r.Erase()
+	}
+	rs.mu.Unlock()
 }
 
 // resumeLoop makes new links until one carries a resumption or the
@@ -364,6 +396,14 @@ func (s *Session) endResume() {
 func (s *Session) resumeLoop() {
 	defer s.wg.Done()
 	rs := s.res
+	defer func() {
+		rs.mu.Lock()
+		rs.looping = false
+		if rs.ended {
+			rs.r.Erase()
+		}
+		rs.mu.Unlock()
+	}()
 	rs.mu.Lock()
 	deadline := rs.since.Add(rs.window)
 	ctx, cancel := context.WithDeadline(s.ctx, deadline)
@@ -486,4 +526,31 @@ func (s *Session) attempt(ctx context.Context, gen uint64, wait time.Duration) (
 		return nil, nil, err
 	}
 	return l, ch, nil
+}
+
+// pathAddrGone reports whether the local address of the path in use is
+// no longer this machine's (or the path is not known): a change of the
+// machine's addresses that leaves it (a VPN coming up, a new IPv6
+// temporary address) does not move the session.
+func (s *Session) pathAddrGone() bool {
+	p, ok := s.Path()
+	if !ok || !p.Local.IsValid() {
+		return true
+	}
+	local := p.Local.Addr().Unmap()
+	if local.IsLoopback() {
+		return false
+	}
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return true
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok {
+			if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == local {
+				return false
+			}
+		}
+	}
+	return true
 }

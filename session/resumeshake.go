@@ -27,6 +27,13 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 		rs.mu.Unlock()
 		return ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		// The move was called off (the old link recovered) as the new
+		// link opened: keep the old one. recovered cancels under rs.mu,
+		// so this check and the cancel cannot cross.
+		rs.mu.Unlock()
+		return err
+	}
 	rs.gen++
 	wasStopped := rs.stopped
 	rs.stopped = true
@@ -45,6 +52,7 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	defer cancel()
 	stop := context.AfterFunc(hctx, func() { ch.Close() })
 	defer stop()
+	_ = hctx
 
 	var tr transport = chanTransport{ch}
 	if s.opts.wrapTransport != nil {
@@ -91,24 +99,36 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	sealer, opener := seal.New(keys, s.opts.Seal)
 	keys.Erase()
 	if err := confirmOn(tr, sealer, opener, s.sessionID); err != nil {
+		sealer.Erase()
+		opener.Erase()
 		return err
 	}
-	// The reader must have stopped before its state is replaced.
-	select {
-	case <-rs.parked:
-	case <-s.done:
-		return s.Err()
-	}
+	stop() // from here the new link is the session's: no handshake timeout
+	// The writers move to the new link now; the reader takes its new
+	// state (transport, opener) itself when it next reads, after what
+	// it is delivering: a resumption never waits for the application.
 	s.wmu.Lock()
-	s.setTransport(tr)
-	s.sealer = sealer
-	s.opener, s.reasm, s.stalled = opener, seal.NewReassembler(s.opts.Seal), 0
-	s.lastRecv.Store(time.Now().UnixNano())
 	rs.mu.Lock()
+	if rs.ended { // the session ended meanwhile (endResume closed rs.cur and rs.resumed)
+		rs.mu.Unlock()
+		s.wmu.Unlock()
+		sealer.Erase()
+		opener.Erase()
+		return ErrClosed // resumeLoop closes l
+	}
 	old := rs.cur
 	rs.cur, rs.committed, rs.attempts = l, gen, rs.attempts+1
 	rs.settled.Store(false)
+	if p := rs.pending; p != nil { // never taken: the reader did not read meanwhile
+		p.opener.Erase()
+	}
+	rs.pending = &readerState{tr: tr, opener: opener}
 	rs.mu.Unlock()
+	oldSealer := s.sealer
+	s.setTransport(tr)
+	s.sealer = sealer
+	oldSealer.Erase()
+	s.lastRecv.Store(time.Now().UnixNano())
 	ents, err := rs.rtx.from(m.received)
 	if err == nil {
 		err = s.resend(ents)
@@ -126,8 +146,10 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	}
 	rs.mu.Lock()
 	since := rs.since
-	rs.moving, rs.stopped, rs.cancel = false, false, nil
-	close(rs.resumed)
+	if rs.moving { // endResume closed it if the session ended meanwhile
+		rs.moving, rs.stopped, rs.cancel = false, false, nil
+		close(rs.resumed)
+	}
 	rs.mu.Unlock()
 	s.armKnock()
 	info := Resumption{After: time.Since(since), Resent: len(ents)}

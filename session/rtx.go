@@ -71,6 +71,7 @@ func (b *rtxBuf) remove(idx uint64) {
 	i := b.head + int(idx-b.base)
 	b.bytes -= len(b.ents[i].msg)
 	b.ents = append(b.ents[:i], b.ents[i+1:]...)
+	b.ents[:len(b.ents)+1][len(b.ents)] = rtxEntry{} // no reference left past the end
 }
 
 // next is the number of the next message to be added.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -68,7 +69,8 @@ type Session struct {
 	sendq       sendQueue   // messages waiting for the Send that writes (batch.go)
 	peerBatches atomic.Bool // the peer announced it reads batch records
 
-	opener       *seal.Opener // reader goroutine only (and a resumption, while the reader waits)
+	readTr       transport    // reader goroutine only: the transport it reads (a resumption hands it a new one)
+	opener       *seal.Opener // reader goroutine only
 	reasm        *seal.Reassembler
 	rbuf         []byte
 	gotFeatures  bool // reader only: the peer's first ping arrived
@@ -111,6 +113,7 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 		incoming: make(chan []byte, incomingQueue), queueSpace: make(chan struct{}, 1), maxQueued: int64(opts.maxQueuedBytes()), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}), readerDone: make(chan struct{}),
 	}
 	s.setTransport(tr)
+	s.readTr = tr
 	s.ctx, s.cancelCtx = context.WithCancel(context.Background())
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
@@ -169,7 +172,11 @@ func ctxErr(ctx context.Context, err error) error {
 
 func (s *Session) start() {
 	if s.res != nil {
-		stop := watchNetwork(s.log, func() { s.move(false, errors.New("this machine's addresses changed")) })
+		stop := watchNetwork(s.log, func() {
+			if s.pathAddrGone() {
+				s.move(false, errors.New("this machine's address on the path in use went away"))
+			}
+		})
 		s.res.mu.Lock()
 		s.res.unwatch = stop
 		s.res.mu.Unlock()
@@ -282,39 +289,54 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 // sendOne is one try of Send; again: a move stopped the link before the
 // message was taken, wait and try again.
 func (s *Session) sendOne(ctx context.Context, msg []byte) (err error, again bool) {
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	if err := s.Err(); err != nil {
+	for {
+		s.wmu.Lock()
+		if err := s.Err(); err != nil {
+			s.wmu.Unlock()
+			return err, false
+		}
+		if s.writeEnded {
+			s.wmu.Unlock()
+			return ErrWriteClosed, false
+		}
+		if err := ctx.Err(); err != nil {
+			s.wmu.Unlock()
+			return err, false
+		}
+		idx := uint64(0)
+		if s.resumable() {
+			if s.res.isStopped() {
+				s.wmu.Unlock()
+				return nil, true
+			}
+			if limit := s.maxMessage(); len(msg) > limit {
+				s.wmu.Unlock()
+				return fmt.Errorf("%w: %d bytes, limit %d", seal.ErrMessageTooLarge, len(msg), limit), false
+			}
+			if !s.res.rtx.fits(len(msg)) {
+				// Wait for the peer's acks without the lock, so that
+				// this side's own acks (the heartbeat's), a Close and
+				// a move can go meanwhile.
+				s.wmu.Unlock()
+				if err := s.waitRtxRoom(ctx, len(msg)); err != nil {
+					return err, errors.Is(err, errStopped)
+				}
+				continue
+			}
+			idx = s.res.rtx.next()
+			s.res.rtx.add(msg, false)
+		}
+		// Only now may other Sends queue behind this one: writeEnded
+		// cannot change while wmu is held, so nothing queued goes after
+		// an end.
+		s.startWriting()
+		err = s.sendLocked(ctx, msg, idx)
+		if ferr := s.flushQueued(ctx); err == nil {
+			err = ferr
+		}
+		s.wmu.Unlock()
 		return err, false
 	}
-	if s.writeEnded {
-		return ErrWriteClosed, false
-	}
-	if err := ctx.Err(); err != nil {
-		return err, false
-	}
-	idx := uint64(0)
-	if s.resumable() {
-		if s.res.isStopped() {
-			return nil, true
-		}
-		if err := s.waitRtxSpace(ctx, len(msg)); err != nil {
-			return err, errors.Is(err, errStopped)
-		}
-		if limit := s.maxMessage(); len(msg) > limit {
-			return fmt.Errorf("%w: %d bytes, limit %d", seal.ErrMessageTooLarge, len(msg), limit), false
-		}
-		idx = s.res.rtx.next()
-		s.res.rtx.add(msg, false)
-	}
-	// Only now may other Sends queue behind this one: writeEnded cannot
-	// change while wmu is held, so nothing queued goes after an end.
-	s.startWriting()
-	err = s.sendLocked(ctx, msg, idx)
-	if ferr := s.flushQueued(ctx); err == nil {
-		err = ferr
-	}
-	return err, false
 }
 
 // maxMessage is the record layer's message size limit.
@@ -329,11 +351,22 @@ func (s *Session) maxMessage() int {
 // (called with wmu held, after Send's checks).
 func (s *Session) sendLocked(ctx context.Context, msg []byte, idx uint64) error {
 	wd, hasDeadline := s.transport().(interface{ setWriteDeadline(time.Time) error })
+	// In a resumable session a message once begun is the session's to
+	// deliver: the context bounds only the wait for its first record.
+	resumable := s.resumable()
+	var dmu sync.Mutex
+	begun := false
 	if hasDeadline && ctx.Done() != nil { // a context that can end: honour it mid-write
 		if d, ok := ctx.Deadline(); ok {
 			wd.setWriteDeadline(d)
 		}
-		stop := context.AfterFunc(ctx, func() { wd.setWriteDeadline(time.Unix(1, 0)) })
+		stop := context.AfterFunc(ctx, func() {
+			dmu.Lock()
+			if !begun {
+				wd.setWriteDeadline(time.Unix(1, 0))
+			}
+			dmu.Unlock()
+		})
 		defer func() {
 			stop()
 			wd.setWriteDeadline(time.Time{})
@@ -349,6 +382,12 @@ func (s *Session) sendLocked(ctx context.Context, msg []byte, idx uint64) error 
 		if err := s.transport().writeMessage(rec); err != nil {
 			return err
 		}
+		if written == 0 && resumable && hasDeadline {
+			dmu.Lock()
+			begun = true
+			wd.setWriteDeadline(time.Time{})
+			dmu.Unlock()
+		}
 		if s.res != nil && s.res.ackPending.Load() {
 			s.sendAckLocked()
 		}
@@ -361,9 +400,15 @@ func (s *Session) sendLocked(ctx context.Context, msg []byte, idx uint64) error 
 		if errors.Is(err, seal.ErrMessageTooLarge) {
 			return err
 		}
-		if written == 0 && ctx.Err() != nil {
-			if s.resumable() {
+		if written == 0 && (ctx.Err() != nil || errors.Is(err, os.ErrDeadlineExceeded) && !s.closing.Load()) {
+			// The context ended before anything was written (the write
+			// deadline, which is the context's, may fire a moment before
+			// the context says so).
+			if resumable {
 				s.res.rtx.remove(idx)
+			}
+			if ctx.Err() == nil {
+				return context.DeadlineExceeded
 			}
 			return ctx.Err()
 		}
@@ -374,7 +419,7 @@ func (s *Session) sendLocked(ctx context.Context, msg []byte, idx uint64) error 
 			// Close cut the write short; it ends the session itself.
 			return ErrClosed
 		}
-		if s.resumable() && ctx.Err() == nil {
+		if resumable {
 			// The link failed or a move stopped it: the message is in
 			// the retransmission buffer and goes again, whole, on the
 			// next link.

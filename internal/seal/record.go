@@ -419,3 +419,22 @@ func (o *Opener) Stats() Stats { return o.stats }
 
 // Epoch returns the receiver's current key epoch.
 func (o *Opener) Epoch() uint32 { return o.cur.epoch }
+
+// Erase overwrites the sealer's key (a session that moved to new keys
+// drops the old ones); the sealer must not be used afterwards. As with
+// rekeying, the AEAD instance keeps its own copy, which Go cannot erase;
+// it is dropped with the sealer.
+func (s *Sealer) Erase() {
+	if s != nil {
+		s.state.erase()
+	}
+}
+
+// Erase overwrites the opener's keys; it must not be used afterwards.
+func (o *Opener) Erase() {
+	if o != nil {
+		o.cur.erase()
+		o.prev.erase()
+		o.next.erase()
+	}
+}

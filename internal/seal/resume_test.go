@@ -154,3 +154,17 @@ func TestResumeKeys(t *testing.T) {
 		t.Fatal("Erase left the secret")
 	}
 }
+
+// Erase leaves no key in a sealer or an opener.
+func TestSealerOpenerErase(t *testing.T) {
+	t.Parallel()
+	var tr [TranscriptSize]byte
+	k, _ := DeriveKeys(bytes.Repeat([]byte{4}, SharedSecretSize), tr, Offerer)
+	s, o := New(k, Config{})
+	s.Erase()
+	o.Erase()
+	var zero [KeySize]byte
+	if s.state.key != zero || o.cur.key != zero || o.prev.key != zero || o.next.key != zero {
+		t.Fatal("a key is left after Erase")
+	}
+}
