@@ -40,6 +40,22 @@
 // is processed; a peer that keeps sending records that do not open is
 // disconnected and refused for a cool-down.
 //
+// # Resumption
+//
+// A session outlives its link ([Options.ResumeWindow], 3 minutes by
+// default). When the link fails, the heartbeat hears nothing, or the
+// machine's address on the path goes away, the session moves: sends wait
+// (as long as their context allows), both sides make a new link to where
+// they predict the other is (the link anchor keeps each side's
+// certificate and sockets for the whole session), and a resume handshake
+// under the session's resume secret gives it new keys; then each side
+// sends again what the other did not take, so nothing is lost or
+// repeated. [Options.OnNetwork] hears [NetworkMoving] and
+// [NetworkResumed]; [Options.OnResumed] gets the time it took and the new
+// path. When neither side can find the other (both changed networks),
+// [Session.ResumeToken] and [Session.UseResumeToken] let a person carry
+// the new addresses across. The browser build does not resume.
+//
 // # Links
 //
 // The handshake runs over a link (package link): something that produces
