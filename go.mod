@@ -52,3 +52,5 @@ require (
 
 // Tests only: a real pseudo-terminal for the prompt tests (cmd/sp2p).
 require github.com/creack/pty v1.1.24
+
+replace github.com/pion/sctp => ./third_party/sctp
