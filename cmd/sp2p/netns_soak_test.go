@@ -53,6 +53,9 @@ func busyLoops(t *testing.T, n int) {
 // soak runs one scenario n times, par at once, under the busy loops, and
 // fails with every failing run's report.
 func soak(t *testing.T, run func(t *testing.T, i int) error) {
+	if os.Geteuid() != 0 {
+		t.Skip("network namespace tests need root")
+	}
 	n, par := soakEnv(t, "SP2P_SOAK_N", 3), soakEnv(t, "SP2P_SOAK_PAR", 2)
 	if par < 1 {
 		par = 1
