@@ -901,7 +901,12 @@ func createAssociationFromConfigWithTsn(cfg *Config, tsn uint32) *Association {
 		assoc.name, assoc.CWND(), assoc.ssthresh, assoc.inflightQueue.getNumBytes())
 
 	assoc.srtt.Store(float64(0))
-	assoc.t1Init = newRTXTimer(timerT1Init, assoc, maxInitRetrans, rtoMax)
+	// sp2p patch: the INIT backs off to at least the default RTO.Max (60 s),
+	// whatever RTOMax says. Under WebRTC the peer answers only once its DTLS
+	// handshake is done, and a DTLS client whose last flight's answer was lost
+	// retransmits with a backoff that doubles up to 60 s: with RTOMax 3 s the
+	// eight INIT retransmissions were over in 25 s. See SP2P-PATCH.md.
+	assoc.t1Init = newRTXTimer(timerT1Init, assoc, maxInitRetrans, math.Max(rtoMax, defaultRTOMax))
 	assoc.t1Cookie = newRTXTimer(timerT1Cookie, assoc, maxInitRetrans, rtoMax)
 	assoc.t2Shutdown = newRTXTimer(timerT2Shutdown, assoc, noMaxRetrans, rtoMax)
 	assoc.t3RTX = newRTXTimer(timerT3RTX, assoc, noMaxRetrans, rtoMax)

@@ -99,3 +99,23 @@ func TestSP2PTLRMinimumBurstIsTwoPackets(t *testing.T) {
 	pkts := assoc.getDataPacketsToRetransmit(&budget, &consumed)
 	assert.Len(t, pkts, 2, "the reduced burst lets %d full packet(s) out per send opportunity", len(pkts))
 }
+
+// With RTOMax lowered to 3 s (as sp2p sets it, for data after an outage),
+// the INIT still waits as long as with the default RTO.Max before T1-init
+// gives up: over two minutes, not 25 s, so a peer whose DTLS handshake
+// completes late (its last flight's answer lost) can still answer.
+func TestSP2PInitPatienceIgnoresLowRTOMax(t *testing.T) {
+	assoc := createTestAssociation(t, Config{
+		Name:          "sp2p-init",
+		LoggerFactory: logging.NewDefaultLoggerFactory(),
+		RTOMax:        3000,
+	})
+	defer assoc.closeAllTimers()
+
+	var total float64
+	for n := uint(0); n <= maxInitRetrans; n++ {
+		total += calculateNextTimeout(rtoInitial, n, assoc.t1Init.rtoMax)
+	}
+	assert.Greater(t, total, 120_000.0, "T1-init gives up after %.0f ms", total)
+	assert.Equal(t, 3000.0, assoc.t3RTX.rtoMax, "RTOMax still bounds T3-rtx")
+}
