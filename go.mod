@@ -52,3 +52,6 @@ require (
 
 // Tests only: a real pseudo-terminal for the prompt tests (cmd/sp2p).
 require github.com/creack/pty v1.1.24
+
+// pion/sctp v1.12.1 with sp2p's patch: third_party/sctp/SP2P-PATCH.md.
+replace github.com/pion/sctp => ./third_party/sctp
