@@ -332,7 +332,7 @@ var lossPayload = 20 << 20
 // router off once 2 MiB have arrived, and restores it after outage (never
 // with 0). It returns the two processes, the output directory, the data
 // sent and when the cut began.
-func outageRun(t *testing.T, outage time.Duration) (s, r *proc, out string, data []byte, start time.Time) {
+func outageRun(t *testing.T, outage time.Duration, extra ...string) (s, r *proc, out string, data []byte, start time.Time) {
 	lab := newNetnsLab(t, "cone", "cone")
 	lab.relay()
 	data = randomBytes(64 << 20)
@@ -341,8 +341,8 @@ func outageRun(t *testing.T, outage time.Duration) (s, r *proc, out string, data
 	out = t.TempDir()
 	src := filepath.Join(dir, "payload.bin")
 	os.WriteFile(src, data, 0o644)
-	common := []string{"--yes", "--offer-file", filepath.Join(dir, "offer"), "--answer-file", filepath.Join(dir, "answer"),
-		"--stun", "stun:198.18.0.1:3478"}
+	common := append([]string{"--yes", "--offer-file", filepath.Join(dir, "offer"), "--answer-file", filepath.Join(dir, "answer"),
+		"--stun", "stun:198.18.0.1:3478"}, extra...)
 	s = lab.start("ha", homeA, nil, append(append([]string{"send"}, common...), src)...)
 	r = lab.start("hb", homeB, nil, append([]string{"receive", "--out", out}, common...)...)
 	waitForBytes(t, out, 2<<20)
@@ -374,11 +374,13 @@ func TestNetnsShortOutageRecovers(t *testing.T) {
 	t.Logf("5 s outage: recovered; done %v after the outage began (%s)", time.Since(start).Round(time.Millisecond), lastLine(r.stderr.String()))
 }
 
-// A lasting outage: both sides report a lost peer within the (default,
-// 15 s) heartbeat timeout, and no file appears under its final name.
+// A lasting outage with resumption off (--resume-window 0): both sides
+// report a lost peer within the (default, 15 s) heartbeat timeout, and no
+// file appears under its final name. (With resumption, see
+// TestNetnsResumeAfterLongOutage.)
 func TestNetnsLastingOutage(t *testing.T) {
 	t.Parallel()
-	s, r, out, _, start := outageRun(t, 0)
+	s, r, out, _, start := outageRun(t, 0, "--resume-window", "0")
 	codeS, codeR := s.wait(t, 60*time.Second), r.wait(t, 60*time.Second)
 	el := time.Since(start)
 	if codeS != 1 || codeR != 1 {
