@@ -276,6 +276,8 @@ func (r *Room) handle(n *neighbour, b []byte) {
 		r.onIntroAnswer(n, f)
 	case frameDirect:
 		r.onDirect(n, f)
+	case frameResumeHint:
+		r.onResumeHint(n, f)
 	default:
 		r.dropNeighbour(n, fmt.Errorf("%w: unexpected frame %d", ErrProtocol, f.typ))
 	}

@@ -99,6 +99,7 @@ func (r *Room) heartbeat() {
 		s := r.scoreOf(n.id)
 		s.rtt = n.s.Stats().RTT
 		n.iwantLeft, n.iwantBytes, n.relayed = MaxIDs, r.opts.QueueBytes, 0
+		r.hintResume(n)
 		r.checkScore(n, s)
 		if r.neigh[n.id] != n || !n.hello {
 			continue

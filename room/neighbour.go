@@ -96,7 +96,8 @@ type neighbour struct {
 	counters   Neighbour
 	iwantLeft  int // IWANT IDs it may still ask for in this heartbeat
 	iwantBytes int // and the bytes of their answers
-	relayed    int // introduction frames relayed for it in this heartbeat
+	relayed    int // introduction and resume-hint frames relayed for it in this heartbeat
+	hinted     time.Time // the start of the move whose resume token was sent to the others
 
 	qmu     sync.Mutex
 	q       [][]byte

@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/session"
 )
 
 // The room wire format (SECURITY.md, "Rooms"). Every frame travels as one
@@ -60,6 +61,7 @@ const (
 	frameIntroOffer  = 11
 	frameIntroAnswer = 12
 	frameDirect      = 13
+	frameResumeHint  = 14
 )
 
 // Record kinds.
@@ -437,18 +439,21 @@ func decodeFrame(b []byte) (*frame, error) {
 		f.peers = r.peers(0)
 	case frameIntroPeers:
 		f.peers = r.peers(0)
-	case frameIntroOffer, frameIntroAnswer:
+	case frameIntroOffer, frameIntroAnswer, frameResumeHint:
 		f.peer = r.id("peer")
 		switch fl := r.u8("flags"); {
 		case fl == 0:
-		case fl == 1 && f.typ == frameIntroOffer:
-			f.needy = true
+		case fl == 1 && (f.typ == frameIntroOffer || f.typ == frameResumeHint):
+			f.needy = true // for a resume hint: delivered, not to relay
 		default:
 			r.fail("unknown flags %d", fl)
 		}
 		n := r.u16("token length")
 		if r.err == nil && n > MaxTokenText {
 			r.fail("token of %d bytes, at most %d", n, MaxTokenText)
+		}
+		if r.err == nil && f.typ == frameResumeHint && (n == 0 || n > session.MaxResumeTokenText) {
+			r.fail("resume token of %d bytes, 1 to %d allowed", n, session.MaxResumeTokenText)
 		}
 		if r.err == nil && f.typ == frameIntroOffer && n == 0 {
 			r.fail("empty offer")
