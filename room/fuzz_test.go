@@ -3,6 +3,8 @@ package room
 import (
 	"testing"
 	"time"
+
+	"github.com/sp2p/sp2p/session"
 )
 
 // FuzzDecodeFrame: decoding any bytes never panics, never accepts more
@@ -38,8 +40,11 @@ func FuzzDecodeFrame(f *testing.F) {
 			again = pruneFrame(fr.backoff)
 		case frameIntroReq, frameIntroPeers:
 			again = peersFrame(fr.typ, fr.want, fr.peers)
-		case frameIntroOffer, frameIntroAnswer:
+		case frameIntroOffer, frameIntroAnswer, frameResumeHint:
 			again = tokenFrame(fr.typ, fr.peer, fr.needy, fr.token)
+			if fr.typ == frameResumeHint && (len(fr.token) == 0 || len(fr.token) > session.MaxResumeTokenText) {
+				t.Fatal("resume hint over the limits")
+			}
 		case frameDirect:
 			again = directFrame(fr.channel, fr.direct)
 			if len(fr.direct) > MaxDirect || fr.channel == 0 {

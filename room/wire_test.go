@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sp2p/sp2p/identity"
+	"github.com/sp2p/sp2p/session"
 )
 
 func testRecord(t testing.TB, kind byte) record {
@@ -52,6 +53,8 @@ func validFrames(t testing.TB) [][]byte {
 		tokenFrame(frameIntroOffer, identity.ID{1}, true, "SP2P:ABC"),
 		tokenFrame(frameIntroAnswer, identity.ID{1}, false, "SP2P:ABC"),
 		tokenFrame(frameIntroAnswer, identity.ID{1}, false, ""),
+		tokenFrame(frameResumeHint, identity.ID{1}, false, "sp2p-resume:AQ"),
+		tokenFrame(frameResumeHint, identity.ID{1}, true, "sp2p-resume:AQ"),
 		directFrame(1, []byte("sync")),
 		directFrame(255, nil),
 	}
@@ -165,6 +168,12 @@ func TestFrameLimits(t *testing.T) {
 	bad(tokenFrame(frameIntroOffer, identity.ID{}, false, ""))
 	bad(tokenFrame(frameIntroOffer, identity.ID{}, false, "A B"))
 	bad(tokenFrame(frameIntroAnswer, identity.ID{}, true, "A")) // the flag is for offers only
+	// Resume hints: 1 to session.MaxResumeTokenText bytes.
+	ok(tokenFrame(frameResumeHint, identity.ID{}, true, strings.Repeat("A", session.MaxResumeTokenText)))
+	bad(tokenFrame(frameResumeHint, identity.ID{}, false, strings.Repeat("A", session.MaxResumeTokenText+1)))
+	bad(tokenFrame(frameResumeHint, identity.ID{}, false, ""))
+	bad(append(tokenFrame(frameResumeHint, identity.ID{}, false, "A")[:33], 2, 0, 1, 'A')) // flags 2
+	bad([]byte{frameResumeHint + 1, 0})
 	// Backoff: up to MaxBackoff.
 	ok(pruneFrame(MaxBackoff))
 	bad(pruneFrame(MaxBackoff + time.Second))
