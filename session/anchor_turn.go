@@ -15,12 +15,10 @@ package session
 // relayed address as one of the mux's addresses, and the link's
 // description names it as a relay candidate.
 //
-// Before each link the anchor checks its allocations: a Binding request
-// to the server from the allocation's socket must be answered within
-// turnProbeTimeout with the mapping the allocation was made from (a new
-// mapping is a new 5-tuple, which the allocation does not belong to), and
-// the relayed connection must still be open. Otherwise the allocation is
-// closed and a new one made, within turnAllocTimeout.
+// Before each link the anchor checks its allocations (probe): one whose
+// relayed connection failed, whose socket the server now sees at another
+// mapping (a new 5-tuple), or that the server no longer has, is closed
+// and a new one made, within turnAllocTimeout.
 
 import (
 	"context"
@@ -162,12 +160,15 @@ func (r *anchorRelays) ensure(ctx context.Context) {
 		}
 		wg.Go(func() {
 			if cur != nil {
-				if err := cur.probe(ctx); err == nil {
+				gone, err := cur.probe(ctx)
+				if !gone {
+					if err != nil {
+						r.log.Debug("the session's TURN allocation is kept unchecked", "relayed", cur.relayed, "err", err)
+					}
 					got[i] = cur
 					return
-				} else {
-					r.log.Debug("the session's TURN allocation is gone; making a new one", "relayed", cur.relayed, "err", err)
 				}
+				r.log.Debug("the session's TURN allocation is gone; making a new one", "relayed", cur.relayed, "err", err)
 				cur.close()
 			}
 			a, err := r.allocate(ctx, s)
@@ -340,21 +341,47 @@ func (a *turnAlloc) mapping(ctx context.Context) (netip.AddrPort, error) {
 // it was made from.
 var errMoved = errors.New("session: the TURN allocation's socket has a new mapping")
 
-// probe checks that the allocation still works, within turnProbeTimeout.
-func (a *turnAlloc) probe(ctx context.Context) error {
+// probe checks the allocation within turnProbeTimeout and reports
+// whether it is gone: its relayed connection failed, the server sees its
+// socket at another mapping (a new 5-tuple, which the allocation does
+// not belong to), or the server answers a CreatePermission (for the
+// allocation's own relayed address) with 437 Allocation Mismatch, or the
+// socket cannot send. A server that does not answer in time leaves the
+// allocation as it is (a new one could not be made either).
+func (a *turnAlloc) probe(ctx context.Context) (gone bool, err error) {
 	if a.dead.Load() {
-		return fmt.Errorf("%w: its relayed connection failed", errTURN)
+		return true, fmt.Errorf("%w: its relayed connection failed", errTURN)
 	}
 	ctx, cancel := context.WithTimeout(ctx, turnProbeTimeout)
 	defer cancel()
 	m, err := a.mapping(ctx)
 	if err != nil {
-		return err
+		// Unanswered: kept. Not sent (the socket failed): gone.
+		return ctx.Err() == nil && !errors.Is(err, context.DeadlineExceeded), err
 	}
 	if m != a.mapped {
-		return fmt.Errorf("%w: %w (%v, was %v)", errTURN, errMoved, m, a.mapped)
+		return true, fmt.Errorf("%w: %w (%v, was %v)", errTURN, errMoved, m, a.mapped)
 	}
-	return nil
+	done := make(chan error, 1)
+	go func() {
+		// (The TURN client has no context here; closing it ends the
+		// request.) A stale nonce is answered with a new one: once more.
+		err := a.client.CreatePermission(a.relayed)
+		if err != nil && err.Error() == "try again" {
+			err = a.client.CreatePermission(a.relayed)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		var te *stun.TurnError
+		if errors.As(err, &te) && te.ErrorCodeAttr.Code == stun.CodeAllocMismatch {
+			return true, fmt.Errorf("%w: the server no longer has it: %w", errTURN, err)
+		}
+		return false, err
+	case <-ctx.Done():
+		return false, fmt.Errorf("%w: no answer to the permission check: %w", errTURN, ctx.Err())
+	}
 }
 
 // close closes the mux, which closes the relayed connection (a Refresh
