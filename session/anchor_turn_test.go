@@ -11,8 +11,13 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
 
 	"github.com/sp2p/sp2p/invite"
 	"github.com/sp2p/sp2p/link"
@@ -216,5 +221,67 @@ func TestWithoutUDPTURN(t *testing.T) {
 	}
 	if len(in[0].URLs) != 4 {
 		t.Fatal("withoutUDPTURN changed its input")
+	}
+}
+
+// A connectivity check relayed to the anchor's relayed address for a
+// fragment no link has calls the anchor's knock (as one to its sockets
+// does): the side that did not move makes its new link when the moved
+// side's first check arrives through the relay.
+func TestAnchorTURNKnock(t *testing.T) {
+	t.Parallel()
+	srv := startTURN(t)
+	opts := relayOnlyOpts(srv.URL())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var aa, ab link.Anchor
+	defer aa.Close()
+	defer ab.Close()
+	// The first pair makes A's permission for the relay's address.
+	offer, _, _ := connectPair(t, ctx, opts, &aa, &ab)
+	relayedA := relayCandidate(t, offer)
+
+	// The moved side: a new allocation of its own on the same server.
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+	server := strings.TrimSuffix(strings.TrimPrefix(srv.URL(), "turn:"), "?transport=udp")
+	client, err := turn.NewClient(&turn.ClientConfig{TURNServerAddr: server, Username: "u", Password: "p", Conn: sock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if err := client.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	moved, err := client.AllocateWithContext(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer moved.Close()
+	send := func(user string) {
+		t.Helper()
+		m, err := stun.Build(stun.BindingRequest, stun.TransactionID, stun.NewUsername(user), stun.NewShortTermIntegrity("pwd"), stun.Fingerprint)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := moved.WriteTo(m.Raw, net.UDPAddrFromAddrPort(relayedA)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var calls atomic.Int32
+	aa.SetKnock("knockR1", func() { calls.Add(1) })
+	send("knockR2:peer")
+	time.Sleep(300 * time.Millisecond)
+	if calls.Load() != 0 {
+		t.Fatal("a check for another fragment knocked")
+	}
+	for deadline := time.Now().Add(5 * time.Second); calls.Load() == 0 && time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		send("knockR1:peer") // (the first may race the permission)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("knock function called %d times through the relay", calls.Load())
 	}
 }

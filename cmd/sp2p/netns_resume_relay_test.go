@@ -19,8 +19,21 @@ import (
 // address where it was, and B answers from it.
 func TestNetnsResumeThroughRelay(t *testing.T) {
 	t.Parallel()
+	resumeThroughRelay(t, (*netnsLab).relay)
+}
+
+// The same through coturn (the README's configuration), which answers
+// the anchor's checks of its allocations as its own implementation of
+// TURN does.
+func TestNetnsResumeThroughCoturn(t *testing.T) {
+	t.Parallel()
+	resumeThroughRelay(t, (*netnsLab).coturn)
+}
+
+func resumeThroughRelay(t *testing.T, server func(*netnsLab)) {
+	t.Helper()
 	lab := newNetnsLab(t, "symmetric", "symmetric")
-	lab.relay()
+	server(lab)
 	tokens := t.TempDir()
 	offerFile, answerFile := filepath.Join(tokens, "offer"), filepath.Join(tokens, "answer")
 	run := lab.transferWithEvent(func() {
