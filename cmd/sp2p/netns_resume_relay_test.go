@@ -19,7 +19,7 @@ import (
 // address where it was, and B answers from it.
 func TestNetnsResumeThroughRelay(t *testing.T) {
 	t.Parallel()
-	resumeThroughRelay(t, (*netnsLab).relay)
+	resumeThroughRelay(t, "new address, through sp2p relay", (*netnsLab).relay)
 }
 
 // The same through coturn (the README's configuration), which answers
@@ -27,10 +27,10 @@ func TestNetnsResumeThroughRelay(t *testing.T) {
 // TURN does.
 func TestNetnsResumeThroughCoturn(t *testing.T) {
 	t.Parallel()
-	resumeThroughRelay(t, (*netnsLab).coturn)
+	resumeThroughRelay(t, "new address, through coturn", (*netnsLab).coturn)
 }
 
-func resumeThroughRelay(t *testing.T, server func(*netnsLab)) {
+func resumeThroughRelay(t *testing.T, what string, server func(*netnsLab)) {
 	t.Helper()
 	lab := newNetnsLab(t, "symmetric", "symmetric")
 	server(lab)
@@ -42,7 +42,7 @@ func resumeThroughRelay(t *testing.T, server func(*netnsLab)) {
 		lab.run("ha", "ip", "route", "add", "default", "via", "10.77.1.1")
 	}, 180*time.Second, "--turn", "turn:198.18.0.1:3478?transport=udp", "--turn-user", "lab", "--relay-only",
 		"--offer-file", offerFile, "--answer-file", answerFile) // (the last of a repeated flag counts)
-	run.intact(t, "new address, through the relay")
+	run.intact(t, what)
 	if !strings.Contains(run.s.stderr.String(), "network changed, resuming") {
 		t.Errorf("the side that moved did not say so:\n%s", run.s.stderr.String())
 	}
