@@ -285,3 +285,33 @@ func TestAnchorTURNKnock(t *testing.T) {
 		t.Fatalf("knock function called %d times through the relay", calls.Load())
 	}
 }
+
+// The candidates pion gathered at the anchor's relayed addresses become
+// relay candidates after the others; a TCP candidate or one at another
+// address stays as it was.
+func TestRelabelRelayed(t *testing.T) {
+	t.Parallel()
+	relayed := netip.MustParseAddrPort("198.51.100.7:50000")
+	host := netip.MustParseAddrPort("192.0.2.1:4000")
+	d := &invite.ConnDesc{Candidates: []invite.Candidate{
+		{Type: invite.Host, Addr: relayed},
+		{Type: invite.Host, Addr: host},
+		{Type: invite.Host, TCP: true, TCPType: invite.TCPPassive, Addr: relayed},
+		{Type: invite.Relay, Addr: netip.MustParseAddrPort("198.51.100.8:3000")},
+	}}
+	relabelRelayed(d, func(a netip.AddrPort) bool { return a == relayed })
+	want := []invite.Candidate{
+		{Type: invite.Host, Addr: host},
+		{Type: invite.Host, TCP: true, TCPType: invite.TCPPassive, Addr: relayed},
+		{Type: invite.Relay, Addr: netip.MustParseAddrPort("198.51.100.8:3000")},
+		{Type: invite.Relay, Addr: relayed},
+	}
+	if len(d.Candidates) != len(want) {
+		t.Fatalf("relabelled: %v", d.Candidates)
+	}
+	for i := range want {
+		if d.Candidates[i] != want[i] {
+			t.Fatalf("relabelled: %v, want %v", d.Candidates, want)
+		}
+	}
+}
