@@ -41,14 +41,18 @@ type anchorState struct {
 	// mux is nil when the links run on a test network (pion vnet): the
 	// certificate is kept, the sockets are the vnet's.
 	mux *anchorMux
+	// relays is the anchor's TURN allocations (anchor_turn.go), nil
+	// without a mux or without a UDP TURN server.
+	relays *anchorRelays
 }
 
-// Close closes the sockets; links still open on them fail.
+// Close closes the sockets and releases the allocations; links still
+// open on them fail.
 func (s *anchorState) Close() error {
 	if s.mux == nil {
 		return nil
 	}
-	return s.mux.close()
+	return errors.Join(s.relays.close(), s.mux.close())
 }
 
 // pionAnchor returns the state of cfg's anchor for a pion link made with
@@ -83,6 +87,7 @@ func newAnchorState(opts *Options, a *link.Anchor) (*anchorState, error) {
 	if s.mux, err = newAnchorMux(opts, a); err != nil {
 		return nil, err
 	}
+	s.relays = newAnchorRelays(opts, s.mux.knock)
 	return s, nil
 }
 
@@ -448,10 +453,14 @@ func ecdsaKey() (*ecdsa.PrivateKey, error) {
 // the host's network), and connectivity checks that go on for the connect
 // timeout (at most a minute), not pion's seven (1.6 s): a resuming side may start seconds
 // before its peer listens, and a pair pion gave up on stays failed even
-// when the peer's own checks arrive later.
-func (s *anchorState) configure(se *webrtc.SettingEngine, conf *webrtc.Configuration, connect time.Duration) {
+// when the peer's own checks arrive later. A link on the anchor's relays
+// (relayed) has their relayed addresses for its only addresses.
+func (s *anchorState) configure(se *webrtc.SettingEngine, conf *webrtc.Configuration, connect time.Duration, relayed bool) {
 	conf.Certificates = []webrtc.Certificate{s.cert}
-	if s.mux != nil {
+	switch {
+	case s.mux != nil && relayed:
+		se.SetICEUDPMux(&relayMux{anchorMux: s.mux, relays: s.relays})
+	case s.mux != nil:
 		se.SetICEUDPMux(s.mux)
 	}
 	se.SetICEMaxBindingRequests(uint16(min(connect, maxCheckingFor) / iceCheckInterval))

@@ -371,10 +371,12 @@ func TestAnchorKnock(t *testing.T) {
 }
 
 // An anchored link gathers its host candidates on the anchor's socket,
-// its relay candidates as any link does, and no server-reflexive
-// candidate of a socket of its own: on loopback the anchor's mapping is
-// its host candidate (anchor_stun_test.go has one behind a NAT), so there
-// is none. Two anchored links connect through the relay alone.
+// its relay candidates as any link does (pion's allocation of its own,
+// unless it is relay-only), and no server-reflexive candidate of a socket
+// of its own: on loopback the anchor's mapping is its host candidate
+// (anchor_stun_test.go has one behind a NAT), so there is none. Two
+// relay-only anchored links connect through the relay alone (through the
+// anchors' allocations, anchor_turn_test.go).
 func TestAnchoredLinkGathersSrflxAndRelay(t *testing.T) {
 	t.Parallel()
 	srv, err := relay.Start(relay.Config{

@@ -48,6 +48,9 @@ type peerConn struct {
 	// reflexive, for a link on an anchor's sockets, learns their NAT
 	// mappings (the link's server-reflexive candidates).
 	reflexive func(context.Context) []netip.AddrPort
+	// relays, for a relay-only link on an anchor with TURN servers, is
+	// the anchor's allocations, checked before the link gathers.
+	relays *anchorRelays
 }
 
 var _ link.Link = (*peerConn)(nil)
@@ -172,11 +175,19 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 		se.SetNet(anchor.linkNet(n))
 	}
 	iceServers := opts.ICEServers
+	var relays *anchorRelays
 	if anchor != nil && anchor.mux != nil {
 		// The anchor finds the server-reflexive candidates of its own
 		// sockets (anchor_stun.go); pion's would be on sockets of the
 		// link's own, whose NAT mappings die with it.
 		iceServers = withoutSTUN(iceServers)
+		if opts.RelayOnly && anchor.relays != nil {
+			// A relay-only link uses the anchor's allocations on the UDP
+			// TURN servers (anchor_turn.go), which outlive it; pion's
+			// would be the link's own. TCP TURN stays pion's.
+			iceServers = withoutUDPTURN(iceServers)
+			relays = anchor.relays
+		}
 	}
 	var servers []webrtc.ICEServer
 	for _, s := range iceServers {
@@ -184,16 +195,19 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 	}
 	conf := webrtc.Configuration{ICEServers: servers}
 	if anchor != nil {
-		anchor.configure(&se, &conf, iceFailed)
+		anchor.configure(&se, &conf, iceFailed, relays != nil)
 	}
-	if opts.RelayOnly {
+	if opts.RelayOnly && relays == nil {
+		// (A link on the anchor's relays gathers pion's "host"
+		// candidates from the mux, which lists only the relayed
+		// addresses, and pion's relay candidates of TCP TURN servers.)
 		conf.ICETransportPolicy = webrtc.ICETransportPolicyRelay
 	}
 	pc, err := webrtc.NewAPI(webrtc.WithSettingEngine(se)).NewPeerConnection(conf)
 	if err != nil {
 		return nil, fmt.Errorf("session: creating the peer connection: %w", err)
 	}
-	p := &peerConn{pc: pc, opened: make(chan struct{}), failed: make(chan struct{}), mangleLocal: opts.mangleLocalDesc, onNetwork: cfg.OnNetwork, reflexive: anchor.reflexiveFor(opts)}
+	p := &peerConn{pc: pc, opened: make(chan struct{}), failed: make(chan struct{}), mangleLocal: opts.mangleLocalDesc, onNetwork: cfg.OnNetwork, reflexive: anchor.reflexiveFor(opts), relays: relays}
 	negotiated, id := true, uint16(0)
 	ordered := !ch.Unordered
 	init := &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id, Ordered: &ordered}
@@ -262,9 +276,15 @@ func (p *peerConn) gather(ctx context.Context, desc webrtc.SessionDescription) (
 		mapped = make(chan []netip.AddrPort, 1)
 		go func() { mapped <- p.reflexive(ctx) }()
 	}
+	if p.relays != nil {
+		p.relays.ensure(ctx)
+	}
 	d, err := gatherLocal(ctx, p.pc, desc, "check the network and the ICE servers")
 	if err != nil {
 		return nil, err
+	}
+	if p.relays != nil {
+		relabelRelayed(d, p.relays.isRelayed)
 	}
 	if mapped != nil {
 		addReflexive(d, <-mapped)
