@@ -94,9 +94,9 @@ type neighbour struct {
 	hello      bool // its HELLO (or, for the admitter, nothing is awaited) arrived
 	closing    bool
 	counters   Neighbour
-	iwantLeft  int // IWANT IDs it may still ask for in this heartbeat
-	iwantBytes int // and the bytes of their answers
-	relayed    int // introduction and resume-hint frames relayed for it in this heartbeat
+	iwantLeft  int       // IWANT IDs it may still ask for in this heartbeat
+	iwantBytes int       // and the bytes of their answers
+	relayed    int       // introduction and resume-hint frames relayed for it in this heartbeat
 	hinted     time.Time // the start of the move whose resume token was sent to the others
 
 	qmu     sync.Mutex
