@@ -2,7 +2,6 @@ package session
 
 import (
 	"encoding/binary"
-	"fmt"
 	"time"
 
 	"github.com/sp2p/sp2p/internal/seal"
@@ -53,14 +52,6 @@ func (s *Session) heartbeatLoop() {
 				}
 			}
 			idle := now.Sub(time.Unix(0, s.lastRecv.Load()))
-			if s.resumable() && idle > timeout/2 && s.res.rtx.oldest() > timeout/2 && !s.delivering.Load() {
-				// Half the timeout of silence while sent messages wait
-				// for their ack (the peer pings at least every third of
-				// it): the link is gone; moving now rather than at the
-				// full timeout loses nothing.
-				s.move(true, fmt.Errorf("nothing heard for %v while %v-old messages wait for their ack", idle.Round(time.Second), s.res.rtx.oldest().Round(time.Second)))
-				continue
-			}
 			if idle > timeout && !s.delivering.Load() {
 				if s.resumable() {
 					s.move(true, errHeartbeat)

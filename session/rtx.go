@@ -3,7 +3,6 @@ package session
 import (
 	"fmt"
 	"sync"
-	"time"
 )
 
 // The retransmission buffer of a resumable session: a copy of every
@@ -17,7 +16,6 @@ import (
 type rtxEntry struct {
 	msg []byte
 	end bool
-	at  int64 // when it was added, Unix nanoseconds
 }
 
 // rtxBuf is the retransmission buffer. Its methods are safe for
@@ -53,7 +51,7 @@ func (b *rtxBuf) add(msg []byte, end bool) {
 		b.base++
 		return
 	}
-	b.ents = append(b.ents, rtxEntry{msg: append([]byte(nil), msg...), end: end, at: time.Now().UnixNano()})
+	b.ents = append(b.ents, rtxEntry{msg: append([]byte(nil), msg...), end: end})
 	b.bytes += len(msg)
 }
 
@@ -121,17 +119,6 @@ func (b *rtxBuf) from(n uint64) ([]rtxEntry, error) {
 		return nil, nil
 	}
 	return append([]rtxEntry(nil), b.ents[b.head:]...), nil
-}
-
-// oldest is how long the oldest unacknowledged message has waited for
-// its ack (0: none waits).
-func (b *rtxBuf) oldest() time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.head >= len(b.ents) {
-		return 0
-	}
-	return time.Since(time.Unix(0, b.ents[b.head].at))
 }
 
 // disable stops keeping messages (the peer does not resume).
