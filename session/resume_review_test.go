@@ -42,44 +42,7 @@ func TestResumeAcksWhenBothWait(t *testing.T) {
 	o := resumeOpts(n, nil)
 	o.ResumeBuffer = 100 << 10
 	p := connect(t, o, o)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	const count, size = 20, 60 << 10
-	errs := make(chan error, 4)
-	send := func(s *Session) {
-		for i := range count {
-			m := bytes.Repeat([]byte{byte(i)}, size)
-			if err := s.Send(ctx, m); err != nil {
-				errs <- err
-				return
-			}
-		}
-		errs <- nil
-	}
-	recv := func(s *Session) {
-		for range count {
-			if _, err := s.Receive(ctx); err != nil {
-				errs <- err
-				return
-			}
-		}
-		errs <- nil
-	}
-	start := time.Now()
-	go send(p.offerer)
-	go send(p.answerer)
-	go recv(p.offerer)
-	go recv(p.answerer)
-	for range 4 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Logf("%d x %d B each way took %v; resumptions %d/%d", count, size, time.Since(start).Round(time.Millisecond),
-		p.offerer.Stats().Resumptions, p.answerer.Stats().Resumptions)
-	if r := p.offerer.Stats().Resumptions + p.answerer.Stats().Resumptions; r > 0 {
-		t.Errorf("%d resumptions on a link that never failed (acks stalled)", r)
-	}
+	bothWaysNoMove(t, p, 60*time.Second, 20, 60<<10)
 }
 
 // A resumable session whose Send's context ends after part of a
@@ -123,43 +86,7 @@ func TestResumeAcksWhenBothSendBig(t *testing.T) {
 	n := memlink.New(13, memlink.Faults{Delay: 20 * time.Millisecond})
 	o := resumeOpts(n, nil)
 	p := connect(t, o, o)
-	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
-	defer cancel()
-	const count, size = 12, 4 << 20
-	errs := make(chan error, 4)
-	send := func(s *Session) {
-		for i := range count {
-			if err := s.Send(ctx, bytes.Repeat([]byte{byte(i)}, size)); err != nil {
-				errs <- err
-				return
-			}
-		}
-		errs <- nil
-	}
-	recv := func(s *Session) {
-		for range count {
-			if _, err := s.Receive(ctx); err != nil {
-				errs <- err
-				return
-			}
-		}
-		errs <- nil
-	}
-	start := time.Now()
-	go send(p.offerer)
-	go send(p.answerer)
-	go recv(p.offerer)
-	go recv(p.answerer)
-	for range 4 {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Logf("%d x %d B each way took %v; resumptions %d/%d", count, size, time.Since(start).Round(time.Millisecond),
-		p.offerer.Stats().Resumptions, p.answerer.Stats().Resumptions)
-	if r := p.offerer.Stats().Resumptions + p.answerer.Stats().Resumptions; r > 0 {
-		t.Errorf("%d resumptions on a link that never failed (acks stalled)", r)
-	}
+	bothWaysNoMove(t, p, 120*time.Second, 12, 4<<20)
 }
 
 // hookLink calls after when Open succeeds on a link made after the first.
@@ -340,5 +267,48 @@ func TestResumeCloseWhileWaitingForAcks(t *testing.T) {
 	t.Logf("offerer sent %d; answerer received %d, then %v", <-sent, got, err)
 	if !errors.Is(err, io.EOF) {
 		t.Errorf("the answerer ended with %v, want io.EOF (a clean close)", err)
+	}
+}
+
+// bothWaysNoMove sends count messages of size bytes each way at once and
+// receives them, and fails if the session moved meanwhile (the link never
+// failed: a move means the acks stalled).
+func bothWaysNoMove(t *testing.T, p *pair, limit time.Duration, count, size int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	errs := make(chan error, 4)
+	send := func(s *Session) {
+		for i := range count {
+			if err := s.Send(ctx, bytes.Repeat([]byte{byte(i)}, size)); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}
+	recv := func(s *Session) {
+		for range count {
+			if _, err := s.Receive(ctx); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- nil
+	}
+	start := time.Now()
+	go send(p.offerer)
+	go send(p.answerer)
+	go recv(p.offerer)
+	go recv(p.answerer)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d x %d B each way took %v; resumptions %d/%d", count, size, time.Since(start).Round(time.Millisecond),
+		p.offerer.Stats().Resumptions, p.answerer.Stats().Resumptions)
+	if r := p.offerer.Stats().Resumptions + p.answerer.Stats().Resumptions; r > 0 {
+		t.Errorf("%d resumptions on a link that never failed (acks stalled)", r)
 	}
 }
