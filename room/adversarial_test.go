@@ -259,8 +259,10 @@ func TestNonMemberAndRemoved(t *testing.T) {
 }
 
 // TestBrokenPromises: a member announces message IDs it never delivers;
-// its neighbour asks for them, the promises break, its score falls below
-// the prune threshold and it leaves the neighbour's mesh.
+// its neighbour asks for them, and each IWANT that is not answered in full
+// is one broken promise: one whose IDs arrive all but one, and IHAVEs of
+// IDs that do not exist. Four of them (-16) take its score below the
+// prune threshold and it leaves the neighbour's mesh.
 func TestBrokenPromises(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -268,19 +270,56 @@ func TestBrokenPromises(t *testing.T) {
 	rooms := smallRoom(ctx, t, tn, 4)
 	mal := rooms[1]
 	victim := anyNeighbour(t, mal, rooms)
-	ids := make([]MessageID, 10)
-	for i := range ids {
-		rand.Read(ids[i][:])
-	}
-	inject(t, mal, victim.self.ID(), idsFrame(frameIHave, ids))
-	eventually(t, 10*time.Second, "broken promises counted", func() bool {
+	broken := func() uint64 {
 		for _, n := range victim.Neighbours() {
 			if n.ID == mal.self.ID() {
-				return n.BrokenPromises == 10
+				return n.BrokenPromises
 			}
 		}
-		return true // disconnected already
-	})
+		return 1 << 20 // disconnected
+	}
+	fake := func() MessageID {
+		var id MessageID
+		rand.Read(id[:])
+		return id
+	}
+
+	// Three real messages and one that does not exist: the three are
+	// delivered, the request is kept but for one ID, and is broken.
+	mal.mu.Lock()
+	seq := mal.seq + 100
+	mal.mu.Unlock()
+	var ids []MessageID
+	var frames [][]byte
+	for i := range 3 {
+		m := signed(mal.self, mal.ID(), seq+uint64(i), time.Now(), "promised")
+		ids = append(ids, m.id())
+		frames = append(frames, publishFrame(m, 0))
+	}
+	inject(t, mal, victim.self.ID(), idsFrame(frameIHave, append(ids[:3:3], fake())))
+	for _, f := range frames {
+		inject(t, mal, victim.self.ID(), f)
+	}
+	// Three more IHAVEs of ten IDs that do not exist: one broken promise
+	// each, not ten.
+	for range 3 {
+		var none []MessageID
+		for range 10 {
+			none = append(none, fake())
+		}
+		inject(t, mal, victim.self.ID(), idsFrame(frameIHave, none))
+	}
+	eventually(t, 10*time.Second, "four broken promises", func() bool { return broken() >= 4 })
+	if b := broken(); b != 4 {
+		t.Errorf("%d broken promises, want 4 (one per IWANT)", b)
+	}
+	victim.mu.Lock()
+	for _, id := range ids {
+		if _, ok := victim.seen[id]; !ok {
+			t.Errorf("message %v was not delivered", id)
+		}
+	}
+	victim.mu.Unlock()
 	if s := victim.Score(mal.self.ID()); s >= victim.opts.Score.PruneThreshold {
 		t.Errorf("score %.1f, want below %.1f", s, victim.opts.Score.PruneThreshold)
 	}

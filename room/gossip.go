@@ -456,6 +456,7 @@ func (r *Room) onIHave(n *neighbour, ids []MessageID) {
 	}
 	var want []MessageID
 	deadline := r.opts.Now().Add(r.opts.Score.PromiseTimeout)
+	req := &iwantRequest{}
 	for _, id := range ids {
 		if _, ok := r.seen[id]; ok {
 			r.markHave(id, n.id)
@@ -464,7 +465,7 @@ func (r *Room) onIHave(n *neighbour, ids []MessageID) {
 		if _, ok := r.promises[id]; ok || len(r.promises) >= 4*MaxIDs {
 			continue
 		}
-		r.promises[id] = promise{from: n.id, deadline: deadline}
+		r.promises[id] = promise{from: n.id, deadline: deadline, req: req}
 		want = append(want, id)
 	}
 	if len(want) > 0 {

@@ -67,7 +67,8 @@ func (r *Room) heartbeat() {
 	for id, pr := range r.promises {
 		if now.After(pr.deadline) {
 			delete(r.promises, id)
-			if _, ok := r.seen[id]; !ok {
+			if _, ok := r.seen[id]; !ok && !pr.req.broken {
+				pr.req.broken = true
 				r.scoreOf(pr.from).broken++
 				if n, ok := r.neigh[pr.from]; ok {
 					n.counters.BrokenPromises++

@@ -72,7 +72,8 @@ type Neighbour struct {
 	// FirstDeliveries counts the messages it was first to deliver,
 	// Duplicates those it delivered after another, Invalid what it sent
 	// that was dropped as invalid, RateViolations its own messages over
-	// its budget, BrokenPromises the IDs it announced and never gave.
+	// its budget, BrokenPromises its IWANT answers that lacked an ID it had
+	// announced.
 	FirstDeliveries, Duplicates, Invalid, RateViolations, BrokenPromises uint64
 	// QueueDrops counts the gossip frames dropped because its send queue
 	// was full (it reads too slowly).

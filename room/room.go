@@ -130,9 +130,17 @@ type stored struct {
 	have  []identity.ID // neighbours known to have it
 }
 
+// promise is one message ID this member asked a neighbour for (IWANT).
+// The IDs of one IWANT share a request: if any of them has not arrived
+// (from anyone) by the deadline, the request is one broken promise.
 type promise struct {
 	from     identity.ID
 	deadline time.Time
+	req      *iwantRequest
+}
+
+type iwantRequest struct {
+	broken bool // counted already
 }
 
 type seenEntry struct {

@@ -22,8 +22,11 @@ type ScoreParams struct {
 	// RateWeight (default -1) multiplies the rate-limit violations: the
 	// messages beyond its own budget a neighbour published.
 	RateWeight float64
-	// BrokenPromiseWeight (default -4) multiplies the message IDs a
-	// neighbour announced in an IHAVE, was asked for, and never delivered.
+	// BrokenPromiseWeight (default -4) multiplies the broken promises:
+	// the IWANTs for IDs a neighbour announced in an IHAVE that were not
+	// answered in full (one per IWANT however many of its IDs are
+	// missing, as gossipsub tracks one promise per IWANT: a neighbour
+	// that is slow under load is not disconnected for one late answer).
 	BrokenPromiseWeight float64
 	// RTTWeight (default -1) multiplies each RTTUnit (default 100 ms) of
 	// round trip above RTTThreshold (default 500 ms), up to -5 in all.
