@@ -29,7 +29,19 @@ type rtxBuf struct {
 	max   int
 	off   bool          // the peer does not resume: nothing is kept
 	space chan struct{} // signalled when an ack frees room
+	arena []byte        // where the next copies go (see copyIn)
 }
+
+// Copies of small messages are packed into arena chunks of this session's
+// own (never shared with another session, never reused: a chunk is
+// garbage once no entry refers to it), so that keeping a copy costs an
+// allocation per chunk, not per message. Messages above rtxOwnCopy get an
+// allocation of their own.
+const (
+	rtxChunkMin = 4 << 10
+	rtxChunkMax = 64 << 10
+	rtxOwnCopy  = 8 << 10
+)
 
 func newRtxBuf(max int) *rtxBuf {
 	return &rtxBuf{max: max, space: make(chan struct{}, 1)}
@@ -51,8 +63,27 @@ func (b *rtxBuf) add(msg []byte, end bool) {
 		b.base++
 		return
 	}
-	b.ents = append(b.ents, rtxEntry{msg: append([]byte(nil), msg...), end: end})
+	b.ents = append(b.ents, rtxEntry{msg: b.copyIn(msg), end: end})
 	b.bytes += len(msg)
+}
+
+// copyIn returns a copy of msg, in the arena if it is small; b.mu is held.
+func (b *rtxBuf) copyIn(msg []byte) []byte {
+	if len(msg) == 0 {
+		return nil
+	}
+	if len(msg) > rtxOwnCopy {
+		c := make([]byte, len(msg))
+		copy(c, msg)
+		return c
+	}
+	if cap(b.arena)-len(b.arena) < len(msg) {
+		size := min(max(2*cap(b.arena), rtxChunkMin), rtxChunkMax)
+		b.arena = make([]byte, 0, size)
+	}
+	l := len(b.arena)
+	b.arena = append(b.arena, msg...)
+	return b.arena[l : l+len(msg) : l+len(msg)]
 }
 
 // remove takes back message idx, which was added but of which nothing
@@ -100,6 +131,10 @@ func (b *rtxBuf) ack(n uint64) error {
 		b.ents = append(b.ents[:0], b.ents[b.head:]...)
 		b.head = 0
 	}
+	if b.head == len(b.ents) {
+		// Everything is acknowledged: an idle session keeps no chunk.
+		b.ents, b.head, b.arena = b.ents[:0], 0, nil
+	}
 	select {
 	case b.space <- struct{}{}:
 	default:
@@ -126,7 +161,7 @@ func (b *rtxBuf) disable() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.base += uint64(len(b.ents) - b.head)
-	b.ents, b.head, b.bytes, b.off = nil, 0, 0, true
+	b.ents, b.head, b.bytes, b.off, b.arena = nil, 0, 0, true, nil
 	select {
 	case b.space <- struct{}{}:
 	default:

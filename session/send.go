@@ -104,6 +104,13 @@ func (s *Session) maxMessage() int {
 	return seal.DefaultMaxMessageSize
 }
 
+// sendGuard keeps the context's end from cutting a message of a
+// resumable session once its first record is written.
+type sendGuard struct {
+	mu    sync.Mutex
+	begun bool
+}
+
 // sendLocked sends msg, message number idx of a resumable session
 // (called with wmu held, after Send's checks).
 func (s *Session) sendLocked(ctx context.Context, msg []byte, idx uint64) error {
@@ -111,18 +118,20 @@ func (s *Session) sendLocked(ctx context.Context, msg []byte, idx uint64) error 
 	// In a resumable session a message once begun is the session's to
 	// deliver: the context bounds only the wait for its first record.
 	resumable := s.resumable()
-	var dmu sync.Mutex
-	begun := false
-	if hasDeadline && ctx.Done() != nil { // a context that can end: honour it mid-write
+	// A context that can end is honoured mid-write (and only then is a
+	// guard allocated).
+	var g *sendGuard
+	if hasDeadline && ctx.Done() != nil {
+		g = &sendGuard{}
 		if d, ok := ctx.Deadline(); ok {
 			wd.setWriteDeadline(d)
 		}
 		stop := context.AfterFunc(ctx, func() {
-			dmu.Lock()
-			if !begun {
+			g.mu.Lock()
+			if !g.begun {
 				wd.setWriteDeadline(time.Unix(1, 0))
 			}
-			dmu.Unlock()
+			g.mu.Unlock()
 		})
 		defer func() {
 			stop()
@@ -139,11 +148,11 @@ func (s *Session) sendLocked(ctx context.Context, msg []byte, idx uint64) error 
 		if err := s.transport().writeMessage(rec); err != nil {
 			return err
 		}
-		if written == 0 && resumable && hasDeadline {
-			dmu.Lock()
-			begun = true
+		if written == 0 && resumable && g != nil {
+			g.mu.Lock()
+			g.begun = true
 			wd.setWriteDeadline(time.Time{})
-			dmu.Unlock()
+			g.mu.Unlock()
 		}
 		if s.res != nil && s.res.ackPending.Load() {
 			s.sendAckLocked()
