@@ -30,13 +30,17 @@ type rtxBuf struct {
 	off   bool          // the peer does not resume: nothing is kept
 	space chan struct{} // signalled when an ack frees room
 	arena []byte        // where the next copies go (see copyIn)
+	waste int           // arena bytes of removed messages, counted as held until the arena goes
 }
 
 // Copies of small messages are packed into arena chunks of this session's
 // own (never shared with another session, never reused: a chunk is
 // garbage once no entry refers to it), so that keeping a copy costs an
 // allocation per chunk, not per message. Messages above rtxOwnCopy get an
-// allocation of their own.
+// allocation of their own. What the chunks hold beyond the messages is
+// bounded: the unused end of a chunk is less than rtxOwnCopy (an eighth
+// of a full chunk), and the bytes of removed messages count against max
+// (waste) until everything is acknowledged and the arena goes.
 const (
 	rtxChunkMin = 4 << 10
 	rtxChunkMax = 64 << 10
@@ -52,7 +56,7 @@ func newRtxBuf(max int) *rtxBuf {
 func (b *rtxBuf) fits(n int) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.off || b.bytes == 0 || b.bytes+n <= b.max
+	return b.off || b.bytes == 0 || b.bytes+b.waste+n <= b.max
 }
 
 // add appends a copy of msg (or the end of data) as the next message.
@@ -101,6 +105,9 @@ func (b *rtxBuf) remove(idx uint64) {
 	}
 	i := b.head + int(idx-b.base)
 	b.bytes -= len(b.ents[i].msg)
+	if l := len(b.ents[i].msg); l > 0 && l <= rtxOwnCopy {
+		b.waste += l // its bytes stay in their chunk
+	}
 	b.ents = append(b.ents[:i], b.ents[i+1:]...)
 	b.ents[:len(b.ents)+1][len(b.ents)] = rtxEntry{} // no reference left past the end
 }
@@ -128,12 +135,14 @@ func (b *rtxBuf) ack(n uint64) error {
 		b.base++
 	}
 	if b.head > 64 && b.head*2 > len(b.ents) {
-		b.ents = append(b.ents[:0], b.ents[b.head:]...)
-		b.head = 0
+		n := copy(b.ents, b.ents[b.head:])
+		clear(b.ents[n:]) // no copies kept alive past the end
+		b.ents, b.head = b.ents[:n], 0
 	}
 	if b.head == len(b.ents) {
 		// Everything is acknowledged: an idle session keeps no chunk.
-		b.ents, b.head, b.arena = b.ents[:0], 0, nil
+		clear(b.ents)
+		b.ents, b.head, b.arena, b.waste = b.ents[:0], 0, nil, 0
 	}
 	select {
 	case b.space <- struct{}{}:
@@ -161,7 +170,7 @@ func (b *rtxBuf) disable() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.base += uint64(len(b.ents) - b.head)
-	b.ents, b.head, b.bytes, b.off, b.arena = nil, 0, 0, true, nil
+	b.ents, b.head, b.bytes, b.off, b.arena, b.waste = nil, 0, 0, true, nil, 0
 	select {
 	case b.space <- struct{}{}:
 	default:

@@ -66,6 +66,42 @@ func TestRtxBufCopies(t *testing.T) {
 	if b.bytes != 0 || b.arena != nil || len(b.ents) != 0 {
 		t.Errorf("all acknowledged: %d bytes, %d entries, arena of %d kept", b.bytes, len(b.ents), cap(b.arena))
 	}
+	for i, e := range b.ents[:cap(b.ents)] {
+		if e.msg != nil {
+			t.Fatalf("all acknowledged: entry %d past the end still holds a copy of %d bytes", i, len(e.msg))
+		}
+	}
+}
+
+// TestRtxBufRemovedBytesCount: the bytes of a message taken back (its
+// Send's context ended before anything was written) stay in their chunk
+// while later messages share it, so they count against the buffer's
+// bound until everything is acknowledged.
+func TestRtxBufRemovedBytesCount(t *testing.T) {
+	t.Parallel()
+	b := newRtxBuf(10_000)
+	msg := make([]byte, 3000)
+	b.add(msg, false) // 0
+	b.add(msg, false) // 1
+	b.remove(1)
+	b.add(msg, false) // 1 again
+	if !b.fits(1000) {
+		t.Fatal("6000 held and 3000 taken back: a message of 1000 should fit in 10000")
+	}
+	if b.fits(1001) {
+		t.Error("the 3000 bytes taken back are still in the chunk, but do not count")
+	}
+	if err := b.ack(2); err != nil {
+		t.Fatal(err)
+	}
+	if !b.fits(10_000) {
+		t.Error("everything acknowledged: the whole buffer should be free")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.waste != 0 || b.arena != nil {
+		t.Errorf("everything acknowledged: %d bytes of waste, arena of %d", b.waste, cap(b.arena))
+	}
 }
 
 // BenchmarkRtxAdd: keeping a copy of a 100-byte message costs no

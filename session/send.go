@@ -135,6 +135,12 @@ func (s *Session) sendLocked(ctx context.Context, msg []byte, idx uint64) error 
 		})
 		defer func() {
 			stop()
+			// stop does not wait for a call of the function that has
+			// begun: once begun is set it sets no deadline, so none is
+			// left behind for the next Send.
+			g.mu.Lock()
+			g.begun = true
+			g.mu.Unlock()
 			wd.setWriteDeadline(time.Time{})
 		}()
 	}
