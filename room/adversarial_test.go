@@ -300,6 +300,13 @@ func TestBrokenPromises(t *testing.T) {
 	for _, f := range frames {
 		inject(t, mal, victim.self.ID(), f)
 	}
+	// An IHAVE answered in full costs nothing.
+	for i := range 2 {
+		m := signed(mal.self, mal.ID(), seq+3+uint64(i), time.Now(), "kept")
+		inject(t, mal, victim.self.ID(), idsFrame(frameIHave, []MessageID{m.id()}))
+		inject(t, mal, victim.self.ID(), publishFrame(m, 0))
+		ids = append(ids, m.id())
+	}
 	// Three more IHAVEs of ten IDs that do not exist: one broken promise
 	// each, not ten.
 	for range 3 {
@@ -467,6 +474,93 @@ func TestSilentDropper(t *testing.T) {
 	}
 }
 
+// TestPromiseCap: a neighbour that announces more than it delivers holds
+// at most maxPromisesPer of a member's IWANTs at a time, however many IDs
+// it announces, so it cannot take the repairs of the member's other
+// neighbours from it; when its promise breaks, the member asks a neighbour
+// that announced the same message meanwhile, and gets it.
+func TestPromiseCap(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tn := newTestNet(t, 8)
+	rooms := smallRoom(ctx, t, tn, 4)
+	mal := rooms[1]
+	mal.mu.Lock()
+	mal.noForward = true // it answers no IWANT
+	mal.mu.Unlock()
+	victim := anyNeighbour(t, mal, rooms)
+	var honest *Room // another neighbour of the victim
+	for _, r := range rooms {
+		if r != mal && r != victim {
+			for _, n := range victim.Neighbours() {
+				if n.ID == r.self.ID() {
+					honest = r
+				}
+			}
+		}
+	}
+	if honest == nil {
+		t.Fatal("the victim has no other neighbour")
+	}
+	// A message only the honest member will have (kept out of the
+	// gossip), announced first by mal.
+	honest.mu.Lock()
+	m := signed(honest.self, honest.ID(), honest.seq+100, time.Now(), "only here")
+	honest.mu.Unlock()
+
+	asked := victim.Stats().IWantSent
+	for i := range 3 {
+		var ids []MessageID
+		if i == 0 {
+			ids = append(ids, m.id()) // announced first by mal, never delivered
+		}
+		for len(ids) < MaxIDs {
+			var id MessageID
+			rand.Read(id[:])
+			ids = append(ids, id)
+		}
+		inject(t, mal, victim.self.ID(), idsFrame(frameIHave, ids))
+	}
+	eventually(t, 5*time.Second, "the IWANT for the capped IDs", func() bool {
+		return victim.Stats().IWantSent-asked >= maxPromisesPer
+	})
+	// The honest member keeps it for IWANTs without announcing it at its
+	// heartbeats (or the others would ask it, and forward it to the
+	// victim): only the IHAVE below tells the victim.
+	honest.mu.Lock()
+	honest.store[m.id()] = &stored{frame: publishFrame(m, 0), at: time.Now()}
+	honest.mu.Unlock()
+	inject(t, honest, victim.self.ID(), idsFrame(frameIHave, []MessageID{m.id()}))
+	time.Sleep(200 * time.Millisecond)
+	victim.mu.Lock()
+	held := victim.promisedBy[mal.self.ID()]
+	_, early := victim.seen[m.id()]
+	victim.mu.Unlock()
+	if got := victim.Stats().IWantSent - asked; got != maxPromisesPer {
+		t.Errorf("the victim asked for %d IDs of three IHAVEs of %d, want %d", got, MaxIDs, maxPromisesPer)
+	}
+	if held > maxPromisesPer {
+		t.Errorf("%d promises held by one neighbour, at most %d", held, maxPromisesPer)
+	}
+	if early {
+		t.Fatal("the message arrived before the withholder's promise broke: the test shows nothing")
+	}
+	eventually(t, 10*time.Second, "the message, from the other announcer", func() bool {
+		victim.mu.Lock()
+		defer victim.mu.Unlock()
+		_, ok := victim.seen[m.id()]
+		return ok
+	})
+	for _, n := range victim.Neighbours() {
+		if n.ID == mal.self.ID() && n.BrokenPromises != 1 {
+			t.Errorf("the withholder broke %d promises, want 1", n.BrokenPromises)
+		}
+		if n.ID == honest.self.ID() && n.BrokenPromises != 0 {
+			t.Errorf("the honest announcer broke %d promises", n.BrokenPromises)
+		}
+	}
+}
+
 // TestSlowNeighbour: a member that stops reading fills only its own
 // queues: the others get every message at once, and its neighbours drop
 // gossip for it alone (counted) instead of waiting.
@@ -516,7 +610,7 @@ func TestSlowNeighbour(t *testing.T) {
 			// prune them (a late IWANT answer under load may cost one
 			// broken promise, and a queue behind the burst some RTT
 			// penalty, together less than the prune threshold).
-			if n.ID != slow.self.ID() && (n.Invalid != 0 || n.RateViolations != 0 || n.Score < r.opts.Score.PruneThreshold) {
+			if n.ID != slow.self.ID() && (n.Invalid != 0 || n.RateViolations != 0 || n.BrokenPromises > 1 || n.Score < r.opts.Score.PruneThreshold) {
 				t.Errorf("an honest neighbour scored %.1f (%d invalid, %d violations, %d broken promises)", n.Score, n.Invalid, n.RateViolations, n.BrokenPromises)
 			}
 		}

@@ -371,8 +371,10 @@ func (r *Room) onPublish(n *neighbour, f *frame, raw []byte) {
 	}
 	if m.origin != n.id && !(o.msgs.AllowN(now, 1) && o.bytes.AllowN(now, max(1, len(m.payload)))) {
 		// Over the origin's budget, forwarded by someone else: dropped,
-		// not held against the forwarder.
+		// not held against the forwarder (if it answered an IWANT, the
+		// promise is kept).
 		r.stats.OverBudget++
+		r.unpromise(id)
 		return
 	}
 	o.mark(m.seq)
@@ -380,7 +382,7 @@ func (r *Room) onPublish(n *neighbour, f *frame, raw []byte) {
 	fwd[1] = f.hops + 1
 	st := r.remember(id, fwd, now)
 	st.have = append(st.have, n.id)
-	delete(r.promises, id)
+	r.unpromise(id)
 	n.counters.FirstDeliveries++
 	r.scoreOf(n.id).first++
 	r.stats.Delivered++
@@ -462,15 +464,51 @@ func (r *Room) onIHave(n *neighbour, ids []MessageID) {
 			r.markHave(id, n.id)
 			continue
 		}
-		if _, ok := r.promises[id]; ok || len(r.promises) >= 4*MaxIDs {
+		if pr, ok := r.promises[id]; ok {
+			if pr.from != n.id && pr.alt == (identity.ID{}) {
+				pr.alt = n.id
+				r.promises[id] = pr
+			}
+			continue
+		}
+		if len(r.promises) >= r.maxPromises() || r.promisedBy[n.id] >= maxPromisesPer {
 			continue
 		}
 		r.promises[id] = promise{from: n.id, deadline: deadline, req: req}
+		r.promisedBy[n.id]++
 		want = append(want, id)
 	}
-	if len(want) > 0 {
-		r.stats.IWantSent += uint64(len(want))
-		r.send(n, idsFrame(frameIWant, want), false)
+	r.askFor(n, want)
+}
+
+// askFor sends n an IWANT for ids, promised already; r.mu is held.
+func (r *Room) askFor(n *neighbour, ids []MessageID) {
+	if len(ids) > 0 {
+		r.stats.IWantSent += uint64(len(ids))
+		r.send(n, idsFrame(frameIWant, ids), false)
+	}
+}
+
+// askElsewhere asks the neighbours that also announced IDs whose promise
+// broke (alts: neighbour → IDs); r.mu is held.
+func (r *Room) askElsewhere(alts map[identity.ID][]MessageID) {
+	deadline := r.opts.Now().Add(r.opts.Score.PromiseTimeout)
+	for id, ids := range alts {
+		n, ok := r.neigh[id]
+		if !ok || r.scoreOf(id).value(&r.opts.Score) < r.opts.Score.GossipThreshold {
+			continue
+		}
+		req := &iwantRequest{}
+		var want []MessageID
+		for _, m := range ids {
+			if _, ok := r.promises[m]; ok || len(r.promises) >= r.maxPromises() || r.promisedBy[id] >= maxPromisesPer {
+				continue
+			}
+			r.promises[m] = promise{from: id, deadline: deadline, req: req}
+			r.promisedBy[id]++
+			want = append(want, m)
+		}
+		r.askFor(n, want)
 	}
 }
 

@@ -64,18 +64,30 @@ func (r *Room) heartbeat() {
 			delete(r.scores, id)
 		}
 	}
+	var alts map[identity.ID][]MessageID
 	for id, pr := range r.promises {
-		if now.After(pr.deadline) {
-			delete(r.promises, id)
-			if _, ok := r.seen[id]; !ok && !pr.req.broken {
-				pr.req.broken = true
-				r.scoreOf(pr.from).broken++
-				if n, ok := r.neigh[pr.from]; ok {
-					n.counters.BrokenPromises++
-				}
+		if !now.After(pr.deadline) {
+			continue
+		}
+		r.unpromise(id)
+		if _, ok := r.seen[id]; ok {
+			continue
+		}
+		if !pr.req.broken {
+			pr.req.broken = true
+			r.scoreOf(pr.from).broken++
+			if n, ok := r.neigh[pr.from]; ok {
+				n.counters.BrokenPromises++
 			}
 		}
+		if pr.alt != (identity.ID{}) {
+			if alts == nil {
+				alts = map[identity.ID][]MessageID{}
+			}
+			alts[pr.alt] = append(alts[pr.alt], id)
+		}
 	}
+	r.askElsewhere(alts)
 	for len(r.seenQ) > 0 && now.Sub(r.seenQ[0].at) > r.opts.MaxAge+r.opts.MaxSkew {
 		if r.seen[r.seenQ[0].id] == r.seenQ[0].at {
 			delete(r.seen, r.seenQ[0].id)

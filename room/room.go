@@ -137,6 +137,31 @@ type promise struct {
 	from     identity.ID
 	deadline time.Time
 	req      *iwantRequest
+	alt      identity.ID // another neighbour that announced it meanwhile (asked when this promise breaks)
+}
+
+// maxPromisesPer bounds the IDs one neighbour may have been asked for and
+// not yet delivered: a neighbour that withholds what it announces holds
+// at most this many of a member's repairs at a time, and no set of
+// neighbours fills the member's table of promises (maxPromises).
+const maxPromisesPer = MaxIDs / 4
+
+func (r *Room) maxPromises() int {
+	return max(4*MaxIDs, (r.opts.Mesh.MaxNeighbours+1)*maxPromisesPer)
+}
+
+// unpromise forgets the promise of id, if there is one (it arrived, or
+// broke); r.mu is held.
+func (r *Room) unpromise(id MessageID) (promise, bool) {
+	pr, ok := r.promises[id]
+	if !ok {
+		return pr, false
+	}
+	delete(r.promises, id)
+	if r.promisedBy[pr.from]--; r.promisedBy[pr.from] <= 0 {
+		delete(r.promisedBy, pr.from)
+	}
+	return pr, true
 }
 
 type iwantRequest struct {
@@ -165,30 +190,31 @@ type Room struct {
 	evwk  chan struct{}
 	endCh chan struct{}
 
-	mu        sync.Mutex
-	closed    bool
-	err       error
-	members   *membership
-	neigh     map[identity.ID]*neighbour
-	scores    map[identity.ID]*score
-	backoff   map[identity.ID]time.Time
-	origins   map[identity.ID]*originState
-	directLim map[identity.ID]*rate.Limiter // each sender's DIRECT byte budget
-	directOut map[identity.ID]*rate.Limiter // this member's own DIRECT pace, per neighbour
-	seen      map[MessageID]time.Time
-	seenQ     []seenEntry
-	store     map[MessageID]*stored
-	storeQ    []MessageID
-	storeSize int
-	history   [][]MessageID
-	promises  map[MessageID]promise
-	seq       uint64
-	intros    map[identity.ID]*pendingIntro // introductions this member asked for, by target
-	accepts   int                           // introductions accepted, not yet open
-	asked     time.Time                     // last introduction request
-	lastBeat  time.Time
-	stats     Stats
-	evq       []Event
+	mu         sync.Mutex
+	closed     bool
+	err        error
+	members    *membership
+	neigh      map[identity.ID]*neighbour
+	scores     map[identity.ID]*score
+	backoff    map[identity.ID]time.Time
+	origins    map[identity.ID]*originState
+	directLim  map[identity.ID]*rate.Limiter // each sender's DIRECT byte budget
+	directOut  map[identity.ID]*rate.Limiter // this member's own DIRECT pace, per neighbour
+	seen       map[MessageID]time.Time
+	seenQ      []seenEntry
+	store      map[MessageID]*stored
+	storeQ     []MessageID
+	storeSize  int
+	history    [][]MessageID
+	promises   map[MessageID]promise
+	promisedBy map[identity.ID]int // outstanding promises per neighbour
+	seq        uint64
+	intros     map[identity.ID]*pendingIntro // introductions this member asked for, by target
+	accepts    int                           // introductions accepted, not yet open
+	asked      time.Time                     // last introduction request
+	lastBeat   time.Time
+	stats      Stats
+	evq        []Event
 
 	// Test hooks: a member that misbehaves.
 	noForward bool       // forwards nothing and answers no IWANT
@@ -219,18 +245,19 @@ func newRoom(id *identity.Identity, d descriptor, m *membership, opts Options) *
 		ownB: rate.NewLimiter(rate.Limit(b.BytesPerSecond*0.8), max(MaxPayload, b.ByteBurst/2)),
 		ctx:  ctx, stop: stop,
 		evwk: make(chan struct{}, 1), endCh: make(chan struct{}),
-		members:  m,
-		neigh:    map[identity.ID]*neighbour{},
-		scores:   map[identity.ID]*score{},
-		backoff:  map[identity.ID]time.Time{},
-		origins:  map[identity.ID]*originState{},
-		seen:     map[MessageID]time.Time{},
-		store:    map[MessageID]*stored{},
-		history:  make([][]MessageID, opts.Mesh.GossipHistory),
-		promises: map[MessageID]promise{},
-		seq:      uint64(now.UnixMicro()),
-		intros:   map[identity.ID]*pendingIntro{},
-		lastBeat: now,
+		members:    m,
+		neigh:      map[identity.ID]*neighbour{},
+		scores:     map[identity.ID]*score{},
+		backoff:    map[identity.ID]time.Time{},
+		origins:    map[identity.ID]*originState{},
+		seen:       map[MessageID]time.Time{},
+		store:      map[MessageID]*stored{},
+		history:    make([][]MessageID, opts.Mesh.GossipHistory),
+		promises:   map[MessageID]promise{},
+		promisedBy: map[identity.ID]int{},
+		seq:        uint64(now.UnixMicro()),
+		intros:     map[identity.ID]*pendingIntro{},
+		lastBeat:   now,
 	}
 	r.log = opts.Logger.With("room", r.rid.String(), "self", id.ID().Fingerprint())
 	r.wg.Add(1)
