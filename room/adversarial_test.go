@@ -476,54 +476,55 @@ func TestSilentDropper(t *testing.T) {
 
 // TestPromiseCap: a neighbour that announces more than it delivers holds
 // at most maxPromisesPer of a member's IWANTs at a time, however many IDs
-// it announces, so it cannot take the repairs of the member's other
-// neighbours from it; when its promise breaks, the member asks a neighbour
-// that announced the same message meanwhile, and gets it.
+// it announces, and no more once they have run out; when its promise
+// breaks, the member asks the others that announced the same message
+// meanwhile, in turn, never the one that broke it again: a second
+// withholder among them is not charged for the follow-up (it was not
+// sized to what it serves), and the honest announcer after it delivers.
 func TestPromiseCap(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	tn := newTestNet(t, 8)
-	rooms := smallRoom(ctx, t, tn, 4)
-	mal := rooms[1]
-	mal.mu.Lock()
-	mal.noForward = true // it answers no IWANT
-	mal.mu.Unlock()
-	victim := anyNeighbour(t, mal, rooms)
-	var honest *Room // another neighbour of the victim
-	for _, r := range rooms {
-		if r != mal && r != victim {
-			for _, n := range victim.Neighbours() {
-				if n.ID == r.self.ID() {
-					honest = r
-				}
+	rooms := smallRoom(ctx, t, tn, 4) // settled at degree 3: everyone is everyone's neighbour
+	victim, mal, mal2, honest := rooms[0], rooms[1], rooms[2], rooms[3]
+	for _, r := range []*Room{mal, mal2} {
+		r.mu.Lock()
+		r.noForward = true // it answers no IWANT
+		r.mu.Unlock()
+	}
+	neighbour := func(r *Room) *Neighbour {
+		for _, n := range victim.Neighbours() {
+			if n.ID == r.self.ID() {
+				return &n
 			}
 		}
-	}
-	if honest == nil {
-		t.Fatal("the victim has no other neighbour")
+		t.Fatalf("%v is not the victim's neighbour", r.self.ID().Fingerprint())
+		return nil
 	}
 	// A message only the honest member will have (kept out of the
 	// gossip), announced first by mal.
 	honest.mu.Lock()
 	m := signed(honest.self, honest.ID(), honest.seq+100, time.Now(), "only here")
 	honest.mu.Unlock()
-
-	asked := victim.Stats().IWantSent
-	for i := range 3 {
-		var ids []MessageID
-		if i == 0 {
-			ids = append(ids, m.id()) // announced first by mal, never delivered
-		}
+	fakes := func(ids []MessageID) []MessageID {
 		for len(ids) < MaxIDs {
 			var id MessageID
 			rand.Read(id[:])
 			ids = append(ids, id)
 		}
-		inject(t, mal, victim.self.ID(), idsFrame(frameIHave, ids))
+		return ids
 	}
+
+	asked := victim.Stats().IWantSent
+	inject(t, mal, victim.self.ID(), idsFrame(frameIHave, fakes([]MessageID{m.id()})))
+	inject(t, mal, victim.self.ID(), idsFrame(frameIHave, fakes(nil)))
+	inject(t, mal, victim.self.ID(), idsFrame(frameIHave, fakes(nil)))
 	eventually(t, 5*time.Second, "the IWANT for the capped IDs", func() bool {
 		return victim.Stats().IWantSent-asked >= maxPromisesPer
 	})
+	// Then the second withholder and the honest member announce it too.
+	inject(t, mal2, victim.self.ID(), idsFrame(frameIHave, []MessageID{m.id()}))
+	time.Sleep(100 * time.Millisecond)
 	// The honest member keeps it for IWANTs without announcing it at its
 	// heartbeats (or the others would ask it, and forward it to the
 	// victim): only the IHAVE below tells the victim.
@@ -534,30 +535,66 @@ func TestPromiseCap(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	victim.mu.Lock()
 	held := victim.promisedBy[mal.self.ID()]
+	pr := victim.promises[m.id()]
 	_, early := victim.seen[m.id()]
 	victim.mu.Unlock()
 	if got := victim.Stats().IWantSent - asked; got != maxPromisesPer {
+		// 128 of mal's IDs; the others' announcements only remembered.
 		t.Errorf("the victim asked for %d IDs of three IHAVEs of %d, want %d", got, MaxIDs, maxPromisesPer)
 	}
-	if held > maxPromisesPer {
-		t.Errorf("%d promises held by one neighbour, at most %d", held, maxPromisesPer)
+	if held != maxPromisesPer {
+		t.Errorf("%d promises held by one neighbour, want %d", held, maxPromisesPer)
 	}
 	if early {
 		t.Fatal("the message arrived before the withholder's promise broke: the test shows nothing")
 	}
-	eventually(t, 10*time.Second, "the message, from the other announcer", func() bool {
+	if len(pr.alts) != 2 || pr.alts[0] != mal2.self.ID() || pr.alts[1] != honest.self.ID() {
+		t.Fatalf("the other announcers, in order: %d remembered", len(pr.alts))
+	}
+	// While mal2 is asked, mal announces it again: it broke its promise
+	// for it, so it is not remembered.
+	eventually(t, 10*time.Second, "the follow-up to mal2", func() bool {
+		victim.mu.Lock()
+		defer victim.mu.Unlock()
+		pr, ok := victim.promises[m.id()]
+		return ok && pr.from == mal2.self.ID()
+	})
+	inject(t, mal, victim.self.ID(), idsFrame(frameIHave, []MessageID{m.id()}))
+	time.Sleep(200 * time.Millisecond)
+	victim.mu.Lock()
+	pr = victim.promises[m.id()]
+	victim.mu.Unlock()
+	if pr.from == mal2.self.ID() && (len(pr.alts) != 1 || pr.alts[0] != honest.self.ID()) {
+		t.Errorf("during the follow-up, %d other announcers remembered, want the honest one only", len(pr.alts))
+	}
+	eventually(t, 15*time.Second, "the message, from the honest announcer", func() bool {
 		victim.mu.Lock()
 		defer victim.mu.Unlock()
 		_, ok := victim.seen[m.id()]
 		return ok
 	})
-	for _, n := range victim.Neighbours() {
-		if n.ID == mal.self.ID() && n.BrokenPromises != 1 {
-			t.Errorf("the withholder broke %d promises, want 1", n.BrokenPromises)
-		}
-		if n.ID == honest.self.ID() && n.BrokenPromises != 0 {
-			t.Errorf("the honest announcer broke %d promises", n.BrokenPromises)
-		}
+	if b := neighbour(mal).BrokenPromises; b != 1 {
+		t.Errorf("the first withholder broke %d promises, want 1", b)
+	}
+	if b := neighbour(mal2).BrokenPromises; b != 0 {
+		t.Errorf("the second withholder was charged %d broken promises for a follow-up", b)
+	}
+	if b := neighbour(honest).BrokenPromises; b != 0 {
+		t.Errorf("the honest announcer broke %d promises", b)
+	}
+	// mal's promises have run out: it may be asked again, as much.
+	victim.mu.Lock()
+	held = victim.promisedBy[mal.self.ID()]
+	victim.mu.Unlock()
+	if held != 0 {
+		t.Fatalf("%d promises still held by mal after they ran out", held)
+	}
+	asked = victim.Stats().IWantSent
+	inject(t, mal, victim.self.ID(), idsFrame(frameIHave, fakes(nil)))
+	eventually(t, 5*time.Second, "a new IWANT", func() bool { return victim.Stats().IWantSent-asked >= maxPromisesPer })
+	time.Sleep(100 * time.Millisecond)
+	if got := victim.Stats().IWantSent - asked; got != maxPromisesPer {
+		t.Errorf("asked mal for %d IDs after its promises ran out, want %d", got, maxPromisesPer)
 	}
 }
 

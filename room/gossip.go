@@ -3,6 +3,7 @@ package room
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -374,7 +375,10 @@ func (r *Room) onPublish(n *neighbour, f *frame, raw []byte) {
 		// not held against the forwarder (if it answered an IWANT, the
 		// promise is kept).
 		r.stats.OverBudget++
-		r.unpromise(id)
+		if pr, ok := r.promises[id]; ok && pr.from == n.id {
+			pr.answered = true // kept until its time is up, then asked elsewhere
+			r.promises[id] = pr
+		}
 		return
 	}
 	o.mark(m.seq)
@@ -465,8 +469,8 @@ func (r *Room) onIHave(n *neighbour, ids []MessageID) {
 			continue
 		}
 		if pr, ok := r.promises[id]; ok {
-			if pr.from != n.id && pr.alt == (identity.ID{}) {
-				pr.alt = n.id
+			if pr.from != n.id && len(pr.alts) < maxAlternates && !slices.Contains(pr.alts, n.id) && !slices.Contains(pr.tried, n.id) {
+				pr.alts = append(pr.alts, n.id)
 				r.promises[id] = pr
 			}
 			continue
@@ -489,26 +493,36 @@ func (r *Room) askFor(n *neighbour, ids []MessageID) {
 	}
 }
 
-// askElsewhere asks the neighbours that also announced IDs whose promise
-// broke (alts: neighbour → IDs); r.mu is held.
-func (r *Room) askElsewhere(alts map[identity.ID][]MessageID) {
+// followUp is an ID whose promise ran out, to be asked of its next
+// announcer.
+type followUp struct {
+	id    MessageID
+	alts  []identity.ID
+	tried []identity.ID
+}
+
+// askElsewhere asks the next announcer of each ID whose promise ran out
+// without it arriving, at most maxFollowUps IDs of each announcer; an ID
+// that none of its announcers can take now is given up (a later IHAVE
+// may bring it); r.mu is held.
+func (r *Room) askElsewhere(todo []followUp) {
 	deadline := r.opts.Now().Add(r.opts.Score.PromiseTimeout)
-	for id, ids := range alts {
-		n, ok := r.neigh[id]
-		if !ok || r.scoreOf(id).value(&r.opts.Score) < r.opts.Score.GossipThreshold {
-			continue
-		}
-		req := &iwantRequest{}
-		var want []MessageID
-		for _, m := range ids {
-			if _, ok := r.promises[m]; ok || len(r.promises) >= r.maxPromises() || r.promisedBy[id] >= maxPromisesPer {
+	asks := map[identity.ID][]MessageID{}
+	for _, f := range todo {
+		for i, a := range f.alts {
+			n, ok := r.neigh[a]
+			if !ok || len(asks[a]) >= maxFollowUps || r.promisedBy[a] >= maxPromisesPer ||
+				len(r.promises) >= r.maxPromises() || r.scoreOf(a).value(&r.opts.Score) < r.opts.Score.GossipThreshold {
 				continue
 			}
-			r.promises[m] = promise{from: id, deadline: deadline, req: req}
-			r.promisedBy[id]++
-			want = append(want, m)
+			r.promises[f.id] = promise{from: a, deadline: deadline, alts: slices.Clip(f.alts[i+1:]), tried: f.tried}
+			r.promisedBy[a]++
+			asks[n.id] = append(asks[n.id], f.id)
+			break
 		}
-		r.askFor(n, want)
+	}
+	for a, ids := range asks {
+		r.askFor(r.neigh[a], ids)
 	}
 }
 
