@@ -152,11 +152,37 @@ func (l *netnsLab) transferThen(data []byte, limit time.Duration, started func()
 		waitForBytes(l.t, out, 0)
 		started()
 	}
-	res.codeS = s.wait(l.t, limit)
+	// Both are waited for at once: when one does not finish in time,
+	// both are stopped and the report shows what each said.
+	exited := func(p *proc) chan int {
+		ch := make(chan int, 1)
+		go func() { p.cmd.Wait(); ch <- p.cmd.ProcessState.ExitCode() }()
+		return ch
+	}
+	sCh, rCh := exited(s), exited(r)
+	timeout := time.After(limit)
+	stuck := func(who string) {
+		l.t.Helper()
+		s.cmd.Process.Kill()
+		r.cmd.Process.Kill()
+		<-sCh
+		<-rCh
+		l.t.Fatalf("the %s did not finish in %v\nsender:\n%s\nreceiver:\n%s", who, limit, s.stderr.String(), r.stderr.String())
+	}
+	select {
+	case res.codeS = <-sCh:
+	case <-timeout:
+		stuck("sender")
+	}
 	if res.codeS != 0 {
 		r.cmd.Process.Kill()
 	}
-	res.codeR = r.wait(l.t, limit)
+	select {
+	case res.codeR = <-rCh:
+	case <-timeout:
+		sCh <- res.codeS // stuck waits for both
+		stuck("receiver")
+	}
 	res.elapsed = time.Since(start)
 	return res
 }

@@ -100,7 +100,32 @@ func (p *ttyProc) exitCode(t *testing.T) int {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("%v still running 5s after the keys:\n%s", p.cmd.Args[1:], p.out.String())
 	}
+	p.drain()
 	return p.cmd.ProcessState.ExitCode()
+}
+
+// drain waits (up to 2 s) until what the exited process wrote to the
+// terminal has been read into p.out: nothing left to read on the master
+// side and p.out no longer growing. (The test keeps the terminal's slave
+// side open, so the reader never sees an end of file.)
+func (p *ttyProc) drain() {
+	pending := func() int {
+		n := 0
+		if rc, err := p.ptmx.SyscallConn(); err == nil {
+			rc.Control(func(fd uintptr) { n, _ = unix.IoctlGetInt(int(fd), unix.TIOCINQ) })
+		}
+		return n
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	last := -1
+	for time.Now().Before(deadline) {
+		l := len(p.out.String())
+		if pending() == 0 && l == last {
+			return
+		}
+		last = l
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // checkRestored fails if the process left the terminal without echo or
