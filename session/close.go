@@ -23,23 +23,17 @@ func (s *Session) Close() error {
 		if s.wmu.TryLock() {
 			s.sendCloseLocked()
 			s.wmu.Unlock()
-			// The peer answers a close record by closing its end; wait a
-			// moment for that so the record is not lost with the
-			// connection.
-			select {
-			case <-s.readerDone:
-			case <-time.After(time.Second):
-			}
+			// The peer answers a close record by closing its end; wait
+			// for that so the record, and what was sent before it, is
+			// not lost with the connection.
+			s.lingerForPeer()
 		} else if s.abortSend() {
 			// A Send was blocked (the peer reads slowly): it is cut
 			// short, and the close record follows what it wrote, so the
 			// peer still sees a clean end.
 			s.sendCloseLocked()
 			s.wmu.Unlock()
-			select {
-			case <-s.readerDone:
-			case <-time.After(time.Second):
-			}
+			s.lingerForPeer()
 		} else {
 			// The Send did not give way; closing the transport releases it.
 			s.log.Debug("closing during a blocked send")
@@ -48,6 +42,33 @@ func (s *Session) Close() error {
 	}
 	s.wg.Wait()
 	return nil
+}
+
+// closeLinger bounds how long Close waits for the peer's answer to its
+// close record while messages it sent are not yet acknowledged (a
+// resumable session): through loss, the last messages and the close
+// record may need a few of SCTP's retransmissions (its timeout is 1 to
+// 3 s), and closing the link before they arrive loses them (pion aborts
+// the association). With everything acknowledged, or without acks, Close
+// waits at most closeWait.
+const (
+	closeLinger = 10 * time.Second
+	closeWait   = time.Second
+)
+
+// lingerForPeer waits for the peer to close its end after the close
+// record (the reader sees the end), at most closeLinger while sent
+// messages are not acknowledged and closeWait otherwise.
+func (s *Session) lingerForPeer() {
+	wait := closeWait
+	if s.res != nil && s.res.rtx.pending() {
+		wait = closeLinger
+	}
+	select {
+	case <-s.readerDone:
+	case <-s.Done():
+	case <-time.After(wait):
+	}
 }
 
 // abortSend makes a blocked Send give up its write (it returns ErrClosed)

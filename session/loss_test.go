@@ -4,7 +4,9 @@ package session
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -90,4 +92,38 @@ func BenchmarkLossyStream(b *testing.B) {
 			}
 		})
 	}
+}
+
+// TestCloseAfterLoss: a message sent just before Close, while every
+// datagram is lost for 1.5 s, still reaches the peer, followed by a clean
+// end: Close waits for the peer's answer while what it sent is not
+// acknowledged, instead of closing the link (which loses what SCTP has
+// not delivered yet) after a second.
+func TestCloseAfterLoss(t *testing.T) {
+	t.Parallel()
+	var f netFaults
+	o, a := loopback(), loopback()
+	o.faults, a.faults = &f, &f
+	o.ResumeWindow, a.ResumeWindow = 5*time.Second, 5*time.Second // a lost end shows in seconds
+	p := connect(t, o, a)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	f.cut.Store(true)
+	if err := p.offerer.Send(ctx, []byte("the last message")); err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(1500*time.Millisecond, func() { f.cut.Store(false) })
+	closed := make(chan struct{})
+	go func() { p.offerer.Close(); close(closed) }()
+	m, err := p.answerer.Receive(ctx)
+	if err != nil || string(m) != "the last message" {
+		t.Fatalf("the message sent before Close: %q, %v", m, err)
+	}
+	if _, err := p.answerer.Receive(ctx); err != io.EOF {
+		t.Fatalf("after it: %v, want the clean end (io.EOF)", err)
+	}
+	if err := p.answerer.Err(); !errors.Is(err, ErrPeerClosed) {
+		t.Errorf("the receiver's reason: %v, want ErrPeerClosed", err)
+	}
+	<-closed
 }

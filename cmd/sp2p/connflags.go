@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -75,6 +76,11 @@ func (a *app) sessionOptions(f *connFlags) (session.Options, error) {
 		window = -1 // the session's "off"
 	}
 	opts := session.Options{LoopbackOnly: f.loopback, HeartbeatTimeout: f.heartbeat, RelayOnly: f.relayOnly, ResumeWindow: window}
+	if a.getenv("SP2P_DEBUG") != "" {
+		// The session's own debug log (moves, resume attempts and why
+		// they failed; no secrets), for bug reports.
+		opts.Logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	opts.OnNetwork = func(e session.NetworkEvent) {
 		switch e {
 		case session.NetworkInterrupted:

@@ -99,7 +99,8 @@ func newNetnsLab(t *testing.T, natA, natB string) *netnsLab {
 // start runs the built binary in namespace n (by PID; killed at cleanup).
 func (l *netnsLab) start(n, home string, stdin []byte, args ...string) *proc {
 	l.t.Helper()
-	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "SP2P_TURN_PASSWORD=lab-secret"}
+	// SP2P_DEBUG: the sessions' debug logs, shown when a test fails.
+	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "SP2P_TURN_PASSWORD=lab-secret", "SP2P_DEBUG=1"}
 	if v := os.Getenv("SP2P_TEST_PION_LOG"); v != "" {
 		// Debugging: pion's debug logs from the lab's processes, such as
 		// SP2P_TEST_PION_LOG=sctp,ice (they end up in failure reports).
