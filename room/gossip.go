@@ -3,7 +3,6 @@ package room
 import (
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -453,77 +452,6 @@ func (r *Room) duplicate(n *neighbour, id MessageID) {
 	r.stats.Duplicates++
 	n.counters.Duplicates++
 	r.markHave(id, n.id)
-}
-
-// onIHave asks n for the announced messages this member lacks.
-func (r *Room) onIHave(n *neighbour, ids []MessageID) {
-	if r.scoreOf(n.id).value(&r.opts.Score) < r.opts.Score.GossipThreshold {
-		return
-	}
-	var want []MessageID
-	deadline := r.opts.Now().Add(r.opts.Score.PromiseTimeout)
-	req := &iwantRequest{}
-	for _, id := range ids {
-		if _, ok := r.seen[id]; ok {
-			r.markHave(id, n.id)
-			continue
-		}
-		if pr, ok := r.promises[id]; ok {
-			if pr.from != n.id && len(pr.alts) < maxAlternates && !slices.Contains(pr.alts, n.id) && !slices.Contains(pr.tried, n.id) {
-				pr.alts = append(pr.alts, n.id)
-				r.promises[id] = pr
-			}
-			continue
-		}
-		if len(r.promises) >= r.maxPromises() || r.promisedBy[n.id] >= maxPromisesPer {
-			continue
-		}
-		r.promises[id] = promise{from: n.id, deadline: deadline, req: req}
-		r.promisedBy[n.id]++
-		want = append(want, id)
-	}
-	r.askFor(n, want)
-}
-
-// askFor sends n an IWANT for ids, promised already; r.mu is held.
-func (r *Room) askFor(n *neighbour, ids []MessageID) {
-	if len(ids) > 0 {
-		r.stats.IWantSent += uint64(len(ids))
-		r.send(n, idsFrame(frameIWant, ids), false)
-	}
-}
-
-// followUp is an ID whose promise ran out, to be asked of its next
-// announcer.
-type followUp struct {
-	id    MessageID
-	alts  []identity.ID
-	tried []identity.ID
-}
-
-// askElsewhere asks the next announcer of each ID whose promise ran out
-// without it arriving, at most maxFollowUps IDs of each announcer; an ID
-// that none of its announcers can take now is given up (a later IHAVE
-// may bring it); r.mu is held.
-func (r *Room) askElsewhere(todo []followUp) {
-	deadline := r.opts.Now().Add(r.opts.Score.PromiseTimeout)
-	asks := map[identity.ID][]MessageID{}
-	for _, f := range todo {
-		for i, a := range f.alts {
-			n, ok := r.neigh[a]
-			if !ok || len(asks[a]) >= maxFollowUps || r.promisedBy[a] >= maxPromisesPer ||
-				len(r.promises) >= r.maxPromises() || r.scoreOf(a).value(&r.opts.Score) < r.opts.Score.GossipThreshold {
-				continue
-			}
-			r.promises[f.id] = promise{from: a, deadline: deadline, alts: slices.Clip(f.alts[i+1:]), tried: f.tried}
-			r.promisedBy[a]++
-			asks[n.id] = append(asks[n.id], f.id)
-			break
-		}
-	}
-	for a, ids := range asks {
-		r.askFor(r.neigh[a], ids)
-	}
 }
 
 // onIWant sends n the messages it asks for, up to MaxIDs and QueueBytes

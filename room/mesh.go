@@ -64,27 +64,7 @@ func (r *Room) heartbeat() {
 			delete(r.scores, id)
 		}
 	}
-	var todo []followUp
-	for id, pr := range r.promises {
-		if !now.After(pr.deadline) {
-			continue
-		}
-		r.unpromise(id)
-		if _, ok := r.seen[id]; ok {
-			continue
-		}
-		if pr.req != nil && !pr.req.broken && !pr.answered {
-			pr.req.broken = true
-			r.scoreOf(pr.from).broken++
-			if n, ok := r.neigh[pr.from]; ok {
-				n.counters.BrokenPromises++
-			}
-		}
-		if len(pr.alts) > 0 {
-			todo = append(todo, followUp{id: id, alts: pr.alts, tried: append(slices.Clip(pr.tried), pr.from)})
-		}
-	}
-	r.askElsewhere(todo)
+	r.expirePromises(now)
 	for len(r.seenQ) > 0 && now.Sub(r.seenQ[0].at) > r.opts.MaxAge+r.opts.MaxSkew {
 		if r.seen[r.seenQ[0].id] == r.seenQ[0].at {
 			delete(r.seen, r.seenQ[0].id)

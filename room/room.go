@@ -130,56 +130,6 @@ type stored struct {
 	have  []identity.ID // neighbours known to have it
 }
 
-// promise is one message ID this member asked a neighbour for (IWANT).
-// The IDs of one IWANT share a request: if any of them has not arrived
-// (from anyone) by the deadline, the request is one broken promise. A
-// follow-up request (req nil: the ID asked again of another announcer
-// after a promise broke) is never charged: it is not sized to what the
-// announcer serves in one heartbeat.
-type promise struct {
-	from     identity.ID
-	deadline time.Time
-	req      *iwantRequest
-	answered bool          // it arrived but was dropped as over its origin's budget: not charged
-	alts     []identity.ID // other neighbours that announced it meanwhile, asked in turn if it does not arrive
-	tried    []identity.ID // who was asked for it before (never an alternate again)
-}
-
-// maxPromisesPer bounds the IDs one neighbour may have been asked for and
-// not yet delivered: a neighbour that withholds what it announces holds
-// at most this many of a member's repairs at a time, and the neighbours a
-// member may have cannot fill its table of promises (maxPromises).
-// maxAlternates bounds the other announcers remembered per ID, and
-// maxFollowUps the IDs asked again of one announcer per heartbeat (15
-// messages of the largest size fit in what it serves in one).
-const (
-	maxPromisesPer = MaxIDs / 4
-	maxAlternates  = 4
-	maxFollowUps   = 15
-)
-
-func (r *Room) maxPromises() int {
-	return max(4*MaxIDs, (r.opts.Mesh.MaxNeighbours+1)*maxPromisesPer)
-}
-
-// unpromise forgets the promise of id, if there is one (it arrived, or
-// its time is up); r.mu is held.
-func (r *Room) unpromise(id MessageID) (promise, bool) {
-	pr, ok := r.promises[id]
-	if !ok {
-		return pr, false
-	}
-	delete(r.promises, id)
-	if r.promisedBy[pr.from]--; r.promisedBy[pr.from] <= 0 {
-		delete(r.promisedBy, pr.from)
-	}
-	return pr, true
-}
-
-type iwantRequest struct {
-	broken bool // counted already
-}
-
 type seenEntry struct {
 	id MessageID
 	at time.Time
