@@ -89,7 +89,7 @@ func (s *Session) peerFeatures(f byte) {
 // peer reads batches and the queue has room; false: the caller sends msg
 // itself.
 func (s *Session) enqueue(msg []byte) bool {
-	if len(msg) > batchMax || !s.peerBatches.Load() {
+	if len(msg) > batchMax || !s.peerBatches.Load() || s.closing.Load() {
 		return false
 	}
 	q := &s.sendq

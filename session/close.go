@@ -45,23 +45,24 @@ func (s *Session) Close() error {
 }
 
 // closeLinger bounds how long Close waits for the peer's answer to its
-// close record while messages it sent are not yet acknowledged (a
-// resumable session): through loss, the last messages and the close
-// record may need a few of SCTP's retransmissions (its timeout is 1 to
-// 3 s), and closing the link before they arrive loses them (pion aborts
-// the association). With everything acknowledged, or without acks, Close
-// waits at most closeWait.
+// close record in a resumable session: through loss, the close record
+// and the last messages before it may need a few of SCTP's
+// retransmissions (its timeout is 1 to 3 s), and closing the link before
+// they arrive loses them (pion aborts the association), after which a
+// resumable peer waits out its resume window. A session that does not
+// resume waits at most closeWait, as before resumption.
 const (
 	closeLinger = 10 * time.Second
 	closeWait   = time.Second
 )
 
 // lingerForPeer waits for the peer to close its end after the close
-// record (the reader sees the end), at most closeLinger while sent
-// messages are not acknowledged and closeWait otherwise.
+// record (the reader sees the end): at most closeLinger in a resumable
+// session, closeWait otherwise. Meanwhile Send and CloseWrite fail with
+// ErrClosed and the session does not move.
 func (s *Session) lingerForPeer() {
 	wait := closeWait
-	if s.res != nil && s.res.rtx.pending() {
+	if s.resumable() {
 		wait = closeLinger
 	}
 	select {

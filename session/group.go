@@ -366,10 +366,14 @@ func (g *Group) Close() error {
 	}
 	g.mu.Unlock()
 	g.q.close() // receivers no longer block on a full queue
+	// At once: each Close may wait for its peer's answer (up to
+	// closeLinger).
+	var closing sync.WaitGroup
 	for _, m := range list {
 		m.out.fail(ErrClosed)
-		m.s.Close()
+		closing.Go(func() { m.s.Close() })
 	}
+	closing.Wait()
 	g.wg.Wait()
 	return nil
 }

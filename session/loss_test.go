@@ -115,6 +115,17 @@ func TestCloseAfterLoss(t *testing.T) {
 	time.AfterFunc(1500*time.Millisecond, func() { f.cut.Store(false) })
 	closed := make(chan struct{})
 	go func() { p.offerer.Close(); close(closed) }()
+	for !p.offerer.closing.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	// While Close waits for the answer, nothing more is sent after its
+	// close record (the peer would never read it).
+	if err := p.offerer.Send(ctx, []byte("too late")); !errors.Is(err, ErrClosed) {
+		t.Errorf("Send while Close waits: %v, want ErrClosed", err)
+	}
+	if err := p.offerer.CloseWrite(); !errors.Is(err, ErrClosed) {
+		t.Errorf("CloseWrite while Close waits: %v, want ErrClosed", err)
+	}
 	m, err := p.answerer.Receive(ctx)
 	if err != nil || string(m) != "the last message" {
 		t.Fatalf("the message sent before Close: %q, %v", m, err)

@@ -155,7 +155,9 @@ func (s *Session) notePath() {
 // failed: the reader and writers stop using it and wait).
 func (s *Session) move(hard bool, why error) {
 	rs := s.res
-	if rs == nil || rs.off.Load() {
+	if rs == nil || rs.off.Load() || s.closing.Load() {
+		// Closing: a new link would take neither the close record nor
+		// the peer's answer to it.
 		return
 	}
 	var remote netip.AddrPort

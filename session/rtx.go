@@ -112,14 +112,6 @@ func (b *rtxBuf) remove(idx uint64) {
 	b.ents[:len(b.ents)+1][len(b.ents)] = rtxEntry{} // no reference left past the end
 }
 
-// pending reports whether messages are kept that the peer has not
-// acknowledged.
-func (b *rtxBuf) pending() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return !b.off && b.head < len(b.ents)
-}
-
 // next is the number of the next message to be added.
 func (b *rtxBuf) next() uint64 {
 	b.mu.Lock()

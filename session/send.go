@@ -56,6 +56,12 @@ func (s *Session) sendOne(ctx context.Context, msg []byte) (err error, again boo
 			s.wmu.Unlock()
 			return ErrWriteClosed, false
 		}
+		if s.closing.Load() {
+			// Close has sent, or is sending, its close record: what
+			// followed it would never be read.
+			s.wmu.Unlock()
+			return ErrClosed, false
+		}
 		if err := ctx.Err(); err != nil {
 			s.wmu.Unlock()
 			return err, false

@@ -315,6 +315,9 @@ func (s *Session) CloseWrite() error {
 	if err := s.Err(); err != nil {
 		return err
 	}
+	if s.closing.Load() {
+		return ErrClosed
+	}
 	s.writeEnded = true
 	if s.resumable() {
 		s.res.rtx.add(nil, true)
