@@ -45,16 +45,15 @@ func (r *Room) maxPromises() int {
 
 // unpromise forgets the promise of id, if there is one (it arrived, or
 // its time is up); r.mu is held.
-func (r *Room) unpromise(id MessageID) (promise, bool) {
+func (r *Room) unpromise(id MessageID) {
 	pr, ok := r.promises[id]
 	if !ok {
-		return pr, false
+		return
 	}
 	delete(r.promises, id)
 	if r.promisedBy[pr.from]--; r.promisedBy[pr.from] <= 0 {
 		delete(r.promisedBy, pr.from)
 	}
-	return pr, true
 }
 
 type iwantRequest struct {

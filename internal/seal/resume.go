@@ -87,7 +87,12 @@ func (r *Resumer) ICECredentials(role Role, generation uint64) (ufrag, pwd strin
 // MAC returns HMAC-SHA256(HKDF-Expand(secret, LabelResumeMAC || role, 32),
 // msg): the tag of a resume message from role.
 func (r *Resumer) MAC(role Role, msg []byte) [ResumeMACSize]byte {
-	key := r.expand(LabelResumeMAC, role, 32)
+	return r.mac(LabelResumeMAC, role, msg)
+}
+
+// mac is HMAC-SHA256(HKDF-Expand(secret, label || role, 32), msg).
+func (r *Resumer) mac(label string, role Role, msg []byte) [ResumeMACSize]byte {
+	key := r.expand(label, role, 32)
 	defer clear(key)
 	m := hmac.New(sha256.New, key)
 	m.Write(msg)
@@ -152,13 +157,7 @@ func (r *Resumer) Derive(shared []byte, transcript [TranscriptSize]byte) (*Keys,
 // TokenMAC is the tag of a resume token from role:
 // HMAC-SHA256(HKDF-Expand(secret, LabelResumeTokenMAC || role, 32), msg).
 func (r *Resumer) TokenMAC(role Role, msg []byte) [ResumeMACSize]byte {
-	key := r.expand(LabelResumeTokenMAC, role, 32)
-	defer clear(key)
-	m := hmac.New(sha256.New, key)
-	m.Write(msg)
-	var out [ResumeMACSize]byte
-	m.Sum(out[:0])
-	return out
+	return r.mac(LabelResumeTokenMAC, role, msg)
 }
 
 // ResumeID is the session's public handle in resume tokens, the same on
