@@ -89,7 +89,9 @@ type Options struct {
 	// OnNetwork, if set, is told when the connection to the peer is
 	// interrupted (no traffic for 5 s) and when it recovers. A short
 	// outage does not end a session: ICE recovers and SCTP resends what
-	// was lost; only HeartbeatTimeout of silence does.
+	// was lost; only HeartbeatTimeout of silence does. It runs on the
+	// session's own goroutines: it must return promptly and must not
+	// call Close (which waits for them).
 	OnNetwork func(NetworkEvent)
 
 	// ResumeWindow is how long a session whose link failed (an address
@@ -99,7 +101,8 @@ type Options struct {
 	// then ends when its link does, as before). Both sides must resume.
 	ResumeWindow time.Duration
 	// OnResumed, if set, is told of each resumption: how long the
-	// session was moving and the new path.
+	// session was moving and the new path. Like OnNetwork, it must not
+	// call Close.
 	OnResumed func(Resumption)
 	// ResumeBuffer bounds the bytes of sent messages a resumable session
 	// keeps until the peer acknowledges them (one larger message is kept
