@@ -63,6 +63,15 @@ type Channel interface {
 	Close() error
 }
 
+// TryWriter is a Channel that can tell a write that would wait from one
+// that would not: TryWriteMessage sends p only if the link takes it without
+// waiting, and reports false (and sends nothing) if it would block. A
+// session uses it to queue small messages behind a busy link instead of
+// waiting, so that they go together in one record.
+type TryWriter interface {
+	TryWriteMessage(p []byte) (bool, error)
+}
+
 // PathStats is what a Channel knows of the network path under it: the
 // connectivity checks on the path in use (ICE sends them while the path is
 // idle, about every 2 s) and how many were answered. Checks lost on the

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sp2p/sp2p/internal/seal"
+	"github.com/sp2p/sp2p/link"
 )
 
 // Coalescing small messages. A Send that finds another Send writing (a
@@ -35,12 +36,30 @@ const featureBatch = 0x01
 const batchMax = 16 << 10
 
 // sendQueue is the queue of messages waiting for the Send that is
-// writing.
+// writing, or for the session's queue writer.
 type sendQueue struct {
 	mu      sync.Mutex
-	writing bool    // a Send holds wmu, and flushes the queue before it lets go
+	writing bool    // a Send holds wmu, or the queue writer is about to take it, and flushes the queue before it lets go
 	pending *[]byte // a batch payload (a record buffer from recordBufs), nil when empty
 	n       int     // messages in pending
+	// unsent counts the messages whose Send returned nil and that are
+	// not yet written (queued, or in the batch being written); dropped
+	// those that never will be (Close cut the write short).
+	unsent, dropped int
+}
+
+// hasPending reports whether messages are queued.
+func (q *sendQueue) hasPending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.pending != nil
+}
+
+// unsentCount is q.unsent.
+func (q *sendQueue) unsentCount() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.unsent
 }
 
 // announceFeatures sends the first ping, with the features byte.
@@ -115,7 +134,107 @@ func (s *Session) enqueue(msg []byte) bool {
 	}
 	*q.pending = seal.AppendBatch(*q.pending, msg)
 	q.n++
+	q.unsent++
 	return true
+}
+
+// Queueing behind a busy link. A Send that finds nobody writing first
+// tries to write its message without waiting (link.TryWriter); pion takes
+// a write at once unless the previous one is still in its pending queue,
+// not yet taken by its write loop. If the link is busy, a small message is
+// queued instead, like one sent behind another Send, and the session's
+// queue writer (a goroutine started for the purpose) takes the write lock
+// and sends the queue, and what is added to it meanwhile, as batch
+// records. So one goroutine sending in a loop coalesces whenever the link
+// falls behind, and a message sent alone to an idle link still goes out at
+// once, from the Send that sends it.
+
+// deferrable returns the transport's TryWriter if msg may be queued behind
+// a busy link, nil if it is written the usual way.
+func (s *Session) deferrable(msg []byte) link.TryWriter {
+	if len(msg) > batchMax || !s.peerBatches.Load() {
+		return nil
+	}
+	t, ok := s.transport().(interface{ tryWriter() link.TryWriter })
+	if !ok {
+		return nil
+	}
+	return t.tryWriter()
+}
+
+// tryLocked writes msg if the link takes it without waiting, and then
+// what other Sends queued meanwhile; or, if the link is busy and nothing
+// is queued yet, queues msg for the queue writer (called with wmu held,
+// after Send's checks and startWriting). done false: the caller writes msg
+// the usual way (the try failed, and the usual write reports why; or
+// other messages queued behind it while it tried).
+func (s *Session) tryLocked(ctx context.Context, tw link.TryWriter, msg []byte) (done bool, err error) {
+	if s.res != nil && s.res.ackPending.Load() {
+		s.sendAckLocked()
+	}
+	bp := recordBufs.Get().(*[]byte)
+	defer recordBufs.Put(bp)
+	rec, err := s.sealer.Seal((*bp)[:0], seal.TypeData, msg)
+	if err != nil {
+		return false, nil
+	}
+	*bp = rec[:0]
+	// A try that is not written leaves its record's sequence number
+	// unused: the peer's replay window takes the next one all the same.
+	ok, err := tw.TryWriteMessage(rec)
+	if err != nil {
+		return false, nil
+	}
+	if ok {
+		s.recsSent.Add(1)
+		s.msgsSent.Add(1)
+		s.bytesSent.Add(uint64(len(msg)))
+		return true, s.flushQueued(ctx)
+	}
+	q := &s.sendq
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.pending != nil || s.closing.Load() {
+		// Others queued behind msg while it tried (it must go first),
+		// or Close has begun (and may be waiting for the session's
+		// goroutines: no writer starts any more).
+		return false, nil
+	}
+	q.pending = recordBufs.Get().(*[]byte)
+	*q.pending = seal.AppendBatch((*q.pending)[:0], msg)
+	q.n = 1
+	q.unsent++
+	s.wg.Add(1)
+	go s.writeQueue()
+	return true, nil
+}
+
+// writeQueue is the queue writer: it takes the write lock and sends what
+// is queued.
+func (s *Session) writeQueue() {
+	defer s.wg.Done()
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	s.flushQueued(context.Background())
+}
+
+// markClosing sets closing; under the queue's lock, so that no queue
+// writer starts once Close may wait for the session's goroutines.
+func (s *Session) markClosing() {
+	s.sendq.mu.Lock()
+	s.closing.Store(true)
+	s.sendq.mu.Unlock()
+}
+
+// dropQueuedLocked forgets the queue at a resumption (called with wmu and
+// the queue's lock held): its messages are in the retransmission buffer,
+// which sends again what the peer did not take.
+func (q *sendQueue) dropQueuedLocked() {
+	if q.pending != nil {
+		recordBufs.Put(q.pending)
+		q.unsent -= q.n
+		q.pending, q.n = nil, 0
+	}
 }
 
 // startWriting marks that a Send holds wmu (called with wmu held).
@@ -142,12 +261,21 @@ func (s *Session) flushQueued(ctx context.Context) error {
 		q.mu.Unlock()
 		err := s.writeQueued(*bp, n)
 		recordBufs.Put(bp)
+		q.mu.Lock()
+		q.unsent -= n
+		q.mu.Unlock()
 		if err != nil {
 			q.mu.Lock()
 			q.writing = false
+			lost := n
 			if q.pending != nil {
 				recordBufs.Put(q.pending)
+				lost += q.n
+				q.unsent -= q.n
 				q.pending, q.n = nil, 0
+			}
+			if s.closing.Load() && s.Err() == nil {
+				q.dropped += lost
 			}
 			q.mu.Unlock()
 			if e := s.Err(); e != nil {

@@ -1,28 +1,33 @@
 package session
 
 import (
+	"context"
+	"fmt"
 	"time"
 
 	"github.com/sp2p/sp2p/internal/seal"
 )
 
 // Close ends the session: it tells the peer (who sees a clean end, not a
-// lost peer) and releases the connection. A Send blocked meanwhile (the
-// peer reads slowly) is cut short and returns ErrClosed; the close record
-// follows what it wrote, if the peer makes room within a second. Close
-// then waits for the peer's answer (up to 10 s in a resumable session, 1 s
-// otherwise; SECURITY.md gives every bound) and for the session's
-// goroutines to finish.
+// lost peer) and releases the connection. Messages that Sends queued and
+// reported sent go first: Close waits for them as long as it waits for the
+// peer's answer below, then cuts them short and returns an error wrapping
+// ErrSendAborted that says how many were not sent. A Send blocked
+// meanwhile (the peer reads slowly) is cut short and returns ErrClosed;
+// the close record follows what it wrote, if the peer makes room within a
+// second. Close then waits for the peer's answer (up to 10 s in a
+// resumable session, 1 s otherwise; SECURITY.md gives every bound) and for
+// the session's goroutines to finish.
 func (s *Session) Close() error {
 	if s.Err() == nil && s.res != nil && s.res.isStopped() {
 		// Moving: there is no link to tell the peer on (it gives up at
 		// the end of its resume window).
-		s.closing.Store(true)
+		s.markClosing()
 		s.shutdown(ErrClosed)
 	}
 	if s.Err() == nil {
-		s.closing.Store(true)
-		if s.wmu.TryLock() {
+		s.markClosing()
+		if s.wmu.TryLock() || s.lockForQueued() {
 			s.sendCloseLocked()
 			s.wmu.Unlock()
 			// The peer answers a close record by closing its end; wait
@@ -43,7 +48,36 @@ func (s *Session) Close() error {
 		s.shutdown(ErrClosed)
 	}
 	s.wg.Wait()
+	s.sendq.mu.Lock()
+	dropped := s.sendq.dropped
+	s.sendq.mu.Unlock()
+	if dropped > 0 {
+		what := fmt.Sprintf("%d messages", dropped)
+		if dropped == 1 {
+			what = "1 message"
+		}
+		return fmt.Errorf("%w: %s reported sent before Close did not go out (the peer did not read in time)", ErrSendAborted, what)
+	}
 	return nil
+}
+
+// lockForQueued waits for the messages that Sends queued and reported
+// sent to be written, and takes the write lock: at most as long as Close
+// waits for the peer (a peer that reads slowly holds them up). It
+// reports whether it has the lock; false: nothing is queued, or the
+// writes did not finish in time (the caller cuts them short).
+func (s *Session) lockForQueued() bool {
+	if s.sendq.unsentCount() == 0 {
+		return false
+	}
+	deadline := time.Now().Add(s.closeBound())
+	for time.Now().Before(deadline) && s.Err() == nil {
+		if s.wmu.TryLock() {
+			return true
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return false
 }
 
 // closeLinger bounds how long Close waits for the peer's answer to its
@@ -63,15 +97,19 @@ const (
 // session, closeWait otherwise. Meanwhile Send and CloseWrite fail with
 // ErrClosed and the session does not move.
 func (s *Session) lingerForPeer() {
-	wait := closeWait
-	if s.resumable() {
-		wait = closeLinger
-	}
 	select {
 	case <-s.readerDone:
 	case <-s.Done():
-	case <-time.After(wait):
+	case <-time.After(s.closeBound()):
 	}
+}
+
+// closeBound is closeLinger in a resumable session, closeWait otherwise.
+func (s *Session) closeBound() time.Duration {
+	if s.resumable() {
+		return closeLinger
+	}
+	return closeWait
 }
 
 // abortSend makes a blocked Send give up its write (it returns ErrClosed)
@@ -96,6 +134,12 @@ func (s *Session) abortSend() bool {
 func (s *Session) sendCloseLocked() {
 	if wd, ok := s.transport().(interface{ setWriteDeadline(time.Time) error }); ok {
 		wd.setWriteDeadline(time.Now().Add(time.Second))
+	}
+	// What Sends queued goes before the close record (the queue writer
+	// may not have had the lock yet); a write that is cut short drops
+	// the rest, and Close says so.
+	if s.sendq.hasPending() {
+		s.flushQueued(context.Background())
 	}
 	s.sendRecordLocked(seal.TypeClose, nil)
 }

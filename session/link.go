@@ -51,6 +51,12 @@ func (t chanTransport) writeMessage(p []byte) error        { return t.c.WriteMes
 func (t chanTransport) close() error                       { return t.c.Close() }
 func (t chanTransport) setWriteDeadline(d time.Time) error { return t.c.SetWriteDeadline(d) }
 
+// tryWriter is the channel as a link.TryWriter, nil if it is not one.
+func (t chanTransport) tryWriter() link.TryWriter {
+	tw, _ := t.c.(link.TryWriter)
+	return tw
+}
+
 // keepsShortReads reports whether the channel's ReadMessage, given a
 // buffer too small for the next message, fails with io.ErrShortBuffer and
 // keeps that message for the next call (pion's SCTP stream does), so a

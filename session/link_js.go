@@ -286,6 +286,33 @@ func (c *jsChannel) WriteMessage(p []byte) error {
 	return c.l.dc.Send(p)
 }
 
+// TryWriteMessage sends p only if the browser's send buffer is below its
+// high mark now (link.TryWriter).
+func (c *jsChannel) TryWriteMessage(p []byte) (bool, error) {
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		if err == io.EOF {
+			return false, io.ErrClosedPipe
+		}
+		return false, err
+	}
+	if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
+		c.mu.Unlock()
+		return false, fmt.Errorf("session: write: %w", os.ErrDeadlineExceeded)
+	}
+	if c.l.dc.BufferedAmount() > jsSendHigh {
+		c.mu.Unlock()
+		return false, nil
+	}
+	c.mu.Unlock()
+	if err := c.l.dc.Send(p); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 func (c *jsChannel) SetWriteDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.deadline = t

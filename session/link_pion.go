@@ -13,9 +13,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -338,10 +340,49 @@ type dcTransport struct {
 	pc   *webrtc.PeerConnection
 	dc   *webrtc.DataChannel
 	peer *peerConn
+
+	// The stream's write deadline: the one set by SetWriteDeadline, or,
+	// while trying is set, one in the past for TryWriteMessage (left in
+	// place between tries, because setting and clearing it allocates).
+	dmu    sync.Mutex
+	user   time.Time
+	trying bool
 }
 
 // SetWriteDeadline bounds writes.
-func (t *dcTransport) SetWriteDeadline(d time.Time) error { return t.rw.SetWriteDeadline(d) }
+func (t *dcTransport) SetWriteDeadline(d time.Time) error {
+	t.dmu.Lock()
+	defer t.dmu.Unlock()
+	t.user, t.trying = d, false
+	return t.rw.SetWriteDeadline(d)
+}
+
+// TryWriteMessage writes p only if pion takes it without waiting
+// (link.TryWriter). With blocking writes on, pion makes a write wait while
+// the previous one is still in its pending queue (not yet taken by its
+// write loop) and fails it at once with a deadline error if the write
+// deadline has passed; so a write under a past deadline is a try.
+func (t *dcTransport) TryWriteMessage(p []byte) (bool, error) {
+	t.dmu.Lock()
+	if !t.trying {
+		if !t.user.IsZero() {
+			// A deadline of the caller's (a Close cutting writes short)
+			// stays in force: no try; reported busy.
+			t.dmu.Unlock()
+			return false, nil
+		}
+		t.rw.SetWriteDeadline(time.Unix(1, 0))
+		t.trying = true
+	}
+	t.dmu.Unlock()
+	if _, err := t.rw.Write(p); err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, nil
+}
 
 // ReadMessage reads one message.
 func (t *dcTransport) ReadMessage(p []byte) (int, error) {
@@ -355,6 +396,12 @@ func (t *dcTransport) KeepsShortReads() bool { return true }
 
 // WriteMessage writes one message, blocking while pion's buffer is full.
 func (t *dcTransport) WriteMessage(p []byte) error {
+	t.dmu.Lock()
+	if t.trying {
+		t.rw.SetWriteDeadline(t.user)
+		t.trying = false
+	}
+	t.dmu.Unlock()
 	_, err := t.rw.Write(p)
 	return err
 }

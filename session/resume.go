@@ -78,6 +78,7 @@ type resumption struct {
 	ackPending atomic.Bool   // an ack is due: the next writer sends it
 	ackWake    chan struct{} // the reader asks for an ack
 	stopSig    chan struct{} // a Send waiting for room is told the link stopped
+	pendingSig chan struct{} // a parked reader is told its state on the new link is ready
 
 	mu         sync.Mutex
 	ended      bool
@@ -107,7 +108,7 @@ func newResumption(keys *seal.Keys, opts *Options, l link.Link, peerDesc *invite
 	rs := &resumption{
 		r: keys.Resumer(), role: keys.Role, window: opts.resumeWindow(), anchor: anchor, peerDesc: *peerDesc,
 		channel: ch, events: events, rtx: newRtxBuf(opts.resumeBuffer()),
-		ackWake: make(chan struct{}, 1), stopSig: make(chan struct{}, 1),
+		ackWake: make(chan struct{}, 1), stopSig: make(chan struct{}, 1), pendingSig: make(chan struct{}, 1),
 		resumed: make(chan struct{}), cur: l,
 	}
 	close(rs.resumed)

@@ -95,8 +95,9 @@ func (rs *resumption) readGen() uint64 {
 }
 
 // park is the reader stopping on a link a move stopped; it waits for the
-// resumption and reports whether to go on reading (false: the session
-// ended). The reader then takes its new state (install).
+// resumption, or for its state on the new link (which comes before the
+// resumption resends), and reports whether to go on reading (false: the
+// session ended). The reader then takes its new state (install).
 func (s *Session) park() bool {
 	rs := s.res
 	rs.mu.Lock()
@@ -104,6 +105,8 @@ func (s *Session) park() bool {
 	rs.mu.Unlock()
 	select {
 	case <-ch:
+		return s.Err() == nil
+	case <-rs.pendingSig: // the new link is ready (install takes it)
 		return s.Err() == nil
 	case <-s.done:
 		return false
@@ -129,6 +132,10 @@ func (s *Session) install(gen uint64) uint64 {
 	rs.pending = nil
 	if p != nil {
 		gen = rs.gen
+		select {
+		case <-rs.pendingSig: // taken now: a later park must not wake for it
+		default:
+		}
 	}
 	rs.mu.Unlock()
 	if p != nil {

@@ -124,12 +124,26 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 	}
 	rs.pending = &readerState{tr: tr, opener: opener}
 	rs.mu.Unlock()
+	// The reader takes the new link now, before what follows is resent:
+	// the peer resends too, and if neither read until its own resend was
+	// written, two resends larger than the link's buffers would wait for
+	// each other for ever.
+	select {
+	case rs.pendingSig <- struct{}{}:
+	default:
+	}
 	oldSealer := s.sealer
 	s.setTransport(tr)
 	s.sealer = sealer
 	oldSealer.Erase()
 	s.lastRecv.Store(time.Now().UnixNano())
+	// What is queued for the queue writer is in the retransmission
+	// buffer: it goes again from there, once (a message queued from here
+	// on is not in ents, and the queue writer sends it after them).
+	s.sendq.mu.Lock()
+	s.sendq.dropQueuedLocked()
 	ents, err := rs.rtx.from(m.received)
+	s.sendq.mu.Unlock()
 	if err == nil {
 		err = s.resend(ents)
 	}

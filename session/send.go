@@ -20,7 +20,14 @@ import (
 // queue and Send returns at once: the writing Send sends it next, in
 // order, coalesced with the others queued meanwhile into batch records,
 // before it returns; if that write fails the session ends
-// (ErrSendAborted). A Send that finds nobody writing writes at once.
+// (ErrSendAborted). A Send that finds nobody writing writes at once if the
+// link takes the message without waiting; if the link is busy (pion still
+// holds the previous write), such a small message is queued the same way
+// and Send returns, and a writer of the session's sends the queue as soon
+// as the link takes it. So a Send that returned nil has handed its message
+// to the link or to the queue; Close sends what is queued before it ends
+// the session (and says, with ErrSendAborted, if the peer did not take
+// it in time).
 //
 // A resumable session whose link failed (Options.ResumeWindow) is moving
 // to a new link: Send waits for it (as long as ctx allows) and a message
@@ -48,6 +55,14 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 func (s *Session) sendOne(ctx context.Context, msg []byte) (err error, again bool) {
 	for {
 		s.wmu.Lock()
+		if s.sendq.hasPending() {
+			// Messages queued behind a busy link go first (the writer
+			// sending them may not have the lock yet).
+			if err := s.flushQueued(ctx); err != nil {
+				s.wmu.Unlock()
+				return err, false
+			}
+		}
 		if err := s.Err(); err != nil {
 			s.wmu.Unlock()
 			return err, false
@@ -93,6 +108,12 @@ func (s *Session) sendOne(ctx context.Context, msg []byte) (err error, again boo
 		// cannot change while wmu is held, so nothing queued goes after
 		// an end.
 		s.startWriting()
+		if tw := s.deferrable(msg); tw != nil {
+			if done, err := s.tryLocked(ctx, tw, msg); done {
+				s.wmu.Unlock()
+				return err, false
+			}
+		}
 		err = s.sendLocked(ctx, msg, idx)
 		if ferr := s.flushQueued(ctx); err == nil {
 			err = ferr

@@ -318,6 +318,15 @@ func (s *Session) CloseWrite() error {
 	if s.closing.Load() {
 		return ErrClosed
 	}
+	if s.sendq.hasPending() {
+		// The queued messages go before the end.
+		if err := s.flushQueued(context.Background()); err != nil {
+			return err
+		}
+		if err := s.Err(); err != nil {
+			return err
+		}
+	}
 	s.writeEnded = true
 	if s.resumable() {
 		s.res.rtx.add(nil, true)

@@ -154,30 +154,43 @@ func (c *channel) ReadMessage(b []byte) (int, error) {
 }
 
 func (c *channel) WriteMessage(b []byte) error {
+	_, err := c.write(b, false)
+	return err
+}
+
+// TryWriteMessage sends b only if the send buffer has room for it now
+// (link.TryWriter).
+func (c *channel) TryWriteMessage(b []byte) (bool, error) {
+	return c.write(b, true)
+}
+
+func (c *channel) write(b []byte, try bool) (bool, error) {
 	if len(b) > MaxMessage {
-		return fmt.Errorf("memlink: message of %d bytes, at most %d", len(b), MaxMessage)
+		return false, fmt.Errorf("memlink: message of %d bytes, at most %d", len(b), MaxMessage)
 	}
-	data := append([]byte(nil), b...)
 	p := c.out
 	n := p.net
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for {
 		if c.broken {
-			return errMoved
+			return false, errMoved
 		}
 		if p.closed {
-			return io.ErrClosedPipe
+			return false, io.ErrClosedPipe
 		}
 		c.wmu.Lock()
 		dl := c.deadline
 		c.wmu.Unlock()
 		if !dl.IsZero() && !time.Now().Before(dl) {
-			return fmt.Errorf("memlink: write: %w", os.ErrDeadlineExceeded)
+			return false, fmt.Errorf("memlink: write: %w", os.ErrDeadlineExceeded)
 		}
-		if p.buffered == 0 || p.buffered+len(data) <= SendBuffer {
-			p.send(data, time.Now())
-			return nil
+		if p.buffered == 0 || p.buffered+len(b) <= SendBuffer {
+			p.send(append([]byte(nil), b...), time.Now())
+			return true, nil
+		}
+		if try {
+			return false, nil
 		}
 		p.cond.Wait()
 	}

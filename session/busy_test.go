@@ -1,0 +1,162 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/sp2p/sp2p/internal/memlink"
+)
+
+// Queueing behind a busy link (batch.go): one goroutine sending small
+// messages in a loop, over links whose send buffer fills.
+
+// One goroutine sends faster than the link carries (after it filled the
+// link's buffer while the peer was not reading yet): its messages are
+// queued behind the busy link and go as batch records, and every one
+// arrives once, in order, intact.
+func TestOneSenderCoalescesBehindBusyLink(t *testing.T) {
+	t.Parallel()
+	n := memlink.New(31, memlink.Faults{BytesPerSecond: 512 << 10})
+	p := connect(t, Options{Link: n.Maker()}, Options{Link: n.Maker()})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	filled := fillQueue(t, p.offerer)
+	before := p.offerer.Stats()
+	const count, size = 5000, 200
+	errs := make(chan error, 1)
+	go func() {
+		for range filled {
+			if _, err := p.answerer.Receive(ctx); err != nil {
+				errs <- err
+				return
+			}
+		}
+		errs <- drain(ctx, p.answerer, count)
+	}()
+	if err := stream(ctx, p.offerer, count, size); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errs; err != nil {
+		t.Fatal(err)
+	}
+	st := p.offerer.Stats()
+	msgs, recs := st.MessagesSent-before.MessagesSent, st.RecordsSent-before.RecordsSent
+	if msgs != count+1 || recs > msgs/2 { // the end counts as a message
+		t.Fatalf("%d messages in %d records from one sender: not coalesced behind the busy link", msgs, recs)
+	}
+	t.Logf("%d messages in %d records", msgs, recs)
+}
+
+// fillQueue sends 100-byte messages from one goroutine until one is
+// queued behind the busy link (reported sent, not yet written; the peer
+// must not be reading) and returns how many it sent.
+func fillQueue(t *testing.T, s *Session) int {
+	t.Helper()
+	msg := make([]byte, 100)
+	for i := 1; i <= 100000; i++ {
+		if err := s.Send(context.Background(), msg); err != nil {
+			t.Fatal(err)
+		}
+		if s.sendq.unsentCount() > 0 {
+			return i
+		}
+	}
+	t.Fatal("nothing was queued behind the busy link: the test does not test anything")
+	return 0
+}
+
+// Close right after a message was queued behind a busy link (the peer
+// was not reading): Close waits for the queue to be written before its
+// close record, and the peer, once it reads, gets every message and then a
+// clean end. (A Close that did not wait would cut the queue writer short
+// and lose the message.)
+func TestCloseSendsQueuedMessages(t *testing.T) {
+	t.Parallel()
+	n := memlink.New(32, memlink.Faults{})
+	p := connect(t, Options{Link: n.Maker()}, Options{Link: n.Maker()})
+	sent := fillQueue(t, p.offerer)
+	closed := make(chan error, 1)
+	go func() { closed <- p.offerer.Close() }()
+	time.Sleep(100 * time.Millisecond) // Close is waiting
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	got := 0
+	for {
+		_, err := p.answerer.Receive(ctx)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, ErrPeerClosed) {
+				t.Fatalf("after %d of %d messages: %v", got, sent, err)
+			}
+			break
+		}
+		got++
+	}
+	if err := <-closed; err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got != sent {
+		t.Fatalf("the peer read %d of %d messages", got, sent)
+	}
+	if err := p.answerer.Err(); !errors.Is(err, ErrPeerClosed) {
+		t.Fatalf("the peer saw %v, want a clean close", err)
+	}
+}
+
+// A peer that reads nothing while a message is queued behind the busy
+// link: Close waits for it as long as it waits for the peer (1 s without
+// resumption), then cuts the write short and says it was not sent.
+func TestCloseReportsUnsentQueuedMessages(t *testing.T) {
+	t.Parallel()
+	n := memlink.New(33, memlink.Faults{})
+	o := Options{Link: n.Maker(), ResumeWindow: -1}
+	p := connect(t, o, o)
+	fillQueue(t, p.offerer)
+	start := time.Now()
+	err := p.offerer.Close()
+	if !errors.Is(err, ErrSendAborted) {
+		t.Fatalf("Close: %v, want ErrSendAborted (a queued message was not sent)", err)
+	}
+	if waited := time.Since(start); waited < closeWait {
+		t.Fatalf("Close gave the queue %v, want %v", waited, closeWait)
+	}
+	t.Log(err)
+}
+
+// Messages queued behind a busy link when the host moves: the session
+// resumes, and every message arrives once, in order, intact, both ways.
+func TestResumeWithQueuedMessages(t *testing.T) {
+	checkGoroutines(t)
+	n := memlink.New(34, memlink.Faults{Delay: time.Millisecond, BytesPerSecond: 1 << 20})
+	p := connect(t, resumeOpts(n, nil), resumeOpts(n, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	const count, size = 20000, 200
+	errs := make(chan error, 4)
+	go func() { errs <- stream(ctx, p.offerer, count, size) }()
+	go func() { errs <- stream(ctx, p.answerer, count, size) }()
+	go func() { errs <- drain(ctx, p.answerer, count) }()
+	go func() { errs <- drain(ctx, p.offerer, count) }()
+	waitFor(t, func() bool { return p.answerer.Stats().MessagesReceived > count/4 })
+	path, _ := p.offerer.Path()
+	queued := p.offerer.sendq.unsentCount()
+	if _, ok := n.Move(path.Local); !ok {
+		t.Fatalf("no anchor at %v", path.Local)
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.offerer.res.committed < 1 {
+		t.Fatal("no resumption")
+	}
+	for name, s := range map[string]*Session{"offerer": p.offerer, "answerer": p.answerer} {
+		if st := s.Stats(); st.RecordsSent >= st.MessagesSent {
+			t.Errorf("%s: %d messages in %d records: nothing was queued behind the busy link, the test does not test it", name, st.MessagesSent, st.RecordsSent)
+		}
+	}
+	t.Logf("%d messages queued when the host moved", queued)
+}
