@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ func TestOneSenderCoalescesBehindBusyLink(t *testing.T) {
 	p := connect(t, Options{Link: n.Maker()}, Options{Link: n.Maker()})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
+	waitFor(t, p.offerer.peerBatches.Load) // queueing needs the peer's features
 	filled := fillQueue(t, p.offerer)
 	before := p.offerer.Stats()
 	const count, size = 5000, 200
@@ -50,15 +52,70 @@ func TestOneSenderCoalescesBehindBusyLink(t *testing.T) {
 	t.Logf("%d messages in %d records", msgs, recs)
 }
 
+// readGate holds a session's reads from its link while it is shut, so
+// that the link's buffer fills (the session's own reader would otherwise
+// take records into its queue).
+type readGate struct {
+	mu   sync.Mutex
+	shut bool
+	c    *sync.Cond
+}
+
+func newReadGate() *readGate {
+	g := &readGate{}
+	g.c = sync.NewCond(&g.mu)
+	return g
+}
+
+func (g *readGate) set(shut bool) {
+	g.mu.Lock()
+	g.shut = shut
+	g.mu.Unlock()
+	g.c.Broadcast()
+}
+
+// gatedReads is a transport whose reads wait at the gate (its other
+// methods are the channel's: write deadlines, tries).
+type gatedReads struct {
+	chanTransport
+	g *readGate
+}
+
+func (r gatedReads) readMessage(p []byte) (int, error) {
+	r.g.mu.Lock()
+	for r.g.shut {
+		r.g.c.Wait()
+	}
+	r.g.mu.Unlock()
+	return r.chanTransport.readMessage(p)
+}
+
+// gatedPair connects a pair over n whose answerer reads through a gate,
+// shut once connected (and opened when the test ends).
+func gatedPair(t *testing.T, o Options) (*pair, *readGate) {
+	t.Helper()
+	g := newReadGate()
+	a := o
+	a.wrapTransport = func(tr transport) transport { return gatedReads{tr.(chanTransport), g} }
+	p := connect(t, o, a)
+	g.set(true)
+	// Queueing needs the peer's features (its first ping).
+	waitFor(t, p.offerer.peerBatches.Load)
+	t.Cleanup(func() { g.set(false) })
+	return p, g
+}
+
 // fillQueue sends 100-byte messages from one goroutine until one is
 // queued behind the busy link (reported sent, not yet written; the peer
 // must not be reading) and returns how many it sent.
 func fillQueue(t *testing.T, s *Session) int {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
 	msg := make([]byte, 100)
 	for i := 1; i <= 100000; i++ {
-		if err := s.Send(context.Background(), msg); err != nil {
-			t.Fatal(err)
+		if err := s.Send(ctx, msg); err != nil {
+			t.Fatalf("message %d: %v (nothing was queued behind the busy link)", i, err)
 		}
 		if s.sendq.unsentCount() > 0 {
 			return i
@@ -68,19 +125,33 @@ func fillQueue(t *testing.T, s *Session) int {
 	return 0
 }
 
-// Close right after a message was queued behind a busy link (the peer
-// was not reading): Close waits for the queue to be written before its
-// close record, and the peer, once it reads, gets every message and then a
-// clean end. (A Close that did not wait would cut the queue writer short
-// and lose the message.)
+// Close while a message queued behind a busy link is being written by the
+// queue writer (the peer was not reading): Close waits for it before its
+// close record, and the peer, once it reads, gets every message and then
+// a clean end. (A Close that did not wait would cut the queue writer's
+// write short and lose the message.)
 func TestCloseSendsQueuedMessages(t *testing.T) {
 	t.Parallel()
+	t.Run("writing", func(t *testing.T) { testCloseSendsQueued(t, true) })
+	t.Run("queued", func(t *testing.T) { testCloseSendsQueued(t, false) })
+}
+
+// testCloseSendsQueued is TestCloseSendsQueuedMessages with Close called
+// once the queue writer is writing (taken), or at once (Close may take
+// the write lock before the queue writer).
+func testCloseSendsQueued(t *testing.T, taken bool) {
+	t.Parallel()
 	n := memlink.New(32, memlink.Faults{})
-	p := connect(t, Options{Link: n.Maker()}, Options{Link: n.Maker()})
+	p, gate := gatedPair(t, Options{Link: n.Maker()})
 	sent := fillQueue(t, p.offerer)
+	if taken {
+		// The queue writer has taken the queue and waits for the link.
+		waitFor(t, func() bool { return !p.offerer.sendq.hasPending() })
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- p.offerer.Close() }()
-	time.Sleep(100 * time.Millisecond) // Close is waiting
+	time.Sleep(200 * time.Millisecond) // Close is waiting
+	gate.set(false)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	got := 0
@@ -111,8 +182,7 @@ func TestCloseSendsQueuedMessages(t *testing.T) {
 func TestCloseReportsUnsentQueuedMessages(t *testing.T) {
 	t.Parallel()
 	n := memlink.New(33, memlink.Faults{})
-	o := Options{Link: n.Maker(), ResumeWindow: -1}
-	p := connect(t, o, o)
+	p, _ := gatedPair(t, Options{Link: n.Maker(), ResumeWindow: -1})
 	fillQueue(t, p.offerer)
 	start := time.Now()
 	err := p.offerer.Close()
