@@ -46,6 +46,37 @@ type sendQueue struct {
 	// not yet written (queued, or in the batch being written); dropped
 	// those that never will be (Close cut the write short).
 	unsent, dropped int
+	idle            chan struct{} // closed when writing ends, if a Send waits for that (waitQueue)
+}
+
+// endWriting ends the writing (q.mu held) and wakes the Sends waiting
+// for it.
+func (q *sendQueue) endWriting() {
+	q.writing = false
+	if q.idle != nil {
+		close(q.idle)
+		q.idle = nil
+	}
+}
+
+// waitQueue waits until nobody is writing the queue, or ctx ends.
+func (q *sendQueue) waitQueue(ctx context.Context) error {
+	q.mu.Lock()
+	if !q.writing {
+		q.mu.Unlock()
+		return nil
+	}
+	if q.idle == nil {
+		q.idle = make(chan struct{})
+	}
+	ch := q.idle
+	q.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // hasPending reports whether messages are queued.
@@ -169,21 +200,29 @@ func (s *Session) deferrable(msg []byte) link.TryWriter {
 // the usual way (the try failed, and the usual write reports why; or
 // other messages queued behind it while it tried).
 func (s *Session) tryLocked(ctx context.Context, tw link.TryWriter, msg []byte) (done bool, err error) {
-	if s.res != nil && s.res.ackPending.Load() {
-		s.sendAckLocked()
-	}
 	bp := recordBufs.Get().(*[]byte)
 	defer recordBufs.Put(bp)
-	rec, err := s.sealer.Seal((*bp)[:0], seal.TypeData, msg)
-	if err != nil {
-		return false, nil
+	ok := true
+	if s.res != nil && s.res.ackPending.Load() {
+		// The ack is tried too (a blocking write here would not be
+		// bounded by ctx); if the link is busy, it stays pending and
+		// goes before the queue.
+		if ok, err = s.tryAckLocked(tw, bp); err != nil {
+			return false, nil
+		}
 	}
-	*bp = rec[:0]
-	// A try that is not written leaves its record's sequence number
-	// unused: the peer's replay window takes the next one all the same.
-	ok, err := tw.TryWriteMessage(rec)
-	if err != nil {
-		return false, nil
+	if ok {
+		rec, err := s.sealer.Seal((*bp)[:0], seal.TypeData, msg)
+		if err != nil {
+			return false, nil
+		}
+		*bp = rec[:0]
+		// A try that is not written leaves its record's sequence number
+		// unused: the peer's replay window takes the next one all the
+		// same.
+		if ok, err = tw.TryWriteMessage(rec); err != nil {
+			return false, nil
+		}
 	}
 	if ok {
 		s.recsSent.Add(1)
@@ -207,6 +246,31 @@ func (s *Session) tryLocked(ctx context.Context, tw link.TryWriter, msg []byte) 
 	s.wg.Add(1)
 	go s.writeQueue()
 	return true, nil
+}
+
+// tryAckLocked tries to write the pending ack (tryLocked), into the
+// buffer bp; false: the link is busy and the ack is still pending.
+func (s *Session) tryAckLocked(tw link.TryWriter, bp *[]byte) (bool, error) {
+	rs := s.res
+	v := rs.recvd.Load()
+	if !rs.peerResumes.Load() || v <= rs.ackSent {
+		rs.ackPending.Store(false)
+		return true, nil
+	}
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	rec, err := s.sealer.Seal((*bp)[:0], seal.TypeAck, b[:])
+	if err != nil {
+		return false, err
+	}
+	*bp = rec[:0]
+	ok, err := tw.TryWriteMessage(rec)
+	if ok {
+		rs.ackPending.Store(false)
+		rs.ackSent = v
+		s.recsSent.Add(1)
+	}
+	return ok, err
 }
 
 // writeQueue is the queue writer: it takes the write lock and sends what
@@ -235,6 +299,10 @@ func (q *sendQueue) dropQueuedLocked() {
 		q.unsent -= q.n
 		q.pending, q.n = nil, 0
 	}
+	// Nobody is between startWriting and a flush (wmu is held): a queue
+	// writer still to come finds nothing, and a Send from here on must
+	// not queue behind a writer that is not there.
+	q.endWriting()
 }
 
 // startWriting marks that a Send holds wmu (called with wmu held).
@@ -254,7 +322,7 @@ func (s *Session) flushQueued(ctx context.Context) error {
 		bp, n := q.pending, q.n
 		q.pending, q.n = nil, 0
 		if bp == nil {
-			q.writing = false
+			q.endWriting()
 			q.mu.Unlock()
 			return nil
 		}
@@ -266,7 +334,7 @@ func (s *Session) flushQueued(ctx context.Context) error {
 		q.mu.Unlock()
 		if err != nil {
 			q.mu.Lock()
-			q.writing = false
+			q.endWriting()
 			lost := n
 			if q.pending != nil {
 				recordBufs.Put(q.pending)
@@ -274,7 +342,7 @@ func (s *Session) flushQueued(ctx context.Context) error {
 				q.unsent -= q.n
 				q.pending, q.n = nil, 0
 			}
-			if s.closing.Load() && s.Err() == nil {
+			if s.closing.Load() {
 				q.dropped += lost
 			}
 			q.mu.Unlock()

@@ -26,6 +26,7 @@ func TestOneSenderCoalescesBehindBusyLink(t *testing.T) {
 	defer cancel()
 	waitFor(t, p.offerer.peerBatches.Load) // queueing needs the peer's features
 	filled := fillQueue(t, p.offerer)
+	waitFor(t, func() bool { return p.offerer.sendq.unsentCount() == 0 })
 	before := p.offerer.Stats()
 	const count, size = 5000, 200
 	errs := make(chan error, 1)
@@ -46,7 +47,7 @@ func TestOneSenderCoalescesBehindBusyLink(t *testing.T) {
 	}
 	st := p.offerer.Stats()
 	msgs, recs := st.MessagesSent-before.MessagesSent, st.RecordsSent-before.RecordsSent
-	if msgs != count+1 || recs > msgs/2 { // the end counts as a message
+	if msgs != count || recs > msgs/2 {
 		t.Fatalf("%d messages in %d records from one sender: not coalesced behind the busy link", msgs, recs)
 	}
 	t.Logf("%d messages in %d records", msgs, recs)
@@ -229,4 +230,102 @@ func TestResumeWithQueuedMessages(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages queued when the host moved", queued)
+}
+
+// A Send waiting for the write lock behind the queue writer (which waits
+// for a peer that does not read) is bounded by its context.
+func TestSendContextBoundsWaitBehindQueue(t *testing.T) {
+	t.Parallel()
+	n := memlink.New(35, memlink.Faults{})
+	p, _ := gatedPair(t, Options{Link: n.Maker(), ResumeWindow: -1})
+	fillQueue(t, p.offerer)
+	msg := make([]byte, 100)
+	for i := range 1000 {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		done := make(chan error, 1)
+		go func() { done <- p.offerer.Send(ctx, msg) }()
+		var err error
+		select {
+		case err = <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("Send %d still waiting 10 s after its context ended", i)
+		}
+		cancel()
+		if errors.Is(err, context.DeadlineExceeded) {
+			return
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("1000 Sends queued behind a link the peer does not read")
+}
+
+// pion's data channel as a link.TryWriter: a try writes only what pion
+// takes at once, a busy try sends nothing, a blocking write after busy
+// tries is not cut short by the try's past deadline, and a caller's
+// deadline (Close cutting writes short) makes every try busy.
+func TestPionTryWrite(t *testing.T) {
+	t.Parallel()
+	a, b := rawPair(t, false)
+	tw := a.(chanTransport).tryWriter()
+	if tw == nil {
+		t.Fatal("pion's channel is no link.TryWriter")
+	}
+	// Nobody reads: pion takes tries while its write loop keeps up, and
+	// none once its buffers are full (busy for 300 ms in a row).
+	msg := make([]byte, 1000)
+	written, busy := 0, 0
+	var busySince time.Time
+	for {
+		ok, err := tw.TryWriteMessage(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			busySince = time.Time{}
+			if written++; written > 100000 {
+				t.Fatal("100,000 tries taken with nobody reading: pion's buffer never filled")
+			}
+			continue
+		}
+		busy++
+		if busySince.IsZero() {
+			busySince = time.Now()
+		} else if time.Since(busySince) > 300*time.Millisecond {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if written < 100 {
+		t.Fatalf("only %d tries taken before pion's buffer filled", written)
+	}
+	got := make(chan int, 1)
+	go func() {
+		buf := make([]byte, rawReadBuffer)
+		n := 0
+		for {
+			if _, err := b.readMessage(buf); err != nil {
+				got <- n
+				return
+			}
+			n++
+		}
+	}()
+	if err := a.writeMessage(msg); err != nil {
+		t.Fatalf("a blocking write after a busy try: %v", err)
+	}
+	if err := a.(chanTransport).setWriteDeadline(time.Unix(1, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := tw.TryWriteMessage(msg); ok || err != nil {
+		t.Fatalf("a try under a past deadline of the caller's: %v, %v", ok, err)
+	}
+	a.(chanTransport).setWriteDeadline(time.Time{})
+	time.Sleep(500 * time.Millisecond) // everything written is delivered
+	a.close()
+	if n := <-got; n != written+1 {
+		t.Fatalf("the peer read %d messages, %d were written (busy tries must send nothing)", n, written+1)
+	}
+	t.Logf("%d tries taken, %d busy", written, busy)
 }

@@ -19,14 +19,16 @@ import (
 // resumable session, 1 s otherwise; SECURITY.md gives every bound) and for
 // the session's goroutines to finish.
 func (s *Session) Close() error {
+	// First of all: no queue writer starts once Close may wait for the
+	// session's goroutines.
+	s.markClosing()
 	if s.Err() == nil && s.res != nil && s.res.isStopped() {
 		// Moving: there is no link to tell the peer on (it gives up at
-		// the end of its resume window).
-		s.markClosing()
+		// the end of its resume window). What is queued is dropped, and
+		// counted.
 		s.shutdown(ErrClosed)
 	}
 	if s.Err() == nil {
-		s.markClosing()
 		if s.wmu.TryLock() || s.lockForQueued() {
 			s.sendCloseLocked()
 			s.wmu.Unlock()
@@ -74,6 +76,11 @@ func (s *Session) lockForQueued() bool {
 	for time.Now().Before(deadline) && s.Err() == nil {
 		if s.wmu.TryLock() {
 			return true
+		}
+		if s.sendq.unsentCount() == 0 {
+			// Written: what holds the lock now is a Send of the usual
+			// kind, which Close cuts short.
+			return false
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -132,14 +139,19 @@ func (s *Session) abortSend() bool {
 }
 
 func (s *Session) sendCloseLocked() {
-	if wd, ok := s.transport().(interface{ setWriteDeadline(time.Time) error }); ok {
-		wd.setWriteDeadline(time.Now().Add(time.Second))
-	}
+	wd, ok := s.transport().(interface{ setWriteDeadline(time.Time) error })
 	// What Sends queued goes before the close record (the queue writer
-	// may not have had the lock yet); a write that is cut short drops
-	// the rest, and Close says so.
+	// may not have had the lock yet), given as long as Close waits for
+	// the peer; a write that is cut short drops the rest, and Close says
+	// so.
 	if s.sendq.hasPending() {
+		if ok {
+			wd.setWriteDeadline(time.Now().Add(s.closeBound()))
+		}
 		s.flushQueued(context.Background())
+	}
+	if ok {
+		wd.setWriteDeadline(time.Now().Add(time.Second))
 	}
 	s.sendRecordLocked(seal.TypeClose, nil)
 }

@@ -123,15 +123,16 @@ func (s *Session) resumeOn(ctx context.Context, l link.Link, ch link.Channel, ge
 		p.opener.Erase()
 	}
 	rs.pending = &readerState{tr: tr, opener: opener}
-	rs.mu.Unlock()
 	// The reader takes the new link now, before what follows is resent:
 	// the peer resends too, and if neither read until its own resend was
 	// written, two resends larger than the link's buffers would wait for
-	// each other for ever.
+	// each other for ever. (Under rs.mu, so that an install that takes
+	// pending also takes this signal.)
 	select {
 	case rs.pendingSig <- struct{}{}:
 	default:
 	}
+	rs.mu.Unlock()
 	oldSealer := s.sealer
 	s.setTransport(tr)
 	s.sealer = sealer

@@ -54,14 +54,18 @@ func (s *Session) Send(ctx context.Context, msg []byte) error {
 // message was taken, wait and try again.
 func (s *Session) sendOne(ctx context.Context, msg []byte) (err error, again bool) {
 	for {
-		s.wmu.Lock()
+		if err := s.wmu.LockContext(ctx); err != nil {
+			return err, false
+		}
 		if s.sendq.hasPending() {
-			// Messages queued behind a busy link go first (the writer
-			// sending them may not have the lock yet).
-			if err := s.flushQueued(ctx); err != nil {
-				s.wmu.Unlock()
+			// Messages queued behind a busy link go first: the queue
+			// writer has not had the lock yet. Let it, and wait (as long
+			// as ctx allows) until it has written them.
+			s.wmu.Unlock()
+			if err := s.sendq.waitQueue(ctx); err != nil {
 				return err, false
 			}
+			continue
 		}
 		if err := s.Err(); err != nil {
 			s.wmu.Unlock()

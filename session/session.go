@@ -62,7 +62,7 @@ type Session struct {
 	limiter    *ratelimit.Limiter[identity.ID]
 	started    time.Time
 
-	wmu         sync.Mutex // guards sealer, writeEnded
+	wmu         writeLock // guards sealer, writeEnded
 	sealer      *seal.Sealer
 	writeEnded  bool
 	sendq       sendQueue   // messages waiting for the Send that writes (batch.go)
@@ -107,7 +107,7 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 	s := &Session{
 		peer: peer, safetyCode: keys.SafetyCode, sessionID: keys.SessionID, opts: *opts,
 		log: opts.logger(), limiter: limiter, started: time.Now(),
-		sealer: sealer,
+		sealer: sealer, wmu: newWriteLock(),
 		opener: opener, reasm: seal.NewReassembler(opts.Seal), rbuf: make([]byte, recvBufferSize(tr)),
 		incoming: make(chan []byte, incomingQueue), queueSpace: make(chan struct{}, 1), maxQueued: int64(opts.maxQueuedBytes()), ended: make(chan struct{}), pongDue: make(chan uint64, 1), done: make(chan struct{}), readerDone: make(chan struct{}),
 	}
@@ -116,6 +116,44 @@ func newSession(tr transport, keys *seal.Keys, peer identity.ID, opts *Options, 
 	s.ctx, s.cancelCtx = context.WithCancel(context.Background())
 	s.lastRecv.Store(time.Now().UnixNano())
 	return s
+}
+
+// writeLock is the session's write lock: a mutex whose Lock can also
+// give up when a context ends (a Send waiting for the lock behind the
+// queue writer, which has no context, is bounded by its own).
+type writeLock struct{ ch chan struct{} }
+
+func newWriteLock() writeLock { return writeLock{ch: make(chan struct{}, 1)} }
+
+// Lock takes the lock.
+func (l writeLock) Lock() { l.ch <- struct{}{} }
+
+// Unlock releases it.
+func (l writeLock) Unlock() { <-l.ch }
+
+// TryLock takes the lock if it is free.
+func (l writeLock) TryLock() bool {
+	select {
+	case l.ch <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// LockContext takes the lock, or returns ctx's error if ctx ends first.
+func (l writeLock) LockContext(ctx context.Context) error {
+	select {
+	case l.ch <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case l.ch <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // trBox holds a transport for the atomic pointer.
