@@ -51,6 +51,9 @@ func (t chanTransport) writeMessage(p []byte) error        { return t.c.WriteMes
 func (t chanTransport) close() error                       { return t.c.Close() }
 func (t chanTransport) setWriteDeadline(d time.Time) error { return t.c.SetWriteDeadline(d) }
 
+// channel is the link's channel.
+func (t chanTransport) channel() link.Channel { return t.c }
+
 // tryWriter is the channel as a link.TryWriter, nil if it is not one.
 func (t chanTransport) tryWriter() link.TryWriter {
 	tw, _ := t.c.(link.TryWriter)
