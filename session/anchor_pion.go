@@ -107,11 +107,10 @@ type anchorMux struct {
 var _ ice.UDPMux = (*anchorMux)(nil)
 
 func newAnchorMux(opts *Options, a *link.Anchor) (*anchorMux, error) {
-	sn, err := stdnet.NewNet()
+	n, err := processNet()
 	if err != nil {
 		return nil, fmt.Errorf("session: %w", err)
 	}
-	n := &liveNet{Net: sn}
 	k := &knocker{anchor: a, links: map[string]bool{}}
 	m := &anchorMux{knock: k, loopbackOnly: opts.LoopbackOnly, loopback: opts.LoopbackOnly || opts.IncludeLoopback, log: opts.logger()}
 	families := []string{"udp4"}
@@ -426,6 +425,17 @@ var (
 	_ net.PacketConn           = (*anchorConn)(nil)
 	_ pionnet.Net              = (*liveNet)(nil)
 )
+
+// processNet is the liveNet all anchors of the process share: each would
+// otherwise keep its own copy of the last interface list (about 7 KiB,
+// with the netlink dump it was parsed from, per session).
+var processNet = sync.OnceValues(func() (*liveNet, error) {
+	sn, err := stdnet.NewNet()
+	if err != nil {
+		return nil, err
+	}
+	return &liveNet{Net: sn}, nil
+})
 
 // liveNet is pion's standard network whose interface list is read again
 // at every call: stdnet lists the interfaces once, when made, and the
