@@ -263,48 +263,41 @@ func (c *jsChannel) ReadMessage(p []byte) (int, error) {
 }
 
 func (c *jsChannel) WriteMessage(p []byte) error {
+	_, err := c.write(p, false)
+	return err
+}
+
+// TryWriteMessage sends p only if the browser's send buffer is below its
+// high mark now (link.TryWriter).
+func (c *jsChannel) TryWriteMessage(p []byte) (bool, error) {
+	return c.write(p, true)
+}
+
+// write sends p once the send buffer is below its high mark, waiting for
+// that unless try is set (then it reports false and sends nothing).
+func (c *jsChannel) write(p []byte, try bool) (bool, error) {
 	c.mu.Lock()
 	for {
 		if c.err != nil {
 			err := c.err
 			c.mu.Unlock()
 			if err == io.EOF {
-				return io.ErrClosedPipe
+				return false, io.ErrClosedPipe
 			}
-			return err
+			return false, err
 		}
 		if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
 			c.mu.Unlock()
-			return fmt.Errorf("session: write: %w", os.ErrDeadlineExceeded)
+			return false, fmt.Errorf("session: write: %w", os.ErrDeadlineExceeded)
 		}
 		if c.l.dc.BufferedAmount() <= jsSendHigh {
 			break
 		}
-		c.cond.Wait()
-	}
-	c.mu.Unlock()
-	return c.l.dc.Send(p)
-}
-
-// TryWriteMessage sends p only if the browser's send buffer is below its
-// high mark now (link.TryWriter).
-func (c *jsChannel) TryWriteMessage(p []byte) (bool, error) {
-	c.mu.Lock()
-	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
-		if err == io.EOF {
-			return false, io.ErrClosedPipe
+		if try {
+			c.mu.Unlock()
+			return false, nil
 		}
-		return false, err
-	}
-	if !c.deadline.IsZero() && !time.Now().Before(c.deadline) {
-		c.mu.Unlock()
-		return false, fmt.Errorf("session: write: %w", os.ErrDeadlineExceeded)
-	}
-	if c.l.dc.BufferedAmount() > jsSendHigh {
-		c.mu.Unlock()
-		return false, nil
+		c.cond.Wait()
 	}
 	c.mu.Unlock()
 	if err := c.l.dc.Send(p); err != nil {
