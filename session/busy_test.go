@@ -17,16 +17,18 @@ import (
 // One goroutine sends faster than the link carries (after it filled the
 // link's buffer while the peer was not reading yet): its messages are
 // queued behind the busy link and go as batch records, and every one
-// arrives once, in order, intact.
+// arrives once, in order, intact. The link is slow enough (a record of
+// its own would take it about 4.5 ms) and its buffer small enough that
+// even a loaded machine's race-built sender keeps it busy.
 func TestOneSenderCoalescesBehindBusyLink(t *testing.T) {
 	t.Parallel()
-	n := memlink.New(31, memlink.Faults{BytesPerSecond: 512 << 10})
+	n := memlink.New(31, memlink.Faults{BytesPerSecond: 32 << 10, SendBuffer: 16 << 10})
 	p := connect(t, Options{Link: n.Maker()}, Options{Link: n.Maker()})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	waitFor(t, p.offerer.peerBatches.Load) // queueing needs the peer's features
 	filled := fillQueue(t, p.offerer)
-	const count, size = 5000, 200
+	const count, size = 1000, 200
 	errs := make(chan error, 1)
 	go func() {
 		for range filled {

@@ -185,7 +185,11 @@ func (c *channel) write(b []byte, try bool) (bool, error) {
 		if !dl.IsZero() && !time.Now().Before(dl) {
 			return false, fmt.Errorf("memlink: write: %w", os.ErrDeadlineExceeded)
 		}
-		if p.buffered == 0 || p.buffered+len(b) <= SendBuffer {
+		limit := n.faults.SendBuffer
+		if limit <= 0 {
+			limit = SendBuffer
+		}
+		if p.buffered == 0 || p.buffered+len(b) <= limit {
 			p.send(append([]byte(nil), b...), time.Now())
 			return true, nil
 		}

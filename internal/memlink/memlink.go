@@ -58,10 +58,15 @@ type Faults struct {
 	Reorder float64
 	// BytesPerSecond caps each direction's rate (0: no cap).
 	BytesPerSecond int
+	// SendBuffer is how many bytes a direction holds (sent, not yet
+	// read) before writes block; 0: the package's SendBuffer. A message
+	// larger than it is still taken when the direction holds nothing.
+	SendBuffer int
 }
 
 // SendBuffer is how many bytes a direction holds (sent, not yet read)
-// before writes block: backpressure, as an SCTP send buffer gives.
+// before writes block by default: backpressure, as an SCTP send buffer
+// gives.
 const SendBuffer = 1 << 20
 
 // MaxMessage is the largest message a channel carries (pion's default

@@ -294,3 +294,34 @@ func testIdentity(t *testing.T) *identity.Identity {
 	}
 	return id
 }
+
+// Faults.SendBuffer sets what a direction holds before writes block; a
+// larger message still goes when the direction holds nothing.
+func TestSendBufferFault(t *testing.T) {
+	t.Parallel()
+	n := New(1, Faults{SendBuffer: 10000})
+	a, b, err := connect(t, n, link.Config{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tw := a.(link.TryWriter)
+	var taken []bool
+	for range 3 {
+		ok, err := tw.TryWriteMessage(make([]byte, 4000))
+		if err != nil {
+			t.Fatal(err)
+		}
+		taken = append(taken, ok)
+	}
+	if !taken[0] || !taken[1] || taken[2] {
+		t.Fatalf("tries of 4000 bytes into a 10000-byte buffer: taken %v, want [true true false]", taken)
+	}
+	read(t, b)
+	read(t, b)
+	if ok, err := tw.TryWriteMessage(make([]byte, 20000)); !ok || err != nil {
+		t.Fatalf("a 20000-byte message into an empty 10000-byte buffer: taken %v, %v", ok, err)
+	}
+	if ok, err := tw.TryWriteMessage(make([]byte, 1)); ok || err != nil {
+		t.Fatalf("a byte behind it: taken %v, %v; want busy", ok, err)
+	}
+}
