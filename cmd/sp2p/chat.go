@@ -53,14 +53,22 @@ func (a *app) runSession(ctx context.Context, s *session.Session, f *connFlags, 
 	} else {
 		err = a.chat(ctx, s, label, f.asJSON, emit)
 	}
-	s.Close() // before any prompt: the peer must see the end now
+	// Close before any prompt: the peer must see the end now. It reports
+	// the messages typed last that it could not send (the peer did not
+	// take them in time): they are lost, and the command says so.
+	closeErr := s.Close()
 	reason := "closed"
 	if err != nil {
 		reason = err.Error()
+	} else if closeErr != nil {
+		reason = closeErr.Error()
 	}
 	emit(event{Event: "disconnected", Peer: s.Peer().String(), Reason: reason})
 	if err == nil {
 		err = a.savePeer(s.Peer(), name, f, peers)
+	}
+	if err == nil && closeErr != nil {
+		err = fmt.Errorf("not everything you sent reached %s: %w", sanitize(label), closeErr)
 	}
 	return err
 }
