@@ -223,7 +223,14 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 		return nil, fmt.Errorf("session: creating the data channel: %w", err)
 	}
 	p.dc = dc
+	// The connecting phases in the debug log, each with the time since
+	// the link was made: ICE, then DTLS (the connection's state), then
+	// SCTP (the channel opens). Through loss each retransmits with its
+	// own timers.
+	log, made := opts.logger(), time.Now()
+	since := func() time.Duration { return time.Since(made).Round(time.Millisecond) }
 	dc.OnOpen(func() {
+		log.Debug("link: data channel open", "after", since())
 		raw, err := dc.DetachWithDeadline()
 		if err != nil {
 			p.fail()
@@ -240,6 +247,7 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 		extra.Close()
 	})
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		log.Debug("link: connection", "state", s.String(), "after", since())
 		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			p.fail()
 		}
@@ -247,6 +255,7 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 	// Report outages of an open connection and their end.
 	var down atomic.Bool
 	pc.OnICEConnectionStateChange(func(s webrtc.ICEConnectionState) {
+		log.Debug("link: ICE", "state", s.String(), "after", since())
 		if s == webrtc.ICEConnectionStateConnected || s == webrtc.ICEConnectionStateCompleted {
 			p.iceConnected.Store(true)
 		}

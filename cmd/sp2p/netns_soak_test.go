@@ -158,8 +158,24 @@ func TestNetnsSoakLossyConnect(t *testing.T) {
 			return fmt.Errorf("file differs")
 		}
 		t.Logf("connected through loss; first bytes after %v", connected.Round(time.Millisecond))
+		if connected > 15*time.Second {
+			// A slow one: which phase waited (ICE, DTLS, SCTP).
+			t.Logf("sender's phases:\n%s\nreceiver's phases:\n%s", linkPhases(s.stderr.String()), linkPhases(r.stderr.String()))
+		}
 		return nil
 	})
+}
+
+// linkPhases is the lines of a debug log (SP2P_DEBUG) that say when the
+// link's connecting phases ended.
+func linkPhases(log string) string {
+	var b strings.Builder
+	for line := range strings.Lines(log) {
+		if strings.Contains(line, "link: ") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // hasBytes says whether some file in dir holds data.
