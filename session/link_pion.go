@@ -100,6 +100,10 @@ func iceCredentials() (string, string, error) {
 	return base64.RawStdEncoding.EncodeToString(b[:6]), base64.RawStdEncoding.EncodeToString(b[6:])[:invite.MinPwdLen], nil
 }
 
+// dtlsRetransmit is the DTLS handshake's first retransmission timeout
+// (pion's default is 1 s).
+const dtlsRetransmit = 200 * time.Millisecond
+
 // newPeerConnTuned builds a PeerConnection for opts and cfg.
 // cfg.ConnectTimeout is how long ICE may go without connectivity before
 // giving up: for the answerer, the whole remaining lifetime of the
@@ -155,6 +159,15 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 		// long after the network is back, and the heartbeat would call the
 		// peer lost (seen in the namespace outage test). 3 s bounds it.
 		se.SetSCTPRTOMax(3 * time.Second)
+		// pion's DTLS retransmits a lost handshake flight after 1 s and
+		// doubles the wait each time (up to 60 s): through 10 % loss,
+		// where about one flight exchange in five loses a datagram, four
+		// losses in a row cost 15 s and five 31 s (seen in the lossy
+		// connect soak: DTLS connected 15 s after ICE). The flights are a
+		// few KiB and the doubling stays; starting at 200 ms makes those
+		// 3 s and 6 s. A path whose round trip is longer sends a flight
+		// more than once before the answer comes (three times at 600 ms).
+		se.SetDTLSRetransmissionInterval(dtlsRetransmit)
 		// After a loss pion/sctp halves its congestion window down to four
 		// packets, and after a retransmission timeout to one. With so few
 		// packets in flight a lost packet is rarely followed by the three
