@@ -18,7 +18,7 @@ import (
 // link's buffer while the peer was not reading yet): its messages are
 // queued behind the busy link and go as batch records, and every one
 // arrives once, in order, intact. The link is slow enough (a record of
-// its own would take it about 4.5 ms) and its buffer small enough that
+// its own would take it about 5 ms) and its buffer small enough that
 // even a loaded machine's race-built sender keeps it busy.
 func TestOneSenderCoalescesBehindBusyLink(t *testing.T) {
 	t.Parallel()
@@ -51,7 +51,7 @@ func TestOneSenderCoalescesBehindBusyLink(t *testing.T) {
 	}
 	st := p.offerer.Stats()
 	msgs, recs := st.MessagesSent-before.MessagesSent, st.RecordsSent-before.RecordsSent
-	if msgs != count || recs > msgs/2 {
+	if msgs != count || recs > msgs/10 {
 		t.Fatalf("%d messages in %d records from one sender: not coalesced behind the busy link", msgs, recs)
 	}
 	t.Logf("%d messages in %d records", msgs, recs)

@@ -307,17 +307,18 @@ func TestStalledReaderKeepsHonestPeer(t *testing.T) {
 	checkGoroutines(t)
 	var offset atomic.Int64
 	// The stall is modelled by moving the receiver's clock, which would
-	// also make what the receiver sends look three minutes in the future
-	// to the sender, which would end the session (ErrRecordTime): the
-	// sessions do not resume (and send no acks), and the receiver sends no
-	// ping while the test runs (its first would come 1.5 s after the
-	// start with the default heartbeat, while a loaded machine is still
-	// reading).
+	// also make whatever the receiver sends once it has moved look three
+	// minutes in the future to the sender, which would end the session
+	// (ErrRecordTime): the sessions do not resume (no acks), and neither
+	// side pings while the test runs (so the receiver has no pong to
+	// send either). With the default heartbeat the first pings would
+	// come 1.5 s after the start, while a loaded machine is still
+	// reading.
 	bOpts := mem()
 	bOpts.ResumeWindow = -1
+	bOpts.HeartbeatTimeout = time.Hour
 	aOpts := bOpts
 	aOpts.Seal.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
-	aOpts.HeartbeatTimeout = time.Hour
 	p := connect(t, bOpts, aOpts)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -163,10 +163,11 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 		// doubles the wait each time (up to 60 s): through 10 % loss,
 		// where about one flight exchange in five loses a datagram, four
 		// losses in a row cost 15 s and five 31 s (seen in the lossy
-		// connect soak: DTLS connected 15 s after ICE). The flights are a
-		// few KiB and the doubling stays; starting at 200 ms makes those
-		// 3 s and 6 s. A path whose round trip is longer sends a flight
-		// more than once before the answer comes (three times at 600 ms).
+		// connect soak: DTLS connected 15 s after ICE on one side). The
+		// flights are a few KiB and the doubling stays; starting at
+		// 200 ms makes those 3 s and 6 s. A path whose round trip is
+		// longer sends a flight more than once before the answer comes
+		// (three times at 600 ms).
 		se.SetDTLSRetransmissionInterval(dtlsRetransmit)
 		// After a loss pion/sctp halves its congestion window down to four
 		// packets, and after a retransmission timeout to one. With so few

@@ -64,11 +64,19 @@ func (a *app) runSession(ctx context.Context, s *session.Session, f *connFlags, 
 		reason = closeErr.Error()
 	}
 	emit(event{Event: "disconnected", Peer: s.Peer().String(), Reason: reason})
+	if err == nil && closeErr != nil {
+		// Said before the pin question, which Ctrl-C may end.
+		who := "the peer"
+		if name != "" {
+			who = sanitize(name)
+		}
+		a.warnf("the last lines you typed did not all reach %s before the chat closed (the connection was too slow to send them in time); they are lost", who)
+	}
 	if err == nil {
 		err = a.savePeer(s.Peer(), name, f, peers)
 	}
 	if err == nil && closeErr != nil {
-		err = fmt.Errorf("not everything you sent reached %s: %w", sanitize(label), closeErr)
+		err = &plainError{"the chat closed before all your lines were sent", closeErr}
 	}
 	return err
 }

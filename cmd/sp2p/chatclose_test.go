@@ -25,8 +25,13 @@ func TestChatReportsUnsentLines(t *testing.T) {
 	t.Run("slow link", func(t *testing.T) {
 		t.Parallel()
 		got, stderr, err := chatOver(t, lines, memlink.Faults{BytesPerSecond: 20, SendBuffer: 1})
-		if !errors.Is(err, session.ErrSendAborted) || !strings.Contains(err.Error(), "not everything you sent reached") {
-			t.Fatalf("chat ended with %v, want ErrSendAborted saying what did not reach the peer (stderr: %q)", err, stderr)
+		if !errors.Is(err, session.ErrSendAborted) || !strings.Contains(err.Error(), "before all your lines were sent") {
+			t.Fatalf("chat ended with %v, want ErrSendAborted saying lines were not sent (stderr: %q)", err, stderr)
+		}
+		warning := strings.Index(stderr, "did not all reach the peer")
+		saved := strings.Index(stderr, "saved the peer as bob")
+		if warning < 0 || saved < warning {
+			t.Fatalf("stderr %q: want the warning about the lost lines, then the peer saved", stderr)
 		}
 		if len(got) == 3 {
 			t.Fatalf("the peer read all %d lines: the link was not slow enough for the test", len(got))
@@ -36,8 +41,11 @@ func TestChatReportsUnsentLines(t *testing.T) {
 	t.Run("link that carries them", func(t *testing.T) {
 		t.Parallel()
 		got, stderr, err := chatOver(t, lines, memlink.Faults{})
-		if err != nil {
+		if err != nil || strings.Contains(stderr, "did not all reach") {
 			t.Fatalf("chat ended with %v (stderr: %q)", err, stderr)
+		}
+		if !strings.Contains(stderr, "saved the peer as bob") {
+			t.Fatalf("stderr %q: the peer was not saved", stderr)
 		}
 		if strings.Join(got, "\n")+"\n" != lines {
 			t.Fatalf("the peer read %q, want the lines %q", got, lines)
@@ -91,7 +99,8 @@ func chatOver(t *testing.T, lines string, f memlink.Faults) ([]string, string, e
 	}
 	var stdout, stderr bytes.Buffer
 	a := &app{stdin: strings.NewReader(lines), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }}
-	err = a.runSession(ctx, sa, &connFlags{}, peers)
-	n.SetFaults(memlink.Faults{}) // what is still in the link arrives, then the end
+	err = a.runSession(ctx, sa, &connFlags{savePeer: "bob"}, peers)
+	// Alice has closed her end: Bob reads what reached him (the link
+	// delivers what it took at the rate it took it), then the end.
 	return <-got, stderr.String(), err
 }

@@ -78,9 +78,16 @@ func TestBinarySendReceive(t *testing.T) {
 	t.Logf("sender: %s", lastLine(a.stderr.String()))
 }
 
+// lastLine is the last line of a command's stderr that is not from the
+// debug log (SP2P_DEBUG).
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
-	return lines[len(lines)-1]
+	for i := len(lines) - 1; i > 0; i-- {
+		if !strings.Contains(lines[i], "level=DEBUG") {
+			return lines[i]
+		}
+	}
+	return lines[0]
 }
 
 // Killing the sender mid-transfer leaves no file under the final name and
