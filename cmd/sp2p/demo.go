@@ -149,8 +149,8 @@ func (a *app) demo(ctx context.Context) error {
 		s   *session.Session
 	}{{"Alice", as}, {"Bob", bs}} {
 		st := x.s.Stats()
-		say("%s: %d messages sent, %d received; %d records out, %d in; %d rejected", x.who,
-			st.MessagesSent, st.MessagesReceived, st.RecordsSent, st.RecordsReceived,
+		say("%s: %s sent, %d received; %s out, %d in; %d rejected", x.who,
+			plural(int(st.MessagesSent), "message"), st.MessagesReceived, plural(int(st.RecordsSent), "record"), st.RecordsReceived,
 			st.Rejected.AuthFailed+st.Rejected.Replayed+st.Rejected.Malformed+st.Rejected.Stale+st.Rejected.Future+st.Rejected.BadEpoch+st.Rejected.Reflected)
 	}
 	say("\nNext: sp2p keygen, then sp2p invite / sp2p accept with a friend.")
