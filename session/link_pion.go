@@ -100,6 +100,10 @@ func iceCredentials() (string, string, error) {
 	return base64.RawStdEncoding.EncodeToString(b[:6]), base64.RawStdEncoding.EncodeToString(b[6:])[:invite.MinPwdLen], nil
 }
 
+// linkSeq numbers the process's links in the debug log (a process with a
+// room or a group makes many).
+var linkSeq atomic.Uint64
+
 // dtlsRetransmit is the DTLS handshake's first retransmission timeout
 // (pion's default is 1 s).
 const dtlsRetransmit = 200 * time.Millisecond
@@ -241,7 +245,7 @@ func newPeerConnTuned(opts *Options, cfg link.Config, tuned bool) (*peerConn, er
 	// the link was made: ICE, then DTLS (the connection's state), then
 	// SCTP (the channel opens). Through loss each retransmits with its
 	// own timers.
-	log, made := opts.logger(), time.Now()
+	log, made := opts.logger().With("link", linkSeq.Add(1)), time.Now()
 	since := func() time.Duration { return time.Since(made).Round(time.Millisecond) }
 	dc.OnOpen(func() {
 		log.Debug("link: data channel open", "after", since())
