@@ -67,8 +67,15 @@ func TestBinaryRoomRemembered(t *testing.T) {
 	homeA, homeB, homeC := newHome(t), newHome(t), newHome(t)
 	ca, ina, outa, erra := startPiped(t, homeA, "room", "create", "club", "--loopback")
 	waitFor(t, "the room", func() bool { return strings.Contains(erra.String(), `room "club" created`) })
-	if r := runBinary(t, homeA, "", "room", "list"); r.code != 0 || !strings.Contains(r.stdout, "club  (1 member, created by you") || !strings.Contains(r.stdout, "open in another sp2p") {
-		t.Fatalf("room list: %d\n%s%s", r.code, r.stdout, r.stderr)
+	// The room says it is created just before it listens for `room
+	// invite` (its control socket): the list shows it open once it does.
+	var list result
+	waitFor(t, "the list to show the room open", func() bool {
+		list = runBinary(t, homeA, "", "room", "list")
+		return list.code != 0 || strings.Contains(list.stdout, "open in another sp2p")
+	})
+	if list.code != 0 || !strings.Contains(list.stdout, "club  (1 member, created by you, open in another sp2p)") {
+		t.Fatalf("room list: %d\n%s%s", list.code, list.stdout, list.stderr)
 	}
 
 	inviter, ini, outi, erri := startPiped(t, homeA, "room", "invite", "club", "--loopback")
